@@ -1,0 +1,97 @@
+"""K3sCluster: VMs for every node, then K3s over SSH: server, agents, all Ready, kubeconfig out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+
+from components import remote
+from components.config import StackConfig
+from components.render.bundle import ClusterArtifacts
+from components.render.k3s import as_root, rewrite_kubeconfig
+from components.vm import ProxmoxVm, ProxmoxVmArgs, VmSpec
+
+
+@dataclass(frozen=True)
+class K3sClusterArgs:
+    config: StackConfig
+    artifacts: ClusterArtifacts
+    ssh_private_key: pulumi.Input[str]
+    k3s_token: pulumi.Input[str]
+    boot_disk_file_id: pulumi.Input[str] | None = None
+    # The hook for files that must be on a node before K3s starts (registries.yaml):
+    # node name -> resources that must finish before that node's K3s install runs.
+    before_install: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+
+
+class K3sCluster(pulumi.ComponentResource):
+    kubeconfig: pulumi.Output[str]
+    node_ips: pulumi.Output[dict[str, str]]
+    nodes_ready: pulumi.Output[str]
+
+    def __init__(self, name: str, args: K3sClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("netstab:cluster:K3sCluster", name, None, opts)
+        cfg, art = args.config, args.artifacts
+        self.vms: dict[str, ProxmoxVm] = {}
+        self.booted: dict[str, pulumi.Resource] = {}
+        installs: dict[str, pulumi.Resource] = {}
+
+        for node in cfg.nodes:
+            spec = VmSpec(
+                name=node.name,
+                vm_id=node.vm_id,
+                cores=node.cores,
+                memory_mb=node.memory_mb,
+                disk_gb=node.disk_gb,
+                mac=node.mac,
+                tags=("netstab", "k3s", node.role),
+                network_config=art.nodes[node.name].network_config,
+                user_data=art.nodes[node.name].user_data,
+            )
+            vm = ProxmoxVm(
+                f"{name}-{node.name}",
+                ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.boot_disk_file_id, cfg.image.template_vm_id),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.vms[node.name] = vm
+            conn = self._conn(str(node.ip), args)
+            self.booted[node.name] = remote.run(
+                f"{name}-{node.name}-cloud-init", conn, as_root(art.cloud_init_wait), pulumi.ResourceOptions(parent=self, depends_on=[vm])
+            )
+
+        # Server first; each agent joins it. Files a later layer places on a node come before its install.
+        for node in (cfg.server, *cfg.agents):
+            after = [self.booted[node.name], *args.before_install.get(node.name, ())]
+            if node.role == "agent":
+                after.append(installs[cfg.server.name])
+            installs[node.name] = remote.run(
+                f"{name}-{node.name}-k3s",
+                self._conn(str(node.ip), args),
+                as_root(art.nodes[node.name].k3s_install),
+                pulumi.ResourceOptions(parent=self, depends_on=after),
+                stdin=args.k3s_token,
+            )
+
+        server_conn = self._conn(str(cfg.server.ip), args)
+        ready = remote.run(
+            f"{name}-nodes-ready", server_conn, as_root(art.nodes_ready), pulumi.ResourceOptions(parent=self, depends_on=list(installs.values()))
+        )
+        fetched = remote.run(
+            f"{name}-kubeconfig",
+            server_conn,
+            as_root(art.fetch_kubeconfig),
+            pulumi.ResourceOptions(parent=self, depends_on=[ready]),
+            secret_stdout=True,
+        )
+        server_ip = str(cfg.server.ip)
+        self.installs = installs
+        self.kubeconfig = pulumi.Output.secret(fetched.stdout.apply(lambda text: rewrite_kubeconfig(text, server_ip)))
+        self.node_ips = pulumi.Output.from_input({n.name: str(n.ip) for n in cfg.nodes})
+        self.nodes_ready = ready.stdout
+        self.register_outputs({"kubeconfig": self.kubeconfig, "node_ips": self.node_ips, "nodes_ready": self.nodes_ready})
+
+    @staticmethod
+    def _conn(host: str, args: K3sClusterArgs) -> remote.command.remote.ConnectionArgs:
+        return remote.connection(host, args.config.ssh.user, args.ssh_private_key)

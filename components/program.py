@@ -1,0 +1,83 @@
+"""The whole program: validated config -> components -> exports. `__main__.py` only calls `main()`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import pulumi
+import pulumi_proxmoxve as proxmox
+
+from components.cluster import K3sCluster, K3sClusterArgs
+from components.config import StackConfig
+from components.render.bundle import render_cluster
+from components.schema import ConfigError
+from components.stack import Secrets, load_pulumi_config
+
+
+@dataclass
+class Program:
+    cluster: K3sCluster
+
+
+def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
+    px = config.proxmox
+    host = urlparse(px.endpoint).hostname or px.endpoint
+    return proxmox.Provider(
+        "proxmox",
+        endpoint=px.endpoint,
+        api_token=secrets.proxmox_api_token,
+        insecure=px.insecure,
+        # Snippet uploads (cloud-init files) go over SSH to the Proxmox node.
+        ssh=proxmox.ProviderSshArgs(
+            username=px.ssh_user,
+            private_key=secrets.ssh_private_key,
+            nodes=[proxmox.ProviderSshNodeArgs(name=px.node, address=host)],
+        ),
+    )
+
+
+def build(config: StackConfig, secrets: Secrets) -> Program:
+    provider = proxmox_provider(config, secrets)
+    with_provider = pulumi.ResourceOptions(providers=[provider])
+    image_id: pulumi.Input[str] | None = None
+    if config.image.url:
+        image = proxmox.download.FileLegacy(
+            "cloud-image",
+            proxmox.download.FileLegacyArgs(
+                content_type="iso",
+                datastore_id=config.proxmox.image_datastore,
+                node_name=config.proxmox.node,
+                url=config.image.url,
+                file_name=config.image.file_name,
+                overwrite=False,
+            ),
+            opts=pulumi.ResourceOptions(provider=provider),
+        )
+        image_id = image.id
+
+    cluster = K3sCluster(
+        "k3s",
+        K3sClusterArgs(
+            config=config,
+            artifacts=render_cluster(config),
+            ssh_private_key=secrets.ssh_private_key,
+            k3s_token=secrets.k3s_token,
+            boot_disk_file_id=image_id,
+        ),
+        opts=with_provider,
+    )
+    pulumi.export("nodeIps", cluster.node_ips)
+    pulumi.export("mtu", config.network.mtu)
+    pulumi.export("nodesReady", cluster.nodes_ready)
+    pulumi.export("kubeconfig", cluster.kubeconfig)
+    return Program(cluster=cluster)
+
+
+def main() -> None:
+    try:
+        config, secrets = load_pulumi_config()
+    except ConfigError as exc:
+        # One line per problem, then stop before any resource is declared.
+        raise SystemExit("netstab: the stack config has problems:\n  " + "\n  ".join(exc.problems)) from None
+    build(config, secrets)

@@ -1,0 +1,54 @@
+"""Every artifact the program pushes, rendered once: the components and `render` both use this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from components.config import StackConfig
+from components.render import cloudinit, k3s
+
+
+@dataclass(frozen=True)
+class NodeArtifacts:
+    network_config: str
+    user_data: str
+    k3s_install: str
+
+
+@dataclass(frozen=True)
+class ClusterArtifacts:
+    nodes: dict[str, NodeArtifacts]
+    cloud_init_wait: str
+    nodes_ready: str
+    fetch_kubeconfig: str
+
+
+def render_cluster(config: StackConfig) -> ClusterArtifacts:
+    nodes = {
+        node.name: NodeArtifacts(
+            network_config=cloudinit.network_config(node, config.network),
+            user_data=cloudinit.user_data(node, config.ssh),
+            k3s_install=k3s.install_script(config, node),
+        )
+        for node in config.nodes
+    }
+    return ClusterArtifacts(
+        nodes=nodes,
+        cloud_init_wait=k3s.cloud_init_wait_script(),
+        nodes_ready=k3s.nodes_ready_script(config),
+        fetch_kubeconfig=k3s.fetch_kubeconfig_script(),
+    )
+
+
+def render_files(config: StackConfig) -> dict[str, str]:
+    """Relative path -> text, for `python -m components render` (secrets are never in these)."""
+    cluster = render_cluster(config)
+    files: dict[str, str] = {}
+    for name, node in cluster.nodes.items():
+        files[f"nodes/{name}/network-config.yaml"] = node.network_config
+        files[f"nodes/{name}/user-data.yaml"] = node.user_data
+        files[f"nodes/{name}/k3s-install.sh"] = node.k3s_install
+    files["k3s/cloud-init-wait.sh"] = cluster.cloud_init_wait
+    files["k3s/nodes-ready.sh"] = cluster.nodes_ready
+    files["k3s/fetch-kubeconfig.sh"] = cluster.fetch_kubeconfig
+    return files

@@ -1,0 +1,51 @@
+"""Cloud-init documents for a node: the guest's network (MTU included) and its first-boot setup."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from components.config import GUEST_INTERFACE, NetworkConfig, NodeConfig, SshConfig
+
+
+def _dump(document: dict[str, Any], header: str = "") -> str:
+    return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+
+
+def network_config(node: NodeConfig, network: NetworkConfig) -> str:
+    """Netplan-style v2 network config: the NIC is pinned by MAC and named eth0, at the stack's MTU."""
+    nameservers: dict[str, Any] = {"addresses": [str(a) for a in network.dns]}
+    if network.search_domains:
+        nameservers["search"] = list(network.search_domains)
+    interface = {
+        "match": {"macaddress": node.mac},
+        "set-name": GUEST_INTERFACE,
+        "mtu": network.mtu,
+        "addresses": [f"{node.ip}/{network.subnet.prefixlen}"],
+        "routes": [{"to": "default", "via": str(network.gateway)}],
+        "nameservers": nameservers,
+    }
+    return _dump({"version": 2, "ethernets": {GUEST_INTERFACE: interface}})
+
+
+def user_data(node: NodeConfig, ssh: SshConfig) -> str:
+    """First boot: the login user with its keys, and the guest agent Proxmox reads the IP from."""
+    document = {
+        "hostname": node.name,
+        "manage_etc_hosts": True,
+        "users": [
+            {
+                "name": ssh.user,
+                "groups": ["sudo"],
+                "shell": "/bin/bash",
+                "sudo": "ALL=(ALL) NOPASSWD:ALL",
+                "lock_passwd": True,
+                "ssh_authorized_keys": list(ssh.public_keys),
+            }
+        ],
+        "package_update": True,
+        "packages": ["qemu-guest-agent", "curl", "python3"],
+        "runcmd": [["systemctl", "enable", "--now", "qemu-guest-agent"]],
+    }
+    return _dump(document, header="#cloud-config\n")

@@ -1,0 +1,125 @@
+"""Shell scripts that install and check K3s on the nodes, run over SSH by the cluster component.
+
+The cluster token is never part of a script: each install script reads it from stdin.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from components.config import GUEST_INTERFACE, K3sConfig, NodeConfig, StackConfig
+
+KUBECONFIG_PATH = "/etc/rancher/k3s/k3s.yaml"
+API_PORT = 6443
+LOOPBACK_SERVER = f"https://127.0.0.1:{API_PORT}"
+
+_READ_TOKEN = """\
+# The cluster token arrives on stdin, never in this text or the environment.
+IFS= read -r K3S_TOKEN || true
+if [ -z "${K3S_TOKEN:-}" ]; then echo "netstab: no K3s token on stdin" >&2; exit 1; fi
+export K3S_TOKEN
+"""
+
+
+def _install(k3s: K3sConfig, node: NodeConfig, service: str, exec_args: list[str], extra_env: str = "") -> str:
+    version = shlex.quote(k3s.version)
+    args = " ".join(shlex.quote(a) for a in exec_args)
+    return f"""#!/bin/sh
+set -eu
+{_READ_TOKEN}
+# Idempotent: a node already running this exact version is left alone.
+if systemctl is-active --quiet {service} && /usr/local/bin/k3s --version 2>/dev/null | grep -qF {version}; then
+  echo "netstab: {node.name} already runs K3s {k3s.version}; nothing to do"
+  exit 0
+fi
+echo "netstab: installing K3s {k3s.version} on {node.name} ({service})"
+curl -sfL --retry 5 --retry-all-errors --connect-timeout 15 {shlex.quote(k3s.install_url)} -o /tmp/netstab-k3s-install.sh
+{extra_env}INSTALL_K3S_VERSION={version} sh /tmp/netstab-k3s-install.sh {args}
+rm -f /tmp/netstab-k3s-install.sh
+echo "netstab: K3s {k3s.version} running on {node.name}"
+"""
+
+
+def _common_args(node: NodeConfig) -> list[str]:
+    return ["--node-ip", str(node.ip), "--node-name", node.name, "--flannel-iface", GUEST_INTERFACE]
+
+
+def server_install_script(config: StackConfig) -> str:
+    node = config.server
+    args = ["server", *_common_args(node), "--advertise-address", str(node.ip), "--tls-san", str(node.ip), "--write-kubeconfig-mode", "0600"]
+    return _install(config.k3s, node, "k3s", args)
+
+
+def agent_install_script(config: StackConfig, node: NodeConfig) -> str:
+    url = shlex.quote(server_url(config))
+    return _install(config.k3s, node, "k3s-agent", ["agent", *_common_args(node)], extra_env=f"K3S_URL={url} ")
+
+
+def install_script(config: StackConfig, node: NodeConfig) -> str:
+    return server_install_script(config) if node.role == "server" else agent_install_script(config, node)
+
+
+def server_url(config: StackConfig) -> str:
+    return f"https://{config.server.ip}:{API_PORT}"
+
+
+def cloud_init_wait_script() -> str:
+    """Wait for first boot to finish; exit 2 from cloud-init means done with recoverable warnings."""
+    return """#!/bin/sh
+set -u
+cloud-init status --wait >/dev/null 2>&1
+rc=$?
+if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then
+  echo "netstab: cloud-init failed (exit $rc):" >&2
+  cloud-init status --long >&2 || true
+  exit 1
+fi
+echo "netstab: cloud-init finished on $(hostname)"
+"""
+
+
+def nodes_ready_script(config: StackConfig) -> str:
+    """Run on the server: wait until every configured node reports Ready, bounded by the config timeout."""
+    names = " ".join(shlex.quote(n.name) for n in config.nodes)
+    timeout = config.k3s.ready_timeout_s
+    return f"""#!/bin/sh
+set -u
+deadline=$(( $(date +%s) + {timeout} ))
+while :; do
+  waiting=""
+  for node in {names}; do
+    status=$(k3s kubectl get node "$node" -o jsonpath='{{.status.conditions[?(@.type=="Ready")].status}}' 2>/dev/null || true)
+    [ "$status" = "True" ] || waiting="$waiting $node"
+  done
+  if [ -z "$waiting" ]; then
+    echo "netstab: all {len(config.nodes)} nodes Ready"
+    k3s kubectl get nodes -o wide
+    exit 0
+  fi
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    echo "netstab: not Ready after {timeout}s:$waiting" >&2
+    k3s kubectl get nodes -o wide >&2 || true
+    exit 1
+  fi
+  sleep 5
+done
+"""
+
+
+def fetch_kubeconfig_script() -> str:
+    return f"cat {KUBECONFIG_PATH}\n"
+
+
+def rewrite_kubeconfig(kubeconfig: str, server_ip: str) -> str:
+    """Point the kubeconfig K3s writes (server 127.0.0.1) at the server's real address."""
+    if LOOPBACK_SERVER not in kubeconfig:
+        raise ValueError(f"kubeconfig has no server {LOOPBACK_SERVER} to rewrite; is {KUBECONFIG_PATH} from K3s?")
+    return kubeconfig.replace(LOOPBACK_SERVER, f"https://{server_ip}:{API_PORT}")
+
+
+def as_root(script: str) -> str:
+    """The command text for a script run over SSH as the login user, elevated with sudo.
+
+    stdin stays free for secrets: the script itself travels inside the command.
+    """
+    return f"sudo -n sh -c {shlex.quote(script)}"

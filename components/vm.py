@@ -1,0 +1,107 @@
+"""ProxmoxVm: one cloud-init VM at the stack's MTU. Cluster nodes and the registry mirror share it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_proxmoxve as proxmox
+
+from components.config import NetworkConfig, ProxmoxConfig
+
+
+@dataclass(frozen=True)
+class VmSpec:
+    """What one VM is; the cloud-init texts are rendered before they get here."""
+
+    name: str
+    vm_id: int
+    cores: int
+    memory_mb: int
+    disk_gb: int
+    mac: str
+    tags: tuple[str, ...]
+    network_config: str
+    user_data: str
+
+
+@dataclass(frozen=True)
+class ProxmoxVmArgs:
+    spec: VmSpec
+    proxmox: ProxmoxConfig
+    network: NetworkConfig
+    boot_disk_file_id: pulumi.Input[str] | None = None
+    template_vm_id: int | None = None
+
+
+class ProxmoxVm(pulumi.ComponentResource):
+    vm_id: pulumi.Output[int]
+    name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ProxmoxVmArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("netstab:vm:ProxmoxVm", name, None, opts)
+        spec, px = args.spec, args.proxmox
+        child = pulumi.ResourceOptions(parent=self)
+
+        network_data = self._snippet(f"{name}-network-config", f"{spec.name}-network-config.yaml", spec.network_config, px, child)
+        user_data = self._snippet(f"{name}-user-data", f"{spec.name}-user-data.yaml", spec.user_data, px, child)
+
+        disk = proxmox.VmLegacyDiskArgs(
+            interface="virtio0",
+            datastore_id=px.vm_datastore,
+            file_id=args.boot_disk_file_id,
+            size=spec.disk_gb,
+            discard="on",
+            iothread=True,
+        )
+        vm = proxmox.VmLegacy(
+            f"{name}-vm",
+            proxmox.VmLegacyArgs(
+                node_name=px.node,
+                vm_id=spec.vm_id,
+                name=spec.name,
+                tags=list(spec.tags),
+                on_boot=True,
+                started=True,
+                stop_on_destroy=True,
+                clone=proxmox.VmLegacyCloneArgs(vm_id=args.template_vm_id, full=True) if args.template_vm_id else None,
+                agent=proxmox.VmLegacyAgentArgs(enabled=True, timeout="15m"),
+                cpu=proxmox.VmLegacyCpuArgs(cores=spec.cores, type="host"),
+                memory=proxmox.VmLegacyMemoryArgs(dedicated=spec.memory_mb),
+                operating_system=proxmox.VmLegacyOperatingSystemArgs(type="l26"),
+                serial_devices=[proxmox.VmLegacySerialDeviceArgs(device="socket")],
+                disks=[disk],
+                network_devices=[
+                    proxmox.VmLegacyNetworkDeviceArgs(
+                        bridge=args.network.bridge,
+                        model="virtio",
+                        mtu=args.network.mtu,
+                        mac_address=spec.mac,
+                        vlan_id=args.network.vlan,
+                    )
+                ],
+                initialization=proxmox.VmLegacyInitializationArgs(
+                    datastore_id=px.vm_datastore,
+                    network_data_file_id=network_data.id,
+                    user_data_file_id=user_data.id,
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        self.vm_id = vm.vm_id.apply(lambda v: int(v or spec.vm_id))
+        self.name = pulumi.Output.from_input(spec.name)
+        self.register_outputs({"vm_id": self.vm_id, "name": self.name})
+
+    @staticmethod
+    def _snippet(resource: str, file_name: str, text: str, px: ProxmoxConfig, opts: pulumi.ResourceOptions) -> proxmox.FileLegacy:
+        return proxmox.FileLegacy(
+            resource,
+            proxmox.FileLegacyArgs(
+                content_type="snippets",
+                datastore_id=px.snippets_datastore,
+                node_name=px.node,
+                overwrite=True,
+                source_raw=proxmox.FileLegacySourceRawArgs(data=text, file_name=file_name),
+            ),
+            opts=opts,
+        )

@@ -1,0 +1,158 @@
+"""Run the whole program under Pulumi mocks and record what it registered.
+
+The monitor records each RegisterResource request as sent by the SDK: type, name, parent,
+explicit dependencies and the serialized inputs, secrets still wrapped. Tests assert on
+those decisions, never on values a mock hands back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pmocks
+from pulumi.runtime import settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+DUMMY_SECRETS = {
+    "proxmoxApiToken": "root@pam!netstab=dummy-proxmox-TOKEN-7f3a",
+    "sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\ndummy-ssh-KEY-91c2\n-----END OPENSSH PRIVATE KEY-----",
+    "k3sToken": "dummy-k3s-TOKEN-5e8d",
+}
+
+
+@dataclass
+class Registered:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    dependencies: list[str]
+    inputs: dict[str, Any]  # serialized form: secrets appear as {SECRET_SIG: ..., "value": ...}
+    secret_outputs: list[str]
+
+    def plain_text(self) -> str:
+        """Every input string outside a secret wrapper, joined: where a leaked secret would show."""
+        return "\n".join(_plain_strings(self.inputs))
+
+
+@dataclass
+class Recording:
+    resources: list[Registered] = field(default_factory=list)
+    # stack export name -> (resolved value, is_secret)
+    outputs: dict[str, tuple[Any, bool]] = field(default_factory=dict)
+
+    def of_type(self, type_: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, name: str) -> Registered:
+        matches = [r for r in self.resources if r.name == name]
+        assert len(matches) == 1, f"expected one resource named {name}, found {[r.urn for r in matches]}"
+        return matches[0]
+
+    def depends_on(self, resource: Registered, other: Registered) -> bool:
+        """True when `other` is an explicit or transitive (through parents/deps) dependency."""
+        by_urn = {r.urn: r for r in self.resources}
+        seen: set[str] = set()
+        todo = list(resource.dependencies)
+        while todo:
+            urn = todo.pop()
+            if urn == other.urn:
+                return True
+            if urn in seen or urn not in by_urn:
+                continue
+            seen.add(urn)
+            todo.extend(by_urn[urn].dependencies)
+            # depending on a component means depending on its children
+            todo.extend(r.urn for r in self.resources if r.parent == urn)
+        return False
+
+
+def _plain_strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return []
+        return [s for v in value.values() for s in _plain_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _plain_strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+class RecordingMonitor(pmocks.MockMonitor):
+    def __init__(self, mocks: pmocks.Mocks, recording: Recording):
+        super().__init__(mocks)
+        self.recording = recording
+
+    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.recording.resources.append(
+                Registered(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent,
+                    custom=request.custom,
+                    dependencies=list(request.dependencies),
+                    inputs=json_format.MessageToDict(request.object),
+                    secret_outputs=list(request.additionalSecretOutputs),
+                )
+            )
+        return response
+
+
+class PassThroughMocks(pmocks.Mocks):
+    """Resources get their inputs as state; commands print a kubeconfig shaped like K3s's."""
+
+    def new_resource(self, args: pmocks.MockResourceArgs):
+        state = dict(args.inputs)
+        if args.typ == "command:remote:Command":
+            state["stdout"] = "apiVersion: v1\nclusters:\n- cluster:\n    server: https://127.0.0.1:6443\n"
+        return f"{args.name}-id", state
+
+    def call(self, args: pmocks.MockCallArgs):
+        return {}
+
+
+def stack_config(raw: dict[str, Any], secrets: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    config = {f"netstab:{k}": json.dumps(v) if not isinstance(v, str) else v for k, v in raw.items()}
+    config.update({f"netstab:{k}": v for k, v in secrets.items()})
+    return config, [f"netstab:{k}" for k in secrets]
+
+
+def run_program(
+    raw: dict[str, Any],
+    secrets: dict[str, str] | None = None,
+    program: Callable[[], Any] | None = None,
+    plain_keys: tuple[str, ...] = (),
+    recording: Recording | None = None,
+) -> Recording:
+    """Run `program` (default: the real `main`) against this config; return what it registered."""
+    from components.program import main
+
+    recording = recording if recording is not None else Recording()
+    mocks = PassThroughMocks()
+    settings.ROOT.set(None)  # a fresh root stack per run, so exports never carry over
+    pmocks.set_mocks(mocks, project="netstab", stack="test", preview=False, monitor=RecordingMonitor(mocks, recording))
+    config, secret_keys = stack_config(raw, DUMMY_SECRETS if secrets is None else secrets)
+    set_all_config(config, [k for k in secret_keys if k.split(":", 1)[1] not in plain_keys])
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+    def body() -> None:
+        (program or main)()
+
+    _sync_await(run_pulumi_func(body))
+    root = settings.get_root_resource()
+    for key, value in getattr(root, "outputs", {}).items():
+        output = pulumi.Output.from_input(value)
+        recording.outputs[key] = (_sync_await(output.future()), _sync_await(output.is_secret()))
+    return recording

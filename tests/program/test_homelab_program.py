@@ -1,0 +1,131 @@
+"""The whole program from stacks/Pulumi.homelab.yaml under Pulumi mocks: graph rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.program.harness import DUMMY_SECRETS, SECRET_SIG, run_program
+
+VM = "proxmoxve:index/vmLegacy:VmLegacy"
+SNIPPET = "proxmoxve:index/fileLegacy:FileLegacy"
+COMMAND = "command:remote:Command"
+
+
+@pytest.fixture
+def homelab(homelab_raw):
+    return run_program(homelab_raw)
+
+
+def test_three_cluster_vms_are_declared(homelab):
+    names = sorted(r.inputs["name"] for r in homelab.of_type(VM))
+    assert names == ["cp1", "worker1", "worker2"]
+
+
+def test_every_nic_is_virtio_on_the_bridge_at_mtu_1400(homelab):
+    for vm in homelab.of_type(VM):
+        nics = vm.inputs["networkDevices"]
+        assert nics, f"{vm.urn} has no network device"
+        for nic in nics:
+            assert nic["mtu"] == 1400, f"{vm.urn}: NIC MTU {nic['mtu']}"
+            assert nic["model"] == "virtio" and nic["bridge"] == "vmbr0", vm.urn
+
+
+def test_every_guest_gets_the_mtu_through_its_network_snippet(homelab):
+    snippets = [s for s in homelab.of_type(SNIPPET) if s.name.endswith("-network-config")]
+    assert len(snippets) == 3
+    for snippet in snippets:
+        assert "mtu: 1400" in snippet.inputs["sourceRaw"]["data"], snippet.urn
+        assert snippet.inputs["contentType"] == "snippets"
+
+
+def test_each_vm_boots_from_its_own_cloud_init_snippets(homelab):
+    for vm in homelab.of_type(VM):
+        node = vm.inputs["name"]
+        init = vm.inputs["initialization"]
+        assert init["networkDataFileId"] == f"k3s-{node}-network-config-id", vm.urn
+        assert init["userDataFileId"] == f"k3s-{node}-user-data-id", vm.urn
+
+
+def test_agents_install_after_the_server(homelab):
+    server = homelab.named("k3s-cp1-k3s")
+    for agent in ("worker1", "worker2"):
+        install = homelab.named(f"k3s-{agent}-k3s")
+        assert homelab.depends_on(install, server), f"{install.urn} does not wait for {server.urn}"
+    assert not homelab.depends_on(server, homelab.named("k3s-worker1-k3s"))
+
+
+def test_k3s_installs_after_the_vm_has_booted(homelab):
+    for node in ("cp1", "worker1", "worker2"):
+        install = homelab.named(f"k3s-{node}-k3s")
+        assert homelab.depends_on(install, homelab.named(f"k3s-{node}-cloud-init"))
+        assert homelab.depends_on(install, homelab.named(f"k3s-{node}-vm"))
+
+
+def test_readiness_waits_for_every_install_and_kubeconfig_for_readiness(homelab):
+    ready = homelab.named("k3s-nodes-ready")
+    for node in ("cp1", "worker1", "worker2"):
+        assert homelab.depends_on(ready, homelab.named(f"k3s-{node}-k3s"))
+    assert homelab.depends_on(homelab.named("k3s-kubeconfig"), ready)
+
+
+def test_the_token_travels_on_stdin_as_a_secret(homelab):
+    for node in ("cp1", "worker1", "worker2"):
+        install = homelab.named(f"k3s-{node}-k3s")
+        stdin = install.inputs["stdin"]
+        assert SECRET_SIG in stdin and stdin["value"] == DUMMY_SECRETS["k3sToken"], install.urn
+        assert "environment" not in install.inputs, f"{install.urn}: SSH setenv is refused by stock sshd"
+        assert install.inputs["logging"] == "none", f"{install.urn}: logging must be off where a secret flows"
+
+
+def test_no_secret_value_appears_in_plain_text_anywhere(homelab):
+    for resource in homelab.resources:
+        text = resource.plain_text()
+        for key, secret in DUMMY_SECRETS.items():
+            assert secret not in text, f"{resource.urn} carries {key} in plain text"
+
+
+def test_the_kubeconfig_is_a_secret_pointing_at_the_server(homelab):
+    value, is_secret = homelab.outputs["kubeconfig"]
+    assert is_secret
+    assert "https://10.27.27.11:6443" in value and "127.0.0.1" not in value
+    assert "stdout" in homelab.named("k3s-kubeconfig").secret_outputs
+
+
+def test_command_triggers_change_exactly_when_the_script_changes(homelab_raw):
+    before = run_program(homelab_raw)
+    homelab_raw["k3s"]["version"] = "v1.34.1+k3s1"
+    after = run_program(homelab_raw)
+    again = run_program(homelab_raw)
+    install_before = before.named("k3s-cp1-k3s").inputs["triggers"]
+    install_after = after.named("k3s-cp1-k3s").inputs["triggers"]
+    assert install_before != install_after
+    assert install_after == again.named("k3s-cp1-k3s").inputs["triggers"]
+    assert before.named("k3s-cp1-cloud-init").inputs["triggers"] == after.named("k3s-cp1-cloud-init").inputs["triggers"]
+
+
+def test_proxmox_provider_gets_the_token_as_a_secret(homelab):
+    provider = homelab.named("proxmox")
+    assert SECRET_SIG in provider.inputs["apiToken"]
+    assert provider.inputs["endpoint"] == "https://pve.lan:8006/"
+
+
+def test_files_hooked_before_install_are_written_first(homelab_raw):
+    """The hook a later layer (registries.yaml) uses: its resources precede that node's install."""
+    import pulumi_command as command
+
+    from components.cluster import K3sCluster, K3sClusterArgs
+    from components.render.bundle import render_cluster
+    from components.stack import load_pulumi_config
+
+    def program() -> None:
+        config, secrets = load_pulumi_config()
+        marker = command.local.Command("registries-worker1", create="true")
+        K3sCluster(
+            "k3s",
+            K3sClusterArgs(config, render_cluster(config), secrets.ssh_private_key, secrets.k3s_token, before_install={"worker1": [marker]}),
+        )
+
+    recording = run_program(homelab_raw, program=program)
+    marker = recording.named("registries-worker1")
+    assert recording.depends_on(recording.named("k3s-worker1-k3s"), marker)
+    assert not recording.depends_on(recording.named("k3s-worker2-k3s"), marker)

@@ -1,0 +1,55 @@
+"""`python -m components render`: offline, exit 2 with every problem on bad config."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.program.harness import DUMMY_SECRETS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "components", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_render_homelab_writes_the_artifacts(tmp_path):
+    result = run("render", "homelab", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "nodes/cp1/network-config.yaml").read_text().count("mtu: 1400") == 1
+    assert (tmp_path / "nodes/worker2/k3s-install.sh").stat().st_mode & 0o111
+
+
+def test_render_of_a_broken_stack_exits_2_listing_every_problem(tmp_path):
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    text = (ROOT / "stacks/Pulumi.homelab.yaml").read_text()
+    text = text.replace("mtu: 1400", "mtu: 100").replace("ip: 10.27.27.22", "ip: 10.27.27.21")
+    (stacks / "Pulumi.broken.yaml").write_text(text)
+    result = run("render", "broken", "--out", str(tmp_path / "out"), "--stacks-dir", str(stacks))
+    assert result.returncode == 2
+    assert "network.mtu: 100 is not an integer in 576..9000" in result.stderr
+    assert "nodes[2].ip: 10.27.27.21 is already used by nodes[1]" in result.stderr
+    assert not (tmp_path / "out").exists(), "nothing may be written for an invalid stack"
+
+
+def test_render_of_an_unknown_stack_names_the_known_ones(tmp_path):
+    result = run("render", "nosuch", "--out", str(tmp_path))
+    assert result.returncode == 2 and "homelab" in result.stderr
+
+
+def test_rendered_files_hold_no_secret_even_when_the_stack_has_them(tmp_path):
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    text = (ROOT / "stacks/Pulumi.homelab.yaml").read_text()
+    # an encrypted value as `pulumi config set --secret` stores it
+    text += "  netstab:k3sToken:\n    secure: v1:AAAAencryptedAAAA\n"
+    (stacks / "Pulumi.withsecret.yaml").write_text(text)
+    result = run("render", "withsecret", "--out", str(tmp_path / "out"), "--stacks-dir", str(stacks))
+    assert result.returncode == 0, result.stderr
+    rendered = "".join(p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert "v1:AAAAencryptedAAAA" not in rendered
+    for secret in DUMMY_SECRETS.values():
+        assert secret not in rendered
