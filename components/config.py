@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from components.render.gateway import FLAVORS, GatewayRuleError, GatewayRules
 from components.schema import IPAddress, IPNetwork, Problems, Section
 
 NAMESPACE = "netstab"
@@ -20,7 +21,7 @@ NAMESPACE = "netstab"
 # Secret config keys: set only with `pulumi config set --secret`, never read into these types.
 SECRET_KEYS = ("proxmoxApiToken", "sshPrivateKey", "k3sToken")
 
-SECTIONS = ("proxmox", "network", "image", "ssh", "k3s", "nodes")
+SECTIONS = ("proxmox", "network", "image", "ssh", "k3s", "nodes", "gateway")
 
 MTU_MIN, MTU_MAX = 576, 9000
 ROLES = ("server", "agent")
@@ -91,6 +92,31 @@ class NodeConfig:
         return f"02:4e:53:{low >> 16:02x}:{(low >> 8) & 0xFF:02x}:{low & 0xFF:02x}"
 
 
+GATEWAY_KINDS = ("linux", "opnsense", "pfsense", "openwrt", "mikrotik", "other")
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Where the VM subnet leaves for the internet, and how its MSS is clamped there.
+
+    `manage: true` applies the rules over SSH (Linux gateways, often the Proxmox host itself);
+    otherwise `render` writes gateway/MANUAL.md with the settings to enter by hand.
+    """
+
+    manage: bool
+    kind: str
+    host: str | None
+    user: str
+    port: int
+    flavor: str
+    mss: int | None
+    path_mtu: int | None
+    pmtu: bool
+    lan_interface: str | None
+    ipv6_subnet: IPNetwork | None
+    rules: GatewayRules
+
+
 @dataclass(frozen=True)
 class StackConfig:
     proxmox: ProxmoxConfig
@@ -99,6 +125,7 @@ class StackConfig:
     ssh: SshConfig
     k3s: K3sConfig
     nodes: tuple[NodeConfig, ...]
+    gateway: GatewayConfig
 
     @property
     def server(self) -> NodeConfig:
@@ -128,13 +155,14 @@ def parse_config(raw: Mapping[str, Any], secret_keys_present: frozenset[str] | N
     ssh = _ssh(top.section("ssh", SshKeys))
     k3s = _k3s(top.section("k3s", K3sKeys, default={}))
     nodes = _nodes(top.items("nodes"), problems)
+    gateway = _gateway(top.section("gateway", GatewayKeys, default={"pathMtu": 1400}), network)
     if nodes is not None:
         _check_nodes_unique(nodes, problems)
         if network is not None:
             _check_nodes_against_network(nodes, network, problems)
     problems.raise_if_any()
-    assert proxmox and network and image and ssh and k3s and nodes is not None
-    return StackConfig(proxmox, network, image, ssh, k3s, tuple(nodes))
+    assert proxmox and network and image and ssh and k3s and gateway and nodes is not None
+    return StackConfig(proxmox, network, image, ssh, k3s, tuple(nodes), gateway)
 
 
 def secret_hint(key: str) -> str:
@@ -226,6 +254,39 @@ def _k3s(s: Section) -> K3sConfig | None:
     if s.problems.count() > before or not s.ok:
         return None
     return K3sConfig(version, install_url, timeout)  # type: ignore[arg-type]
+
+
+GatewayKeys = ("manage", "kind", "host", "user", "port", "flavor", "mss", "pathMtu", "pmtu", "lanInterface", "ipv6Subnet")
+
+
+def _gateway(s: Section, network: NetworkConfig | None) -> GatewayConfig | None:
+    before = s.problems.count()
+    manage = s.boolean("manage", default=False)
+    kind = s.value("kind", _one_of(GATEWAY_KINDS), f"one of {', '.join(GATEWAY_KINDS)}", default="linux")
+    host = s.string("host", default=None)
+    user = s.string("user", default="root")
+    port = s.integer("port", 1, 65535, default=22)
+    flavor = s.value("flavor", _one_of(FLAVORS), f"one of {', '.join(FLAVORS)}", default="nftables")
+    mss = s.integer("mss", 1, 65535, default=None)
+    path_mtu = s.integer("pathMtu", MTU_MIN, MTU_MAX, default=None)
+    pmtu = s.boolean("pmtu", default=False)
+    lan = s.string("lanInterface", default=None)
+    ipv6 = s.network("ipv6Subnet", default=None)
+    if manage and kind != "linux":
+        s.problems.add(s.key_path("manage"), f"true needs gateway.kind linux (got {kind}); for {kind}, set manage: false and follow gateway/MANUAL.md")
+    if manage and not host:
+        s.problems.add(s.key_path("host"), "missing: manage: true needs the gateway's SSH address (often the Proxmox host)")
+    if ipv6 is not None and ipv6.version != 6:
+        s.problems.add(s.key_path("ipv6Subnet"), f"{ipv6} is not an IPv6 CIDR")
+    if s.problems.count() > before or not s.ok or network is None:
+        return None
+    try:
+        rules = GatewayRules.build([network.subnet, *([ipv6] if ipv6 else [])], mss=mss, path_mtu=path_mtu, pmtu=bool(pmtu), mtu=network.mtu)
+    except GatewayRuleError as exc:
+        key = "mss" if mss is not None else "pathMtu" if path_mtu is not None else ""
+        s.problems.add(s.key_path(key) if key else s.path, f"{exc} (network.mtu is {network.mtu})")
+        return None
+    return GatewayConfig(manage, kind, host, user, port, flavor, mss, path_mtu, bool(pmtu), lan, ipv6, rules)  # type: ignore[arg-type]
 
 
 NodeKeys = ("name", "role", "vmId", "ip", "cores", "memoryMb", "diskGb")
