@@ -1,7 +1,9 @@
-"""Offline tools: `python -m components render STACK --out DIR`.
+"""Offline tools, no Pulumi, credentials or network needed.
 
-Validates a stack file and writes every artifact the program would push, without Pulumi,
-credentials or network. Exit status: 0 written, 2 bad config or usage.
+  render STACK --out DIR      validate a stack and write every artifact the program would push
+  gateway-script ACTION ...   print the exact gateway script the GatewayFirewall component runs
+
+Exit status: 0 done, 2 bad config or usage.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sys
 from pathlib import Path
 
 from components.render.bundle import render_files
+from components.render.gateway import ACTIONS, FLAVORS, GatewayRuleError, GatewayRules, gateway_script
 from components.schema import ConfigError
 from components.stack import STACKS_DIR, load_stack_file, stack_file
 
@@ -34,6 +37,16 @@ def render(stack: str, out: Path, stacks_dir: Path) -> int:
     return 0
 
 
+def print_gateway_script(args: argparse.Namespace) -> int:
+    try:
+        rules = GatewayRules.build(args.subnet, mss=args.mss, path_mtu=args.path_mtu, pmtu=args.pmtu, mtu=args.mtu)
+    except (GatewayRuleError, ValueError) as exc:
+        print(f"netstab: {exc}", file=sys.stderr)
+        return 2
+    print(gateway_script(args.action, args.flavor, rules), end="")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m components", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -41,6 +54,15 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("stack", help="stack name: reads stacks/Pulumi.STACK.yaml")
     r.add_argument("--out", type=Path, default=None, help="output folder (default: out/STACK)")
     r.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help=argparse.SUPPRESS)
+    g = sub.add_parser("gateway-script", help="print a gateway script: MSS clamp and ICMP rules")
+    g.add_argument("action", choices=ACTIONS)
+    g.add_argument("--flavor", choices=FLAVORS, required=True)
+    g.add_argument("--subnet", action="append", required=True, help="VM subnet CIDR (repeat for IPv4 and IPv6)")
+    source = g.add_mutually_exclusive_group(required=True)
+    source.add_argument("--mss", type=int, help="clamp to this MSS (IPv4; IPv6 gets 20 less)")
+    source.add_argument("--path-mtu", type=int, help="measured path MTU: MSS = MTU - 40 (IPv4) / - 60 (IPv6)")
+    source.add_argument("--pmtu", action="store_true", help="clamp to the gateway's route MTU (misses narrow links beyond it)")
+    g.add_argument("--mtu", type=int, default=1500, help="node MTU, the MSS upper bound is MTU - 40 (default 1500)")
     return p
 
 
@@ -48,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "render":
         return render(args.stack, args.out or Path("out") / args.stack, args.stacks_dir)
+    if args.command == "gateway-script":
+        return print_gateway_script(args)
     return 2
 
 

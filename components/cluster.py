@@ -24,6 +24,9 @@ class K3sClusterArgs:
     # The hook for files that must be on a node before K3s starts (registries.yaml):
     # node name -> resources that must finish before that node's K3s install runs.
     before_install: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    # What the whole cluster waits for (the gateway fix): a component's depends_on does not reach
+    # its children, so it is passed to every VM explicitly.
+    after: Sequence[pulumi.Resource] = ()
 
 
 class K3sCluster(pulumi.ComponentResource):
@@ -53,7 +56,7 @@ class K3sCluster(pulumi.ComponentResource):
             vm = ProxmoxVm(
                 f"{name}-{node.name}",
                 ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.boot_disk_file_id, cfg.image.template_vm_id),
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
             )
             self.vms[node.name] = vm
             conn = self._conn(str(node.ip), args)

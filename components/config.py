@@ -278,6 +278,8 @@ def _gateway(s: Section, network: NetworkConfig | None) -> GatewayConfig | None:
         s.problems.add(s.key_path("host"), "missing: manage: true needs the gateway's SSH address (often the Proxmox host)")
     if ipv6 is not None and ipv6.version != 6:
         s.problems.add(s.key_path("ipv6Subnet"), f"{ipv6} is not an IPv6 CIDR")
+    if sum((mss is not None, path_mtu is not None, bool(pmtu))) != 1:
+        s.problems.add(s.path, "set exactly one MSS source: gateway.mss, gateway.pathMtu (measured; MSS = path MTU - 40) or gateway.pmtu: true")
     if s.problems.count() > before or not s.ok or network is None:
         return None
     try:

@@ -10,6 +10,7 @@ import pulumi_proxmoxve as proxmox
 
 from components.cluster import K3sCluster, K3sClusterArgs
 from components.config import StackConfig
+from components.gateway import GatewayFirewall, GatewayFirewallArgs
 from components.render.bundle import render_cluster
 from components.schema import ConfigError
 from components.stack import Secrets, load_pulumi_config
@@ -18,6 +19,7 @@ from components.stack import Secrets, load_pulumi_config
 @dataclass
 class Program:
     cluster: K3sCluster
+    gateway: GatewayFirewall | None
 
 
 def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
@@ -56,6 +58,16 @@ def build(config: StackConfig, secrets: Secrets) -> Program:
         )
         image_id = image.id
 
+    # The egress fix first: nodes come up with the clamp already in place on their path.
+    gateway = None
+    if config.gateway.manage:
+        gateway = GatewayFirewall("gateway", GatewayFirewallArgs(config.gateway, secrets.ssh_private_key))
+        pulumi.export("gatewayVerified", gateway.verified)
+    else:
+        message = "gateway.manage is false: netstab does not touch the gateway; apply gateway/MANUAL.md (python -m components render) by hand"
+        pulumi.log.warn(message)
+        pulumi.export("gatewayWarning", message)
+
     cluster = K3sCluster(
         "k3s",
         K3sClusterArgs(
@@ -64,6 +76,7 @@ def build(config: StackConfig, secrets: Secrets) -> Program:
             ssh_private_key=secrets.ssh_private_key,
             k3s_token=secrets.k3s_token,
             boot_disk_file_id=image_id,
+            after=[gateway] if gateway else (),
         ),
         opts=with_provider,
     )
@@ -71,7 +84,7 @@ def build(config: StackConfig, secrets: Secrets) -> Program:
     pulumi.export("mtu", config.network.mtu)
     pulumi.export("nodesReady", cluster.nodes_ready)
     pulumi.export("kubeconfig", cluster.kubeconfig)
-    return Program(cluster=cluster)
+    return Program(cluster=cluster, gateway=gateway)
 
 
 def main() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pulumi
 import pulumi_command as command
 
@@ -22,8 +24,6 @@ def connection(host: pulumi.Input[str], user: str, private_key: pulumi.Input[str
 
 
 def script_hash(text: str) -> str:
-    import hashlib
-
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -36,6 +36,7 @@ def run(
     stdin: pulumi.Input[str] | None = None,
     delete: str | None = None,
     secret_stdout: bool = False,
+    extra_triggers: list[pulumi.Input[str]] | None = None,
 ) -> command.remote.Command:
     """A remote command re-run exactly when its text changes (the trigger is the text's hash).
 
@@ -50,7 +51,7 @@ def run(
             update=create,
             delete=delete,
             stdin=stdin,
-            triggers=[script_hash(create)],
+            triggers=[script_hash(create), *(extra_triggers or [])],
             logging=command.remote.Logging.NONE if quiet else command.remote.Logging.STDOUT_AND_STDERR,
         ),
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["stdout"] if secret_stdout else None)),

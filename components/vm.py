@@ -41,7 +41,8 @@ class ProxmoxVm(pulumi.ComponentResource):
     def __init__(self, name: str, args: ProxmoxVmArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("netstab:vm:ProxmoxVm", name, None, opts)
         spec, px = args.spec, args.proxmox
-        child = pulumi.ResourceOptions(parent=self)
+        # the component's own depends_on does not reach its children: pass it on
+        child = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None)
 
         network_data = self._snippet(f"{name}-network-config", f"{spec.name}-network-config.yaml", spec.network_config, px, child)
         user_data = self._snippet(f"{name}-user-data", f"{spec.name}-user-data.yaml", spec.user_data, px, child)
@@ -86,7 +87,7 @@ class ProxmoxVm(pulumi.ComponentResource):
                     user_data_file_id=user_data.id,
                 ),
             ),
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(delete_before_replace=True)),
         )
         self.vm_id = vm.vm_id.apply(lambda v: int(v or spec.vm_id))
         self.name = pulumi.Output.from_input(spec.name)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from components.config import StackConfig
 from components.render import cloudinit, k3s
+from components.render.gateway import ACTIONS, gateway_script
+from components.render.manual import manual
 
 
 @dataclass(frozen=True)
@@ -51,4 +53,15 @@ def render_files(config: StackConfig) -> dict[str, str]:
     files["k3s/cloud-init-wait.sh"] = cluster.cloud_init_wait
     files["k3s/nodes-ready.sh"] = cluster.nodes_ready
     files["k3s/fetch-kubeconfig.sh"] = cluster.fetch_kubeconfig
+    files.update(render_gateway_files(config))
+    return files
+
+
+def render_gateway_files(config: StackConfig) -> dict[str, str]:
+    gateway = config.gateway
+    files: dict[str, str] = {}
+    if gateway.kind == "linux":
+        files = {f"gateway/{action}.sh": gateway_script(action, gateway.flavor, gateway.rules) for action in ACTIONS}
+    if not gateway.manage:
+        files["gateway/MANUAL.md"] = manual(gateway, config.network)
     return files

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from components.schema import IPNetwork
@@ -62,7 +63,7 @@ class GatewayRules:
     clamps: tuple[Clamp, ...]
 
     @classmethod
-    def build(cls, subnets: list[str] | tuple[IPNetwork, ...], *, mss: int | None = None, path_mtu: int | None = None,
+    def build(cls, subnets: Sequence[str | IPNetwork], *, mss: int | None = None, path_mtu: int | None = None,
               pmtu: bool = False, mtu: int = 1500) -> GatewayRules:
         """Exactly one MSS source. An explicit `mss` is the IPv4 value (IPv6 gets 20 less)."""
         if sum((mss is not None, path_mtu is not None, pmtu)) != 1:

@@ -117,9 +117,9 @@ def rewrite_kubeconfig(kubeconfig: str, server_ip: str) -> str:
     return kubeconfig.replace(LOOPBACK_SERVER, f"https://{server_ip}:{API_PORT}")
 
 
-def as_root(script: str) -> str:
-    """The command text for a script run over SSH as the login user, elevated with sudo.
-
-    stdin stays free for secrets: the script itself travels inside the command.
+def as_root(script: str, user: str = "") -> str:
+    """The command text for a script run over SSH, elevated with sudo unless the user is root
+    (a Proxmox host has no sudo). stdin stays free for secrets: the script travels in the command.
     """
-    return f"sudo -n sh -c {shlex.quote(script)}"
+    prefix = "" if user == "root" else "sudo -n "
+    return f"{prefix}sh -c {shlex.quote(script)}"

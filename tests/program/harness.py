@@ -77,6 +77,11 @@ class Recording:
         return False
 
 
+def unwrap(value: Any) -> Any:
+    """The value inside a serialized secret (for asserting on where a secret goes)."""
+    return value["value"] if isinstance(value, dict) and SECRET_SIG in value else value
+
+
 def _plain_strings(value: Any) -> list[str]:
     if isinstance(value, dict):
         if SECRET_SIG in value:

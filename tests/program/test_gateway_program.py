@@ -1,0 +1,63 @@
+"""GatewayFirewall under mocks: apply on create, remove on delete, triggers follow the rendered rules."""
+
+from __future__ import annotations
+
+from tests.program.harness import DUMMY_SECRETS, run_program, unwrap
+
+
+def test_the_gateway_command_applies_and_removes_our_rules(homelab_raw):
+    recording = run_program(homelab_raw)
+    rules = recording.named("gateway-rules")
+    assert "nft -f" in rules.inputs["create"] and "maxseg size set 1360" in rules.inputs["create"]
+    assert rules.inputs["update"] == rules.inputs["create"]
+    assert "delete table inet netstab" in rules.inputs["delete"]
+    assert "maxseg" not in rules.inputs["delete"], "delete must only remove"
+    connection = unwrap(rules.inputs["connection"])
+    assert connection["host"] == "10.27.27.1" and connection["user"] == "root"
+    assert not rules.inputs["create"].startswith("sudo"), "root on a Proxmox host has no sudo"
+
+
+def test_verify_runs_after_apply_and_is_exported(homelab_raw):
+    recording = run_program(homelab_raw)
+    assert recording.depends_on(recording.named("gateway-verify"), recording.named("gateway-rules"))
+    assert "gatewayVerified" in recording.outputs
+
+
+def test_the_cluster_waits_for_the_gateway_fix(homelab_raw):
+    recording = run_program(homelab_raw)
+    assert recording.depends_on(recording.named("k3s-cp1-k3s"), recording.named("gateway-rules"))
+
+
+def test_triggers_change_exactly_when_the_rendered_rules_change(homelab_raw):
+    base = run_program(homelab_raw)
+    same = run_program(homelab_raw)
+    homelab_raw["gateway"]["pathMtu"] = 1280
+    changed = run_program(homelab_raw)
+    for name in ("gateway-rules", "gateway-verify"):
+        assert base.named(name).inputs["triggers"] == same.named(name).inputs["triggers"], name
+        assert base.named(name).inputs["triggers"] != changed.named(name).inputs["triggers"], name
+    assert "maxseg size set 1240" in changed.named("gateway-rules").inputs["create"]
+
+
+def test_no_secret_in_gateway_commands(homelab_raw):
+    recording = run_program(homelab_raw)
+    for name in ("gateway-rules", "gateway-verify"):
+        text = recording.named(name).plain_text()
+        for secret in DUMMY_SECRETS.values():
+            assert secret not in text
+
+
+def test_an_unmanaged_gateway_is_skipped_with_a_warning(homelab_raw):
+    homelab_raw["gateway"] = {"manage": False, "kind": "opnsense", "mss": 1360}
+    recording = run_program(homelab_raw)
+    assert not [r for r in recording.resources if r.name.startswith("gateway")]
+    warning, _ = recording.outputs["gatewayWarning"]
+    assert "MANUAL.md" in warning
+
+
+def test_a_non_linux_gateway_cannot_be_managed(homelab_raw):
+    import pytest
+
+    homelab_raw["gateway"]["kind"] = "mikrotik"
+    with pytest.raises(SystemExit, match="gateway.manage: true needs gateway.kind linux"):
+        run_program(homelab_raw)

@@ -1,0 +1,119 @@
+"""Gateway rule text for both flavors, the MSS arithmetic, validation, and the manual guide."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from components.config import parse_config
+from components.render.bundle import render_files
+from components.render.gateway import GatewayRuleError, GatewayRules, gateway_script, iptables_rules, mss_from_path_mtu, nft_table
+from components.schema import ConfigError
+
+
+@given(st.integers(min_value=576, max_value=9000))
+def test_mss_is_path_mtu_minus_40_for_ipv4_and_60_for_ipv6(path_mtu):
+    assert mss_from_path_mtu(path_mtu, ipv6=False) == path_mtu - 40
+    assert mss_from_path_mtu(path_mtu, ipv6=True) == path_mtu - 60
+
+
+@given(st.integers(min_value=1, max_value=3000), st.integers(min_value=576, max_value=9000))
+def test_mss_bounds_are_536_to_mtu_minus_40(mss, mtu):
+    if 536 <= mss <= mtu - 40:
+        assert GatewayRules.build(["10.0.0.0/24"], mss=mss, mtu=mtu).clamps[0].mss == mss
+    else:
+        with pytest.raises(GatewayRuleError, match=f"MSS {mss} is outside 536"):
+            GatewayRules.build(["10.0.0.0/24"], mss=mss, mtu=mtu)
+
+
+def test_dual_stack_clamps_each_family_with_its_own_overhead():
+    rules = GatewayRules.build(["10.27.27.0/24", "fd00:27::/64"], path_mtu=1400, mtu=1400)
+    assert [c.mss for c in rules.clamps] == [1360, 1340]
+    table = nft_table(rules)
+    assert "ip saddr 10.27.27.0/24" in table and "ip6 saddr fd00:27::/64" in table
+    assert "icmpv6 type packet-too-big accept" in table
+
+
+def test_exactly_one_mss_source():
+    with pytest.raises(GatewayRuleError, match="exactly one MSS source"):
+        GatewayRules.build(["10.0.0.0/24"], mss=1300, path_mtu=1400)
+    with pytest.raises(GatewayRuleError, match="exactly one MSS source"):
+        GatewayRules.build(["10.0.0.0/24"])
+
+
+def test_nft_clamps_syn_and_synack_both_ways_and_accepts_frag_needed():
+    table = nft_table(GatewayRules.build(["10.27.27.0/24"], mss=1360, mtu=1400))
+    assert "type filter hook forward priority mangle" in table
+    assert 'ip saddr 10.27.27.0/24 tcp flags & (syn | rst) == syn tcp option maxseg size set 1360 comment "netstab:clamp:10.27.27.0/24:out:1360"' in table
+    assert 'ip daddr 10.27.27.0/24 tcp flags & (syn | rst) == syn tcp option maxseg size set 1360' in table
+    assert "icmp type destination-unreachable icmp code frag-needed accept" in table
+
+
+def test_pmtu_mode_uses_the_route_mtu():
+    rules = GatewayRules.build(["10.27.27.0/24"], pmtu=True)
+    assert "maxseg size set rt mtu" in nft_table(rules)
+    mangle, _ = iptables_rules(rules, ipv6=False)
+    assert all("--clamp-mss-to-pmtu" in line for line in mangle)
+
+
+def test_iptables_rules_are_tagged_and_in_the_right_tables():
+    mangle, filt = iptables_rules(GatewayRules.build(["10.27.27.0/24"], mss=1360, mtu=1400), ipv6=False)
+    assert mangle == [
+        '-A FORWARD -s 10.27.27.0/24 -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment "netstab:clamp:10.27.27.0/24:out:1360" -j TCPMSS --set-mss 1360',
+        '-A FORWARD -d 10.27.27.0/24 -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment "netstab:clamp:10.27.27.0/24:in:1360" -j TCPMSS --set-mss 1360',
+    ]
+    assert filt == ['-A FORWARD -p icmp -m icmp --icmp-type 3/4 -m comment --comment "netstab:icmp:frag-needed" -j ACCEPT']
+
+
+@pytest.mark.parametrize("flavor", ["nftables", "iptables"])
+def test_apply_checks_before_it_commits(flavor):
+    script = gateway_script("apply", flavor, GatewayRules.build(["10.27.27.0/24"], mss=1360, mtu=1400))
+    check, commit = ("nft -c -f", 'nft -f "$ruleset"') if flavor == "nftables" else ("iptables-restore --test", "iptables-restore -c")
+    assert script.index(check) < script.index(commit)
+    assert script.startswith("#!/bin/sh") and "set -eu" in script
+
+
+def test_the_homelab_stack_clamps_to_1360_from_its_path_mtu(homelab):
+    assert homelab.gateway.rules.clamps[0].mss == 1360
+    assert homelab.gateway.rules.clamps[0].subnet == ipaddress.ip_network("10.27.27.0/24")
+
+
+@pytest.mark.parametrize(
+    "gateway,expected",
+    [
+        ({"pathMtu": 1400, "mss": 1300}, "gateway: set exactly one MSS source"),
+        ({"mss": 1380}, "gateway.mss: MSS 1380 is outside 536..1360"),
+        ({"mss": 400}, "gateway.mss: MSS 400 is outside 536..1360"),
+        ({"pathMtu": 9999}, "gateway.pathMtu: 9999 is not an integer in 576..9000"),
+        ({"pathMtu": 1400, "flavor": "pf"}, "gateway.flavor: 'pf' is not one of nftables, iptables"),
+        ({"pathMtu": 1400, "manage": True}, "gateway.host: missing"),
+        ({"pathMtu": 1400, "manage": True, "host": "10.27.27.1", "kind": "opnsense"}, "gateway.manage: true needs gateway.kind linux"),
+        ({"pathMtu": 1400, "ipv6Subnet": "10.0.0.0/8"}, "gateway.ipv6Subnet: 10.0.0.0/8 is not an IPv6 CIDR"),
+        ({"pathMtu": 1400, "mtu": 1400}, "gateway.mtu: unknown key"),
+    ],
+)
+def test_gateway_config_errors_name_their_key(homelab_raw, gateway, expected):
+    homelab_raw["gateway"] = gateway
+    with pytest.raises(ConfigError) as caught:
+        parse_config(homelab_raw)
+    assert any(expected in line for line in caught.value.problems), caught.value.problems
+
+
+def test_render_writes_the_gateway_scripts(homelab):
+    files = render_files(homelab)
+    for action in ("apply", "remove", "verify", "inspect"):
+        assert f"gateway/{action}.sh" in files
+    assert "gateway/MANUAL.md" not in files
+
+
+@pytest.mark.parametrize("kind,needle", [("opnsense", "Max mss `1360`"), ("pfsense", "MSS `1360`"), ("mikrotik", "new-mss=1360"),
+                                         ("openwrt", "maxseg size set 1360"), ("other", "MSS `1360`")])
+def test_unmanaged_gateways_get_a_manual_with_the_exact_settings(homelab_raw, kind, needle):
+    homelab_raw["gateway"] = {"manage": False, "kind": kind, "pathMtu": 1400, "lanInterface": "LAN"}
+    files = render_files(parse_config(homelab_raw))
+    guide = files["gateway/MANUAL.md"]
+    assert needle in guide and "10.27.27.0/24" in guide and "mss-sweep" in guide
+    assert "gateway/apply.sh" not in files
