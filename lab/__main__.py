@@ -1,0 +1,73 @@
+"""`python -m lab [SCENARIO|all] [--report DIR]`: the network lab, end to end (`make lab`).
+
+Needs root (network namespaces). Cleans up stale namespaces from an interrupted run first, and
+its own on exit and on Ctrl-C. Exit 0 only when every scenario run passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from types import FrameType
+
+from lab.netns import Topology, remove_stale
+from lab.scenarios import SCENARIOS, Outcome, run
+from lab.topology import PREFIX
+
+TOOLS = ("ip", "nft", "docker-registry", "skopeo", "openssl", "tracepath")
+
+
+def preflight() -> str | None:
+    if os.geteuid() != 0:
+        return "the lab needs root: it creates network namespaces. Run it as root (sudo make lab)."
+    missing = [tool for tool in TOOLS if not shutil.which(tool)]
+    if missing:
+        return f"missing tools: {', '.join(missing)}; run `make deps` as root"
+    return None
+
+
+def _terminate(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("scenario", nargs="?", default="blackhole", choices=[*SCENARIOS, "all"])
+    p.add_argument("--report", type=Path, default=Path("lab-report"), help="report folder (default lab-report/)")
+    args = p.parse_args(argv)
+    problem = preflight()
+    if problem:
+        print(f"lab: {problem}", file=sys.stderr)
+        return 2
+    stale = remove_stale(PREFIX)
+    if stale:
+        print(f"lab: removed {len(stale)} namespaces left by an interrupted run")
+    signal.signal(signal.SIGTERM, _terminate)
+    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    outcomes: list[Outcome] = []
+    try:
+        for name in names:
+            folder = args.report / name if len(names) > 1 else args.report
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            with Topology(PREFIX) as topo, tempfile.TemporaryDirectory(prefix="netstab-lab-") as work:
+                outcomes.append(run(SCENARIOS[name], topo, Path(work), folder, print))
+    except KeyboardInterrupt:
+        print("lab: interrupted; namespaces removed", file=sys.stderr)
+        return 130
+    for o in outcomes:
+        fix = o.timings.get("first probe to verified fix")
+        extra = f", verified fix after {fix:.1f}s" if fix else ""
+        print(f"lab: {o.scenario}: {'PASS' if o.passed else 'FAIL'} - {o.diagnosis.kind} "
+              f"(diagnosis {o.timings['first probe to diagnosis']:.1f}s after the first probe{extra}; total {o.timings['total']:.1f}s) "
+              f"-> {o.report_dir}/REPORT.md")
+    return 0 if outcomes and all(o.passed for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

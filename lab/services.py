@@ -1,0 +1,47 @@
+"""The simulated internet's servers: a real docker-registry behind the registries' names, and a
+Doppler-like API (also answering auth.docker.io's /token)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.render.registry import RegistryInstance
+from lab import registry
+from lab.netns import Topology, wait_for_port
+from lab.pki import ServerCert, issue
+from lab.topology import API_IP, NAMES, REGISTRY_IP
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_IMAGE = "ghcr.io/netstab/lab-image:1"
+
+
+@dataclass(frozen=True)
+class Services:
+    cert: ServerCert
+    registry_proc: object
+    api_proc: object
+
+
+def start(topo: Topology, work: Path) -> Services:
+    cert = issue(work / "pki", "internet", [*NAMES, REGISTRY_IP, API_IP])
+    # the registry pushes to itself under the real names
+    topo.set_hosts_file("registry", dict.fromkeys(NAMES, REGISTRY_IP))
+    instance = RegistryInstance(f"{REGISTRY_IP}:443", str(work / "registry-data"), tls_cert=str(cert.cert), tls_key=str(cert.key))
+    reg = registry.start_in(topo, "registry", instance, work / "registry")
+    wait_for_port(topo, "registry", REGISTRY_IP, 443)
+    certs = work / "certs.d"
+    certs.mkdir(parents=True, exist_ok=True)
+    shutil.copy(cert.ca, certs / "ca.crt")
+    # skopeo runs inside the registry namespace (it cannot reach it from outside)
+    layout = work / "image"
+    from lab.images import write_layout
+
+    write_layout(layout, "1")
+    topo.run("registry", "skopeo", "copy", "--all", "--quiet", "--dest-cert-dir", str(certs), f"oci:{layout}:1", f"docker://{TEST_IMAGE}", timeout=120)
+    api = topo.start("api", sys.executable, "-m", "lab.servers", "--mode", "normal", "--listen", f"{API_IP}:443",
+                     "--cert", str(cert.cert), "--key", str(cert.key), env={"PYTHONPATH": str(REPO)})
+    wait_for_port(topo, "api", API_IP, 443)
+    return Services(cert, reg, api)
