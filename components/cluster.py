@@ -1,4 +1,4 @@
-"""K3sCluster: VMs for every node, then K3s over SSH: server, agents, all Ready, kubeconfig out."""
+"""K3sCluster: K3s over SSH on booted nodes: server, agents joining it, all Ready, kubeconfig out."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_command as command
 
 from components import remote
 from components.config import StackConfig
 from components.render.bundle import ClusterArtifacts
 from components.render.k3s import as_root, rewrite_kubeconfig
-from components.vm import ProxmoxVm, ProxmoxVmArgs, VmSpec
 
 
 @dataclass(frozen=True)
@@ -20,13 +20,11 @@ class K3sClusterArgs:
     artifacts: ClusterArtifacts
     ssh_private_key: pulumi.Input[str]
     k3s_token: pulumi.Input[str]
-    boot_disk_file_id: pulumi.Input[str] | None = None
+    # node name -> the resource after which the node is up (ClusterNodes.booted)
+    booted: Mapping[str, pulumi.Resource]
     # The hook for files that must be on a node before K3s starts (registries.yaml):
     # node name -> resources that must finish before that node's K3s install runs.
     before_install: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
-    # What the whole cluster waits for (the gateway fix): a component's depends_on does not reach
-    # its children, so it is passed to every VM explicitly.
-    after: Sequence[pulumi.Resource] = ()
 
 
 class K3sCluster(pulumi.ComponentResource):
@@ -37,36 +35,10 @@ class K3sCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: K3sClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("netstab:cluster:K3sCluster", name, None, opts)
         cfg, art = args.config, args.artifacts
-        self.vms: dict[str, ProxmoxVm] = {}
-        self.booted: dict[str, pulumi.Resource] = {}
         installs: dict[str, pulumi.Resource] = {}
-
-        for node in cfg.nodes:
-            spec = VmSpec(
-                name=node.name,
-                vm_id=node.vm_id,
-                cores=node.cores,
-                memory_mb=node.memory_mb,
-                disk_gb=node.disk_gb,
-                mac=node.mac,
-                tags=("netstab", "k3s", node.role),
-                network_config=art.nodes[node.name].network_config,
-                user_data=art.nodes[node.name].user_data,
-            )
-            vm = ProxmoxVm(
-                f"{name}-{node.name}",
-                ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.boot_disk_file_id, cfg.image.template_vm_id),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
-            )
-            self.vms[node.name] = vm
-            conn = self._conn(str(node.ip), args)
-            self.booted[node.name] = remote.run(
-                f"{name}-{node.name}-cloud-init", conn, as_root(art.cloud_init_wait), pulumi.ResourceOptions(parent=self, depends_on=[vm])
-            )
-
         # Server first; each agent joins it. Files a later layer places on a node come before its install.
         for node in (cfg.server, *cfg.agents):
-            after = [self.booted[node.name], *args.before_install.get(node.name, ())]
+            after = [args.booted[node.name], *args.before_install.get(node.name, ())]
             if node.role == "agent":
                 after.append(installs[cfg.server.name])
             installs[node.name] = remote.run(
@@ -96,5 +68,5 @@ class K3sCluster(pulumi.ComponentResource):
         self.register_outputs({"kubeconfig": self.kubeconfig, "node_ips": self.node_ips, "nodes_ready": self.nodes_ready})
 
     @staticmethod
-    def _conn(host: str, args: K3sClusterArgs) -> remote.command.remote.ConnectionArgs:
+    def _conn(host: str, args: K3sClusterArgs) -> command.remote.ConnectionArgs:
         return remote.connection(host, args.config.ssh.user, args.ssh_private_key)

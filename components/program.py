@@ -11,6 +11,7 @@ import pulumi_proxmoxve as proxmox
 from components.cluster import K3sCluster, K3sClusterArgs
 from components.config import StackConfig
 from components.gateway import GatewayFirewall, GatewayFirewallArgs
+from components.nodes import ClusterNodes, ClusterNodesArgs
 from components.render.bundle import render_cluster
 from components.schema import ConfigError
 from components.stack import Secrets, load_pulumi_config
@@ -68,17 +69,15 @@ def build(config: StackConfig, secrets: Secrets) -> Program:
         pulumi.log.warn(message)
         pulumi.export("gatewayWarning", message)
 
+    artifacts = render_cluster(config)
+    nodes = ClusterNodes(
+        "nodes",
+        ClusterNodesArgs(config, artifacts, secrets.ssh_private_key, boot_disk_file_id=image_id, after=[gateway] if gateway else ()),
+        opts=with_provider,
+    )
     cluster = K3sCluster(
         "k3s",
-        K3sClusterArgs(
-            config=config,
-            artifacts=render_cluster(config),
-            ssh_private_key=secrets.ssh_private_key,
-            k3s_token=secrets.k3s_token,
-            boot_disk_file_id=image_id,
-            after=[gateway] if gateway else (),
-        ),
-        opts=with_provider,
+        K3sClusterArgs(config, artifacts, secrets.ssh_private_key, secrets.k3s_token, booted=nodes.booted),
     )
     pulumi.export("nodeIps", cluster.node_ips)
     pulumi.export("mtu", config.network.mtu)

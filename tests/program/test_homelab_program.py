@@ -42,8 +42,8 @@ def test_each_vm_boots_from_its_own_cloud_init_snippets(homelab):
     for vm in homelab.of_type(VM):
         node = vm.inputs["name"]
         init = vm.inputs["initialization"]
-        assert init["networkDataFileId"] == f"k3s-{node}-network-config-id", vm.urn
-        assert init["userDataFileId"] == f"k3s-{node}-user-data-id", vm.urn
+        assert init["networkDataFileId"] == f"nodes-{node}-network-config-id", vm.urn
+        assert init["userDataFileId"] == f"nodes-{node}-user-data-id", vm.urn
 
 
 def test_agents_install_after_the_server(homelab):
@@ -57,8 +57,8 @@ def test_agents_install_after_the_server(homelab):
 def test_k3s_installs_after_the_vm_has_booted(homelab):
     for node in ("cp1", "worker1", "worker2"):
         install = homelab.named(f"k3s-{node}-k3s")
-        assert homelab.depends_on(install, homelab.named(f"k3s-{node}-cloud-init"))
-        assert homelab.depends_on(install, homelab.named(f"k3s-{node}-vm"))
+        assert homelab.depends_on(install, homelab.named(f"nodes-{node}-cloud-init"))
+        assert homelab.depends_on(install, homelab.named(f"nodes-{node}-vm"))
 
 
 def test_readiness_waits_for_every_install_and_kubeconfig_for_readiness(homelab):
@@ -100,7 +100,7 @@ def test_command_triggers_change_exactly_when_the_script_changes(homelab_raw):
     install_after = after.named("k3s-cp1-k3s").inputs["triggers"]
     assert install_before != install_after
     assert install_after == again.named("k3s-cp1-k3s").inputs["triggers"]
-    assert before.named("k3s-cp1-cloud-init").inputs["triggers"] == after.named("k3s-cp1-cloud-init").inputs["triggers"]
+    assert before.named("nodes-cp1-cloud-init").inputs["triggers"] == after.named("nodes-cp1-cloud-init").inputs["triggers"]
 
 
 def test_proxmox_provider_gets_the_token_as_a_secret(homelab):
@@ -120,10 +120,9 @@ def test_files_hooked_before_install_are_written_first(homelab_raw):
     def program() -> None:
         config, secrets = load_pulumi_config()
         marker = command.local.Command("registries-worker1", create="true")
-        K3sCluster(
-            "k3s",
-            K3sClusterArgs(config, render_cluster(config), secrets.ssh_private_key, secrets.k3s_token, before_install={"worker1": [marker]}),
-        )
+        booted = {n.name: command.local.Command(f"booted-{n.name}", create="true") for n in config.nodes}
+        K3sCluster("k3s", K3sClusterArgs(config, render_cluster(config), secrets.ssh_private_key, secrets.k3s_token,
+                                         booted=booted, before_install={"worker1": [marker]}))
 
     recording = run_program(homelab_raw, program=program)
     marker = recording.named("registries-worker1")
