@@ -20,8 +20,10 @@ NAMESPACE = "netstab"
 
 # Secret config keys: set only with `pulumi config set --secret`, never read into these types.
 SECRET_KEYS = ("proxmoxApiToken", "sshPrivateKey", "k3sToken")
+# Optional secrets: upstream registry credentials for the mirror, as JSON {"docker.io": {"username", "password"}}.
+OPTIONAL_SECRET_KEYS = ("mirrorCredentials",)
 
-SECTIONS = ("proxmox", "network", "image", "ssh", "k3s", "nodes", "gateway")
+SECTIONS = ("proxmox", "network", "image", "ssh", "k3s", "nodes", "gateway", "mirror")
 
 MTU_MIN, MTU_MAX = 576, 9000
 ROLES = ("server", "agent")
@@ -126,6 +128,7 @@ class StackConfig:
     k3s: K3sConfig
     nodes: tuple[NodeConfig, ...]
     gateway: GatewayConfig
+    mirror: MirrorConfig
 
     @property
     def server(self) -> NodeConfig:
@@ -144,8 +147,8 @@ def parse_config(raw: Mapping[str, Any], secret_keys_present: frozenset[str] | N
     Raises ConfigError listing every problem.
     """
     problems = Problems()
-    top = Section(dict(raw), "", problems, SECTIONS + SECRET_KEYS)
-    for key in SECRET_KEYS:
+    top = Section(dict(raw), "", problems, SECTIONS + SECRET_KEYS + OPTIONAL_SECRET_KEYS)
+    for key in SECRET_KEYS + OPTIONAL_SECRET_KEYS:
         if key in raw and not (secret_keys_present and key in secret_keys_present) and not _looks_secure(raw[key]):
             problems.add(f"{NAMESPACE}:{key}", f"is stored in plain text; {secret_hint(key)}")
 
@@ -156,13 +159,15 @@ def parse_config(raw: Mapping[str, Any], secret_keys_present: frozenset[str] | N
     k3s = _k3s(top.section("k3s", K3sKeys, default={}))
     nodes = _nodes(top.items("nodes"), problems)
     gateway = _gateway(top.section("gateway", GatewayKeys, default={"pathMtu": 1400}), network)
+    mirror = _mirror(top.section("mirror", MirrorKeys, default={"enabled": False}))
     if nodes is not None:
-        _check_nodes_unique(nodes, problems)
+        hosts = list(nodes) + ([mirror.vm] if mirror and mirror.enabled and mirror.vm else [])
+        _check_nodes_unique(hosts, problems)
         if network is not None:
-            _check_nodes_against_network(nodes, network, problems)
+            _check_nodes_against_network(hosts, network, problems)
     problems.raise_if_any()
-    assert proxmox and network and image and ssh and k3s and gateway and nodes is not None
-    return StackConfig(proxmox, network, image, ssh, k3s, tuple(nodes), gateway)
+    assert proxmox and network and image and ssh and k3s and gateway and mirror and nodes is not None
+    return StackConfig(proxmox, network, image, ssh, k3s, tuple(nodes), gateway, mirror)
 
 
 def secret_hint(key: str) -> str:
@@ -291,6 +296,138 @@ def _gateway(s: Section, network: NetworkConfig | None) -> GatewayConfig | None:
     return GatewayConfig(manage, kind, host, user, port, flavor, mss, path_mtu, bool(pmtu), lan, ipv6, rules)  # type: ignore[arg-type]
 
 
+DEFAULT_UPSTREAMS = (
+    {"registry": "docker.io", "remote": "https://registry-1.docker.io", "port": 5001},
+    # oci.external-secrets.io redirects to ghcr.io/external-secrets with the same repository paths,
+    # so the ghcr.io instance serves it (see README: Registry mirror).
+    {"registry": "ghcr.io", "port": 5002, "aliases": ["oci.external-secrets.io"]},
+    {"registry": "quay.io", "port": 5003},
+    {"registry": "registry.k8s.io", "port": 5004},
+)
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    registry: str  # the name images use (docker.io, ghcr.io, ...)
+    remote: str  # what the instance proxies
+    port: int
+    aliases: tuple[str, ...]  # other registry names served from the same instance
+
+
+@dataclass(frozen=True)
+class MirrorConfig:
+    enabled: bool
+    vm: NodeConfig | None
+    upstreams: tuple[UpstreamConfig, ...]
+    warmup_groups: dict[str, tuple[str, ...]]
+    warmup_k3s_images: bool
+    warmup_fatal: bool
+
+    def endpoint(self, upstream: UpstreamConfig) -> str:
+        assert self.vm is not None
+        return f"http://{self.vm.ip}:{upstream.port}"
+
+
+DEFAULT_WARMUP_GROUPS: dict[str, list[str]] = {
+    "plan test images": [
+        "ghcr.io/fluxcd/helm-controller:v1.5.1",
+        "oci.external-secrets.io/external-secrets/external-secrets:v2.1.0",
+        "docker.io/rancher/mirrored-library-busybox:1.37.0",
+        "ghcr.io/tailscale/tailscale:v1.96.5",
+        "quay.io/prometheus/node-exporter:v1.8.2",
+    ],
+    "kube-vip": ["ghcr.io/kube-vip/kube-vip:v1.0.1"],
+    "flux": ["ghcr.io/fluxcd/source-controller:v1.7.2", "ghcr.io/fluxcd/kustomize-controller:v1.7.1", "ghcr.io/fluxcd/notification-controller:v1.7.3"],
+    "tailscale": ["ghcr.io/tailscale/k8s-operator:v1.96.5"],
+    "rancher": ["docker.io/rancher/rancher:v2.12.3", "docker.io/rancher/rancher-webhook:v0.8.3", "docker.io/rancher/shell:v0.5.0"],
+    "traefik": ["docker.io/library/traefik:v3.5.3"],
+    "cert-manager": ["quay.io/jetstack/cert-manager-controller:v1.19.1", "quay.io/jetstack/cert-manager-webhook:v1.19.1",
+                     "quay.io/jetstack/cert-manager-cainjector:v1.19.1"],
+    "observability": ["quay.io/prometheus/prometheus:v3.7.3", "quay.io/prometheus-operator/prometheus-operator:v0.86.1",
+                      "docker.io/grafana/grafana:12.2.1"],
+    "nfs and helpers": ["registry.k8s.io/sig-storage/nfs-subdir-external-provisioner:v4.0.2", "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.15.0"],
+}
+
+MirrorKeys = ("enabled", "name", "vmId", "ip", "cores", "memoryMb", "diskGb", "upstreams", "warmup")
+UpstreamKeys = ("registry", "remote", "port", "aliases")
+WarmupKeys = ("fatal", "k3sImages", "groups")
+REGISTRY_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:\d+)?$")
+IMAGE_REF = re.compile(r"^[a-z0-9.-]+(:\d+)?/[a-z0-9._/-]+(:[\w][\w.-]{0,127}|@sha256:[a-f0-9]{64})$")
+
+
+def _mirror(s: Section) -> MirrorConfig | None:
+    before = s.problems.count()
+    enabled = s.boolean("enabled", default=True)
+    if not enabled:
+        return MirrorConfig(False, None, (), {}, False, False) if s.problems.count() == before else None
+    vm_values = (
+        s.value("name", _hostname, "a hostname", default="mirror"),
+        "mirror",
+        s.integer("vmId", 100, 999_999_999),
+        s.ip("ip"),
+        s.integer("cores", 1, 64, default=2),
+        s.integer("memoryMb", 512, 262_144, default=2048),
+        s.integer("diskGb", 8, 65_536, default=100),
+    )
+    raw_upstreams = s.items("upstreams", default=[dict(u) for u in DEFAULT_UPSTREAMS])
+    upstreams = [_upstream(Section(u, f"{s.key_path('upstreams')}[{i}]", s.problems, UpstreamKeys)) for i, u in enumerate(raw_upstreams or [])]
+    warm = s.section("warmup", WarmupKeys, default={})
+    fatal = warm.boolean("fatal", default=False)
+    k3s_images = warm.boolean("k3sImages", default=True)
+    groups = warm.value("groups", _image_groups, "a mapping of group name -> list of image references (registry/repo:tag)",
+                        default=DEFAULT_WARMUP_GROUPS)
+    if not raw_upstreams and raw_upstreams is not None:
+        s.problems.add(s.key_path("upstreams"), "needs at least one upstream registry")
+    _check_upstreams_unique([u for u in upstreams if u], s)
+    if s.problems.count() > before or not s.ok:
+        return None
+    vm = NodeConfig(*vm_values)  # type: ignore[arg-type]
+    return MirrorConfig(True, vm, tuple(u for u in upstreams if u), {k: tuple(v) for k, v in (groups or {}).items()},
+                        bool(k3s_images), bool(fatal))
+
+
+def _upstream(s: Section) -> UpstreamConfig | None:
+    before = s.problems.count()
+    registry = s.value("registry", _registry_name, "a registry host name such as ghcr.io")
+    remote = s.value("remote", _https_url, "an https:// URL", default=None)
+    port = s.integer("port", 1024, 65535)
+    aliases = s.value("aliases", lambda v: [_registry_name(a) for a in _string_list(v)], "a list of registry host names", default=[])
+    if s.problems.count() > before or not s.ok:
+        return None
+    return UpstreamConfig(registry, remote or f"https://{registry}", port, tuple(aliases or ()))  # type: ignore[arg-type]
+
+
+def _check_upstreams_unique(upstreams: list[UpstreamConfig], s: Section) -> None:
+    ports: dict[int, str] = {}
+    names: dict[str, str] = {}
+    for i, u in enumerate(upstreams):
+        path = f"{s.key_path('upstreams')}[{i}]"
+        if u.port in ports:
+            s.problems.add(f"{path}.port", f"{u.port} is already used by {ports[u.port]}; each instance needs its own port")
+        ports.setdefault(u.port, u.registry)
+        for name in (u.registry, *u.aliases):
+            if name in names:
+                s.problems.add(f"{path}.registry", f"{name} is already served by the {names[name]} instance")
+            names.setdefault(name, u.registry)
+
+
+def _registry_name(value: Any) -> str:
+    if not isinstance(value, str) or not REGISTRY_NAME.match(value):
+        raise ValueError("")
+    return value
+
+
+def _image_groups(value: Any) -> dict[str, list[str]]:
+    if not isinstance(value, dict):
+        raise ValueError("")
+    for name, images in value.items():
+        refs = _string_list(images)
+        bad = [r for r in refs if not IMAGE_REF.match(r)]
+        if bad:
+            raise ValueError(f"group {name!r} has references without an explicit registry and tag: {', '.join(bad)}")
+    return value
+
+
 NodeKeys = ("name", "role", "vmId", "ip", "cores", "memoryMb", "diskGb")
 
 
@@ -325,7 +462,7 @@ def _node(s: Section) -> NodeConfig | None:
 def _check_nodes_against_network(nodes: list[NodeConfig], network: NetworkConfig, problems: Problems) -> None:
     """Rules that span sections: every node address is a usable host address of the subnet."""
     for i, node in enumerate(nodes):
-        path = f"nodes[{i}].ip"
+        path = _node_path(nodes, i, "ip")
         if node.ip not in network.subnet:
             problems.add(path, f"{node.ip} is outside network.subnet {network.subnet}; pick an address inside it")
         elif node.ip == network.gateway:
@@ -334,13 +471,18 @@ def _check_nodes_against_network(nodes: list[NodeConfig], network: NetworkConfig
             problems.add(path, f"{node.ip} is the subnet's network or broadcast address; pick a host address")
 
 
+def _node_path(nodes: list[NodeConfig], index: int, key: str) -> str:
+    """Cluster nodes are `nodes[i]`; the mirror VM checked alongside them is `mirror`."""
+    return f"mirror.{key}" if nodes[index].role == "mirror" else f"nodes[{index}].{key}"
+
+
 def _check_nodes_unique(nodes: list[NodeConfig], problems: Problems) -> None:
     for attr, key in (("name", "name"), ("vm_id", "vmId"), ("ip", "ip")):
         seen: dict[Any, int] = {}
         for i, node in enumerate(nodes):
             value = getattr(node, attr)
             if value in seen:
-                problems.add(f"nodes[{i}].{key}", f"{value} is already used by nodes[{seen[value]}]; each node needs its own")
+                problems.add(_node_path(nodes, i, key), f"{value} is already used by {_node_path(nodes, seen[value], '')[:-1]}; each VM needs its own")
             seen.setdefault(value, i)
     servers = [i for i, n in enumerate(nodes) if n.role == "server"]
     if len(servers) != 1:

@@ -11,6 +11,7 @@ import pulumi_proxmoxve as proxmox
 from components.cluster import K3sCluster, K3sClusterArgs
 from components.config import StackConfig
 from components.gateway import GatewayFirewall, GatewayFirewallArgs
+from components.mirror import NodeRegistries, NodeRegistriesArgs, RegistryMirror, RegistryMirrorArgs
 from components.nodes import ClusterNodes, ClusterNodesArgs
 from components.render.bundle import render_cluster
 from components.schema import ConfigError
@@ -21,6 +22,7 @@ from components.stack import Secrets, load_pulumi_config
 class Program:
     cluster: K3sCluster
     gateway: GatewayFirewall | None
+    mirror: RegistryMirror | None
 
 
 def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
@@ -75,15 +77,25 @@ def build(config: StackConfig, secrets: Secrets) -> Program:
         ClusterNodesArgs(config, artifacts, secrets.ssh_private_key, boot_disk_file_id=image_id, after=[gateway] if gateway else ()),
         opts=with_provider,
     )
+    before_install: dict[str, list[pulumi.Resource]] = {}
+    mirror = None
+    if config.mirror.enabled:
+        # mirror VM healthy -> registries.yaml on each node -> K3s install
+        mirror = RegistryMirror("mirror", RegistryMirrorArgs(config, secrets.ssh_private_key, image_id, secrets.mirror_credentials,
+                                                              after=[gateway] if gateway else ()), opts=with_provider)
+        registries = NodeRegistries("registries", NodeRegistriesArgs(config, secrets.ssh_private_key, nodes.booted, mirror.healthy))
+        before_install = {node: [written] for node, written in registries.written.items()}
+        pulumi.export("mirrorHealth", mirror.health)
+        pulumi.export("mirrorWarmup", mirror.warmup)
     cluster = K3sCluster(
         "k3s",
-        K3sClusterArgs(config, artifacts, secrets.ssh_private_key, secrets.k3s_token, booted=nodes.booted),
+        K3sClusterArgs(config, artifacts, secrets.ssh_private_key, secrets.k3s_token, booted=nodes.booted, before_install=before_install),
     )
     pulumi.export("nodeIps", cluster.node_ips)
     pulumi.export("mtu", config.network.mtu)
     pulumi.export("nodesReady", cluster.nodes_ready)
     pulumi.export("kubeconfig", cluster.kubeconfig)
-    return Program(cluster=cluster, gateway=gateway)
+    return Program(cluster=cluster, gateway=gateway, mirror=mirror)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from components.config import NAMESPACE, SECRET_KEYS, SECTIONS, StackConfig, parse_config, secret_hint
+from components.config import NAMESPACE, OPTIONAL_SECRET_KEYS, SECRET_KEYS, SECTIONS, StackConfig, parse_config, secret_hint
 from components.schema import ConfigError
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ class Secrets:
     proxmox_api_token: pulumi.Output[str]
     ssh_private_key: pulumi.Output[str]
     k3s_token: pulumi.Output[str]
+    mirror_credentials: pulumi.Output[Any] | None = None
 
 
 def load_pulumi_config() -> tuple[StackConfig, Secrets]:
@@ -75,13 +76,14 @@ def load_pulumi_config() -> tuple[StackConfig, Secrets]:
     set_keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
     for full_key in set_keys:
         namespace, _, key = full_key.partition(":")
-        if namespace == NAMESPACE and key not in SECTIONS and key not in SECRET_KEYS:
+        if namespace == NAMESPACE and key not in SECTIONS + SECRET_KEYS + OPTIONAL_SECRET_KEYS:
             raw[key] = "<set>"
-    secret_set = frozenset(k for k in SECRET_KEYS if runtime_config.is_config_secret(f"{NAMESPACE}:{k}"))
+    all_secret_keys = SECRET_KEYS + OPTIONAL_SECRET_KEYS
+    secret_set = frozenset(k for k in all_secret_keys if runtime_config.is_config_secret(f"{NAMESPACE}:{k}"))
     def is_set(key: str) -> bool:
         return runtime_config.get_config(f"{NAMESPACE}:{key}") is not None
 
-    for key in SECRET_KEYS:
+    for key in all_secret_keys:
         if is_set(key):
             raw[key] = {"secure": "<engine>"} if key in secret_set else "<plain>"
 
@@ -98,5 +100,6 @@ def load_pulumi_config() -> tuple[StackConfig, Secrets]:
         proxmox_api_token=cfg.require_secret("proxmoxApiToken"),
         ssh_private_key=cfg.require_secret("sshPrivateKey"),
         k3s_token=cfg.require_secret("k3sToken"),
+        mirror_credentials=cfg.get_secret_object("mirrorCredentials") if is_set("mirrorCredentials") else None,
     )
     return config, secrets

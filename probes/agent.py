@@ -615,7 +615,7 @@ def pull_attempt(image: str, attempt: int, args: argparse.Namespace, opts: Optio
     except ValueError as exc:
         return failed(rec, ProbeFailure("registry_error", str(exc)))
     upstream = registry_endpoint(ref.registry, args.plain_http)
-    endpoints = ([("mirror", args.mirror)] if args.mirror else []) + [("upstream", upstream)]
+    endpoints = ([("mirror", args.mirror)] if args.mirror else []) + ([] if args.no_fallback and args.mirror else [("upstream", upstream)])
     start = time.monotonic()
     tried: List[Dict[str, Any]] = []
     for role, endpoint in endpoints:
@@ -1034,6 +1034,7 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("images", nargs="+", metavar="IMAGE")
     pl.add_argument("--repeat", type=int, default=1)
     pl.add_argument("--mirror", help="mirror endpoint URL tried first; the upstream is the fallback")
+    pl.add_argument("--no-fallback", action="store_true", help="with --mirror: do not fall back to the upstream (warm-up, mirror checks)")
     pl.add_argument("--runtime", choices=("api", "crictl"), default="api", help="crictl: pull with the node's runtime instead")
     pl.add_argument("--platform", default=default_platform(), help="os/arch picked from an index (default: this machine)")
     pl.add_argument("--plain-http", action="append", default=[], metavar="REGISTRY", help="reach this registry over plain HTTP")

@@ -8,6 +8,8 @@ from components.config import StackConfig
 from components.render import cloudinit, k3s
 from components.render.gateway import ACTIONS, gateway_script
 from components.render.manual import manual
+from components.render.mirror import firewall, health_script, instance_configs, registries_update_script, registries_yaml, warmup_script
+from components.render.mirror import user_data as mirror_user_data
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,23 @@ def render_files(config: StackConfig) -> dict[str, str]:
     files["k3s/nodes-ready.sh"] = cluster.nodes_ready
     files["k3s/fetch-kubeconfig.sh"] = cluster.fetch_kubeconfig
     files.update(render_gateway_files(config))
+    files.update(render_mirror_files(config))
+    return files
+
+
+def render_mirror_files(config: StackConfig) -> dict[str, str]:
+    mirror = config.mirror
+    if not mirror.enabled or mirror.vm is None:
+        return {}
+    content = registries_yaml(mirror)
+    files = {f"nodes/{node.name}/registries.yaml": content for node in config.nodes}
+    files["k3s/registries-update.sh"] = registries_update_script(content)
+    files.update({f"mirror/{registry}.yml": text for registry, text in instance_configs(mirror).items()})
+    files["mirror/network-config.yaml"] = cloudinit.network_config(mirror.vm, config.network)
+    files["mirror/user-data.yaml"] = mirror_user_data(mirror, config.network, config.ssh)
+    files["mirror/health.sh"] = health_script(mirror)
+    files["mirror/warmup.sh"] = warmup_script(mirror, config.k3s.version)
+    files["mirror/firewall.nft"] = firewall(mirror, config.network)
     return files
 
 

@@ -16,9 +16,10 @@ def homelab(homelab_raw):
     return run_program(homelab_raw)
 
 
-def test_three_cluster_vms_are_declared(homelab):
-    names = sorted(r.inputs["name"] for r in homelab.of_type(VM))
-    assert names == ["cp1", "worker1", "worker2"]
+def test_three_cluster_vms_and_the_mirror_vm_are_declared(homelab):
+    cluster = sorted(r.inputs["name"] for r in homelab.of_type(VM) if "k3s" in r.inputs["tags"])
+    assert cluster == ["cp1", "worker1", "worker2"]
+    assert [r.inputs["name"] for r in homelab.of_type(VM) if "mirror" in r.inputs["tags"]] == ["mirror"]
 
 
 def test_every_nic_is_virtio_on_the_bridge_at_mtu_1400(homelab):
@@ -32,7 +33,7 @@ def test_every_nic_is_virtio_on_the_bridge_at_mtu_1400(homelab):
 
 def test_every_guest_gets_the_mtu_through_its_network_snippet(homelab):
     snippets = [s for s in homelab.of_type(SNIPPET) if s.name.endswith("-network-config")]
-    assert len(snippets) == 3
+    assert len(snippets) == 4, "three nodes and the mirror"
     for snippet in snippets:
         assert "mtu: 1400" in snippet.inputs["sourceRaw"]["data"], snippet.urn
         assert snippet.inputs["contentType"] == "snippets"
@@ -40,10 +41,10 @@ def test_every_guest_gets_the_mtu_through_its_network_snippet(homelab):
 
 def test_each_vm_boots_from_its_own_cloud_init_snippets(homelab):
     for vm in homelab.of_type(VM):
-        node = vm.inputs["name"]
+        component = vm.name.removesuffix("-vm")  # the ProxmoxVm that owns this VM and its snippets
         init = vm.inputs["initialization"]
-        assert init["networkDataFileId"] == f"nodes-{node}-network-config-id", vm.urn
-        assert init["userDataFileId"] == f"nodes-{node}-user-data-id", vm.urn
+        assert init["networkDataFileId"] == f"{component}-network-config-id", vm.urn
+        assert init["userDataFileId"] == f"{component}-user-data-id", vm.urn
 
 
 def test_agents_install_after_the_server(homelab):

@@ -1,0 +1,269 @@
+"""The registry mirror VM: one pull-through `docker-registry` instance per upstream, its host
+firewall, cloud-init, health check and warm-up; and the K3s `registries.yaml` that points at it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+import yaml
+
+from components.config import MirrorConfig, NetworkConfig, SshConfig, UpstreamConfig
+from components.render import cloudinit
+from components.render.registry import RegistryInstance, registry_config
+
+CONFIG_DIR = "/etc/netstab/registry"
+STORAGE_DIR = "/var/lib/netstab-mirror"
+UNIT = "netstab-registry@"
+REGISTRIES_PATH = "/etc/rancher/k3s/registries.yaml"
+
+
+def instance(mirror: MirrorConfig, upstream: UpstreamConfig) -> RegistryInstance:
+    assert mirror.vm is not None
+    # listens on the private address only; the storage directory is the unit's StateDirectory
+    return RegistryInstance(f"{mirror.vm.ip}:{upstream.port}", f"{STORAGE_DIR}/{upstream.registry}", remote_url=upstream.remote)
+
+
+def instance_configs(mirror: MirrorConfig) -> dict[str, str]:
+    """upstream registry -> its docker-registry config file."""
+    return {u.registry: registry_config(instance(mirror, u)) for u in mirror.upstreams}
+
+
+UNIT_TEXT = f"""[Unit]
+Description=netstab pull-through registry mirror for %i
+After=network-online.target netstab-mirror-firewall.service
+Wants=network-online.target
+# distribution 2.8 exits at start when its upstream is unreachable: keep retrying, forever.
+StartLimitIntervalSec=0
+
+[Service]
+User=docker-registry
+EnvironmentFile=-{CONFIG_DIR}/%i.env
+ExecStart=/usr/bin/docker-registry serve {CONFIG_DIR}/%i.yml
+StateDirectory=netstab-mirror/%i
+Restart=always
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def firewall(mirror: MirrorConfig, network: NetworkConfig) -> str:
+    """Only the VM subnet may reach the mirror's ports."""
+    ports = ", ".join(str(u.port) for u in mirror.upstreams)
+    family = "ip6" if network.subnet.version == 6 else "ip"
+    return f"""table inet netstab_mirror {{
+  chain input {{
+    type filter hook input priority filter; policy accept;
+    tcp dport {{ {ports} }} {family} saddr != {network.subnet} drop
+  }}
+}}
+"""
+
+
+FIREWALL_UNIT = """[Unit]
+Description=netstab mirror host firewall (registry ports open to the VM subnet only)
+Before=network-pre.target
+Wants=network-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/sbin/nft -f /etc/netstab/mirror-firewall.nft
+ExecStop=/usr/sbin/nft delete table inet netstab_mirror
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def user_data(mirror: MirrorConfig, network: NetworkConfig, ssh: SshConfig) -> str:
+    """The distribution's own docker-registry package: the mirror needs no container registry to come up."""
+    assert mirror.vm is not None
+    base = yaml.safe_load(cloudinit.user_data(mirror.vm, ssh))
+    base["packages"] = ["docker-registry", "nftables", "qemu-guest-agent", "curl", "python3"]
+    files: list[dict[str, Any]] = [
+        {"path": f"{CONFIG_DIR}/{registry}.yml", "permissions": "0644", "content": text} for registry, text in instance_configs(mirror).items()
+    ]
+    files += [
+        {"path": f"/etc/systemd/system/{UNIT}.service", "permissions": "0644", "content": UNIT_TEXT},
+        {"path": "/etc/netstab/mirror-firewall.nft", "permissions": "0644", "content": firewall(mirror, network)},
+        {"path": "/etc/systemd/system/netstab-mirror-firewall.service", "permissions": "0644", "content": FIREWALL_UNIT},
+    ]
+    base["write_files"] = files
+    units = [f"{UNIT}{u.registry}.service" for u in mirror.upstreams]
+    base["runcmd"] = [
+        ["systemctl", "disable", "--now", "docker-registry.service"],  # the package's own instance on :5000
+        ["systemctl", "daemon-reload"],
+        ["systemctl", "enable", "--now", "netstab-mirror-firewall.service"],
+        ["systemctl", "enable", "--now", *units],
+        ["systemctl", "enable", "--now", "qemu-guest-agent"],
+    ]
+    return "#cloud-config\n" + yaml.safe_dump(base, sort_keys=False)
+
+
+def health_script(mirror: MirrorConfig) -> str:
+    """Healthy = every instance serves, or is restarting because its upstream is unreachable at start
+    (K3s then falls back upstream for that registry). Never needs the upstream itself."""
+    assert mirror.vm is not None
+    checks = "\n".join(f"check {shlex.quote(u.registry)} {mirror.endpoint(u)}" for u in mirror.upstreams)
+    return f"""#!/bin/sh
+set -u
+cloud-init status --wait >/dev/null 2>&1 || true
+bad=0
+check() {{
+  unit="{UNIT}$1.service"
+  i=0
+  while [ $i -lt 30 ]; do
+    if curl -fsS -o /dev/null --max-time 3 "$2/v2/"; then echo "mirror: $1 serving at $2"; return; fi
+    i=$((i + 1)); sleep 2
+  done
+  sub=$(systemctl show -p SubState --value "$unit")
+  if [ "$sub" = "auto-restart" ] || [ "$sub" = "start" ]; then
+    echo "mirror: WARNING $1 is restarting (its upstream was unreachable when it started); pulls fall back upstream until it serves"
+  else
+    echo "mirror: FAILED $1: $unit is $(systemctl show -p ActiveState --value "$unit")/$sub" >&2
+    journalctl -u "$unit" -n 20 --no-pager >&2 || true
+    bad=1
+  fi
+}}
+{checks}
+exit "$bad"
+"""
+
+
+def _by_registry(mirror: MirrorConfig) -> dict[str, UpstreamConfig]:
+    return {name: u for u in mirror.upstreams for name in (u.registry, *u.aliases)}
+
+
+def warmup_plan(mirror: MirrorConfig) -> dict[str, list[str]]:
+    """mirror endpoint -> images to pull through it; images of registries without an instance are skipped."""
+    by_registry = _by_registry(mirror)
+    plan: dict[str, list[str]] = {}
+    for images in mirror.warmup_groups.values():
+        for image in images:
+            upstream = by_registry.get(image.split("/", 1)[0])
+            if upstream:
+                plan.setdefault(mirror.endpoint(upstream), []).append(image)
+    return plan
+
+
+def warmup_script(mirror: MirrorConfig, k3s_version: str) -> str:
+    """Run on the mirror VM with the probe agent on stdin. Pulls only through the mirror (no
+    fallback: a pull served upstream would not warm the cache); one line per image."""
+    plan = warmup_plan(mirror)
+    pulls = "\n".join(f"warm {url} {' '.join(shlex.quote(i) for i in sorted(set(images)))}" for url, images in plan.items())
+    k3s = ""
+    if mirror.warmup_k3s_images:
+        release = k3s_version.replace("+", "%2B")
+        greps = "\n".join(
+            f"  imgs=$(grep -E '^({'|'.join(n.replace('.', '[.]') for n in (u.registry, *u.aliases))})/' \"$list\" | tr '\\n' ' ')\n"
+            f"  [ -n \"$imgs\" ] && warm {mirror.endpoint(u)} $imgs"
+            for u in mirror.upstreams
+        )
+        k3s = f"""# the pinned K3s release's own image list
+list=/tmp/netstab-k3s-images.txt
+if curl -fsSL --retry 3 --max-time 60 "https://github.com/k3s-io/k3s/releases/download/{release}/k3s-images.txt" -o "$list"; then
+{greps}
+else
+  echo "warmup: WARNING could not fetch k3s-images.txt for {k3s_version}; K3s images not pre-pulled"
+fi
+"""
+    verdict = 'exit 1' if mirror.warmup_fatal else 'echo "warmup: warning only (mirror.warmup.fatal: false)"'
+    return f"""#!/bin/sh
+set -u
+agent=/tmp/netstab-agent.py
+cat > "$agent"
+failed=0
+warm() {{  # $1 mirror endpoint, then images
+  url=$1; shift
+  python3 "$agent" pull --mirror "$url" --no-fallback --timeout 60 --quiet "$@" || failed=1
+}}
+{pulls}
+{k3s}if [ "$failed" -ne 0 ]; then
+  echo "warmup: some images failed (see the lines above)"
+  {verdict}
+fi
+echo "warmup: done"
+"""
+
+
+def registries_yaml(mirror: MirrorConfig) -> str:
+    """K3s containerd mirrors: each upstream (and alias) -> its instance.
+
+    K3s semantics (docs.k3s.io/installation/private-registry, "Default Endpoint Fallback"):
+    containerd's default endpoint for a registry is always tried last, after the endpoints listed
+    here, unless K3s runs with --disable-default-registry-endpoint, which netstab never sets. So
+    the mirror is the primary path and the upstream stays the fallback. Plain-HTTP endpoints need
+    no `configs` entry; `configs` would only carry TLS or auth for the mirror.
+    """
+    mirrors = {name: {"endpoint": [mirror.endpoint(u)]} for name, u in _by_registry(mirror).items()}
+    header = "# netstab: pull through the mirror first; K3s keeps each registry's default endpoint as the fallback.\n"
+    return header + yaml.safe_dump({"mirrors": mirrors}, sort_keys=False)
+
+
+def registries_update_script(content: str) -> str:
+    """Write registries.yaml; unchanged -> nothing; changed -> backup, install, restart a running
+    k3s / k3s-agent, and restore the backup if the restart fails."""
+    return f"""#!/bin/sh
+set -eu
+target={REGISTRIES_PATH}
+new=$(mktemp)
+cat > "$new" <<'NETSTAB_REGISTRIES'
+{content}NETSTAB_REGISTRIES
+mkdir -p "$(dirname "$target")"
+if [ -f "$target" ] && cmp -s "$new" "$target"; then
+  rm -f "$new"
+  echo "netstab: registries.yaml unchanged on $(hostname)"
+  exit 0
+fi
+had_backup=0
+if [ -f "$target" ]; then cp -p "$target" "$target.netstab-backup"; had_backup=1; fi
+install -m 0644 "$new" "$target"
+rm -f "$new"
+for svc in k3s k3s-agent; do
+  if systemctl is-active --quiet "$svc"; then
+    if systemctl restart "$svc"; then
+      echo "netstab: registries.yaml updated on $(hostname); $svc restarted"
+      exit 0
+    fi
+    echo "netstab: $svc failed to restart with the new registries.yaml on $(hostname); restoring the previous file" >&2
+    if [ "$had_backup" -eq 1 ]; then cp -p "$target.netstab-backup" "$target"; else rm -f "$target"; fi
+    systemctl restart "$svc" || echo "netstab: $svc also failed with the previous file" >&2
+    exit 1
+  fi
+done
+echo "netstab: registries.yaml written on $(hostname); K3s is not running yet and reads it when it starts"
+"""
+
+
+def credentials_script(mirror: MirrorConfig) -> str:
+    """Reads `registry<TAB>username<TAB>password` lines on stdin into per-instance env files (0600)
+    and restarts those instances. Values never appear in this text or its output."""
+    known = " ".join(shlex.quote(u.registry) for u in mirror.upstreams)
+    return f"""#!/bin/sh
+set -eu
+umask 077
+while IFS="$(printf '\\t')" read -r registry username password; do
+  case " {known} " in *" $registry "*) ;; *) echo "netstab: no mirror instance for $registry; credentials ignored" >&2; continue ;; esac
+  printf 'REGISTRY_PROXY_USERNAME=%s\\nREGISTRY_PROXY_PASSWORD=%s\\n' "$username" "$password" > "{CONFIG_DIR}/$registry.env"
+  chown docker-registry "{CONFIG_DIR}/$registry.env"
+  systemctl restart "{UNIT}$registry.service"
+  echo "netstab: credentials installed for the $registry instance"
+done
+"""
+
+
+def credentials_stdin(credentials: Any) -> str:
+    """The secret JSON {"docker.io": {"username": ..., "password": ...}} as the script's stdin lines."""
+    if isinstance(credentials, str):
+        credentials = json.loads(credentials)
+    lines = []
+    for registry, pair in sorted((credentials or {}).items()):
+        if not isinstance(pair, dict) or not {"username", "password"} <= set(pair):
+            raise ValueError(f"netstab:mirrorCredentials: {registry} needs username and password")
+        lines.append(f"{registry}\t{pair['username']}\t{pair['password']}")
+    return "\n".join(lines) + "\n"
