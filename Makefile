@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= homelab
-SCENARIO ?= blackhole
+SCENARIO ?= default
 # Debian packages the probes, the lab and the real-ring tests start for real.
 LAB_PACKAGES := nftables iptables iproute2 docker-registry openssl skopeo tcpdump curl iputils-tracepath iputils-ping
 

@@ -37,7 +37,8 @@ def _terminate(_signum: int, _frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("scenario", nargs="?", default="blackhole", choices=[*SCENARIOS, "all"])
+    p.add_argument("scenario", nargs="?", default="default", choices=["default", *SCENARIOS, "all"],
+                   help="default: blackhole then mirror; all: every scenario")
     p.add_argument("--report", type=Path, default=Path("lab-report"), help="report folder (default lab-report/)")
     args = p.parse_args(argv)
     problem = preflight()
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     if stale:
         print(f"lab: removed {len(stale)} namespaces left by an interrupted run")
     signal.signal(signal.SIGTERM, _terminate)
-    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    names = {"all": list(SCENARIOS), "default": ["blackhole", "mirror"]}.get(args.scenario, [args.scenario])
     outcomes: list[Outcome] = []
     try:
         for name in names:
@@ -63,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     for o in outcomes:
         fix = o.timings.get("first probe to verified fix")
         extra = f", verified fix after {fix:.1f}s" if fix else ""
-        print(f"lab: {o.scenario}: {'PASS' if o.passed else 'FAIL'} - {o.diagnosis.kind} "
-              f"(diagnosis {o.timings['first probe to diagnosis']:.1f}s after the first probe{extra}; total {o.timings['total']:.1f}s) "
+        detail = (f"diagnosis {o.timings['first probe to diagnosis']:.1f}s after the first probe{extra}; " if o.scenario != "mirror" else "")
+        print(f"lab: {o.scenario}: {'PASS' if o.passed else 'FAIL'} - {o.diagnosis.kind} ({detail}total {o.timings['total']:.1f}s) "
               f"-> {o.report_dir}/REPORT.md")
     return 0 if outcomes and all(o.passed for o in outcomes) else 1
 

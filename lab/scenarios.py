@@ -5,6 +5,7 @@ blackhole (default)  PMTU black hole beyond the gateway: diagnose, sweep, apply 
 loss                 30% packet loss upstream: intermittent failures, the MSS fix is not the answer
 dns                  the VMs' resolver is broken: dns_error
 upstream-down        the internet servers are stopped: connect_refused from every host
+mirror               a pull-through docker-registry on the VM subnet: cached pulls, fallback
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from components.render.gateway import GatewayRules, gateway_script
+from lab import mirror as lab_mirror
 from lab import probing, report, services
 from lab import topology as lab_topology
 from lab.netns import Topology
@@ -59,6 +61,8 @@ SCENARIOS = {
         Scenario("loss", "30% packet loss between the upstream router and the internet; no MTU problem.", 1500, "packet-loss", _loss),
         Scenario("dns", "The VMs' resolver does not answer (their hosts files lack the registry names).", 1500, "dns", _dns),
         Scenario("upstream-down", "The registry and API servers are down.", 1500, "upstream-down", _upstream_down),
+        Scenario("mirror", "A pull-through mirror on the VM subnet: cached pulls survive the upstream, fallback survives the mirror.",
+                 1500, "mirror"),
     )
 }
 
@@ -77,6 +81,8 @@ def _save(path: Path, doc: Any) -> None:
 
 
 def run(scenario: Scenario, topo: Topology, work: Path, report_dir: Path, say: Callable[[str], None]) -> Outcome:
+    if scenario.name == "mirror":
+        return run_mirror(topo, work, report_dir, say)
     started = time.monotonic()
     timings: dict[str, float] = {}
     lab_topology.build(topo, scenario.narrow_mtu)
@@ -124,3 +130,15 @@ def apply_fix(topo: Topology, path_mtu: int) -> dict[str, str]:
     topo.run("gw", "sh", "-c", script)
     verify = topo.run("gw", "sh", "-c", gateway_script("verify", "nftables", rules))
     return {"script": script, "verify": verify.stdout}
+
+
+def run_mirror(topo: Topology, work: Path, report_dir: Path, say: Callable[[str], None]) -> Outcome:
+    steps, timings = lab_mirror.run_steps(topo, work, say)
+    for step in steps:
+        say(f"[mirror] {step.name}: {'PASS' if step.passed else 'FAIL'} ({step.record.get('served_by') or step.record['error_class']})")
+        _save(report_dir / f"{step.name.split(' ')[0]}-{steps.index(step)}.json", step.record)
+    (report_dir / "REPORT.md").write_text(lab_mirror.report(steps, timings))
+    passed = all(s.passed for s in steps)
+    summary = "cached pulls and fallback behave" if passed else "see REPORT.md"
+    timings["first probe to diagnosis"] = 0.0
+    return Outcome("mirror", passed, Diagnosis("mirror", summary, False), timings, report_dir)

@@ -34,6 +34,7 @@ NAMES = {
     "api.doppler.com": API_IP,
 }
 PROBE_HOSTS = ("cp1", "worker1", "pve")
+MIRROR_IP = "10.27.27.5"
 
 GATEWAY_NAT = f"""
 table ip lab_nat {{
@@ -110,3 +111,12 @@ def build(topo: Topology, narrow_mtu: int = 1280) -> LabNetwork:
         topo.addr(host, "eth0", f"{ip}/24")
         topo.route(host, "default", "203.0.113.1")
     return LabNetwork(topo, narrow_mtu)
+
+
+def add_vm(topo: Topology, host: str, ip: str) -> None:
+    """Another VM on the VM subnet (the registry mirror), at the stack MTU, resolving the real names."""
+    topo.add_host(host, hosts_file=NAMES)
+    topo.link(host, "eth0", "gw", f"p-{host}", mtu=VM_MTU)
+    _port(topo, "gw", "br0", f"p-{host}")
+    topo.addr(host, "eth0", f"{ip}/24")
+    topo.route(host, "default", GATEWAY_VM_IP)

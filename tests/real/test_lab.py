@@ -30,7 +30,7 @@ def test_every_scenario_is_diagnosed_right_and_the_black_hole_fix_is_verified(tm
     result = lab("all", "--report", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "removed 1 namespaces left by an interrupted run" in result.stdout
-    for scenario in ("blackhole", "loss", "dns", "upstream-down"):
+    for scenario in ("blackhole", "loss", "dns", "upstream-down", "mirror"):
         assert f"lab: {scenario}: PASS" in result.stdout
     report = (tmp_path / "blackhole" / "REPORT.md").read_text()
     assert "the MSS fix applies: clamp to 1240" in report and "| before | after |" in report
@@ -43,6 +43,9 @@ def test_every_scenario_is_diagnosed_right_and_the_black_hole_fix_is_verified(tm
     assert all(r["ok"] for r in after["records"])
     pve = json.loads((tmp_path / "blackhole" / "before-pve.json").read_text())
     assert all(r["ok"] for r in pve["records"]), "the Proxmox host's egress must pass where the VMs fail"
+    mirror = (tmp_path / "mirror" / "REPORT.md").read_text()
+    for step in ("| pull through the mirror (cold, then cached) |", "| upstream unreachable |", "| mirror stopped |"):
+        assert step in mirror and "FAIL" not in mirror.split(step, 1)[1].split("\n", 1)[0]
     assert not [n for n in list_namespaces() if n.startswith(lab_topology.PREFIX)]
 
 
@@ -86,7 +89,7 @@ def test_the_lab_refuses_to_run_without_root():
 
 def test_ctrl_c_cleans_up_the_namespaces(tmp_path):
     require_root()
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "blackhole", "--report", str(tmp_path)], cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "--report", str(tmp_path)], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while not [n for n in list_namespaces() if n.startswith(lab_topology.PREFIX)] and time.monotonic() < deadline:
