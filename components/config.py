@@ -21,9 +21,9 @@ NAMESPACE = "netstab"
 # Secret config keys: set only with `pulumi config set --secret`, never read into these types.
 SECRET_KEYS = ("proxmoxApiToken", "sshPrivateKey", "k3sToken")
 # Optional secrets: upstream registry credentials for the mirror, as JSON {"docker.io": {"username", "password"}}.
-OPTIONAL_SECRET_KEYS = ("mirrorCredentials",)
+OPTIONAL_SECRET_KEYS = ("mirrorCredentials", "dopplerToken")
 
-SECTIONS = ("proxmox", "network", "image", "ssh", "k3s", "nodes", "gateway", "mirror")
+SECTIONS = ("proxmox", "network", "image", "ssh", "k3s", "nodes", "gateway", "mirror", "secrets")
 
 MTU_MIN, MTU_MAX = 576, 9000
 ROLES = ("server", "agent")
@@ -129,6 +129,7 @@ class StackConfig:
     nodes: tuple[NodeConfig, ...]
     gateway: GatewayConfig
     mirror: MirrorConfig
+    secrets: SecretsConfig
 
     @property
     def server(self) -> NodeConfig:
@@ -160,14 +161,15 @@ def parse_config(raw: Mapping[str, Any], secret_keys_present: frozenset[str] | N
     nodes = _nodes(top.items("nodes"), problems)
     gateway = _gateway(top.section("gateway", GatewayKeys, default={"pathMtu": 1400}), network)
     mirror = _mirror(top.section("mirror", MirrorKeys, default={"enabled": False}))
+    secrets = _secrets(top.section("secrets", SecretsKeys, default={"enabled": False}))
     if nodes is not None:
         hosts = list(nodes) + ([mirror.vm] if mirror and mirror.enabled and mirror.vm else [])
         _check_nodes_unique(hosts, problems)
         if network is not None:
             _check_nodes_against_network(hosts, network, problems)
     problems.raise_if_any()
-    assert proxmox and network and image and ssh and k3s and gateway and mirror and nodes is not None
-    return StackConfig(proxmox, network, image, ssh, k3s, tuple(nodes), gateway, mirror)
+    assert proxmox and network and image and ssh and k3s and gateway and mirror and secrets and nodes is not None
+    return StackConfig(proxmox, network, image, ssh, k3s, tuple(nodes), gateway, mirror, secrets)
 
 
 def secret_hint(key: str) -> str:
@@ -425,6 +427,141 @@ def _image_groups(value: Any) -> dict[str, list[str]]:
         bad = [r for r in refs if not IMAGE_REF.match(r)]
         if bad:
             raise ValueError(f"group {name!r} has references without an explicit registry and tag: {', '.join(bad)}")
+    return value
+
+
+K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+K8S_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+SECRET_DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+DURATION = re.compile(r"^(\d+(ns|us|ms|s|m|h))+$")
+
+
+@dataclass(frozen=True)
+class ExternalSecretConfig:
+    name: str
+    namespace: str
+    target: str  # the Kubernetes Secret External Secrets generates
+    data: tuple[tuple[str, str], ...]  # (remote key in Doppler, key in the Secret)
+    refresh_interval: str
+    critical: bool
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        return tuple(key for _, key in self.data)
+
+
+@dataclass(frozen=True)
+class SecretsConfig:
+    enabled: bool
+    install_operator: bool
+    chart_version: str
+    chart_repository: str
+    operator_namespace: str
+    store_name: str
+    token_secret: str
+    doppler_project: str | None
+    doppler_config: str | None
+    external_secrets: tuple[ExternalSecretConfig, ...]
+    gate_timeout_s: int
+    force_sync_interval_s: int
+    gated_manifests: tuple[str, ...]  # manifest files applied only after the gate passes
+
+    @property
+    def critical(self) -> tuple[ExternalSecretConfig, ...]:
+        return tuple(e for e in self.external_secrets if e.critical)
+
+
+SecretsKeys = ("enabled", "operator", "store", "externalSecrets", "gate")
+OperatorKeys = ("install", "chartVersion", "repository", "namespace")
+StoreKeys = ("name", "tokenSecret", "project", "config")
+ExternalSecretKeys = ("name", "namespace", "target", "data", "refreshInterval", "critical")
+GateKeys = ("timeoutSeconds", "forceSyncIntervalSeconds", "manifests")
+
+
+def _secrets(s: Section) -> SecretsConfig | None:
+    before = s.problems.count()
+    enabled = s.boolean("enabled", default=True)
+    if not enabled:
+        return (SecretsConfig(False, False, "", "", "", "", "", None, None, (), 0, 0, ())) if s.problems.count() == before else None
+    op = s.section("operator", OperatorKeys, default={})
+    install = op.boolean("install", default=True)
+    chart_version = op.value("chartVersion", _semver, "a chart version such as 2.1.0", default="2.1.0")
+    repository = op.value("repository", _https_url, "an https:// chart repository", default="https://charts.external-secrets.io")
+    op_ns = op.value("namespace", _k8s_label, "a Kubernetes namespace name", default="external-secrets")
+    st = s.section("store", StoreKeys, default={})
+    store = st.value("name", _k8s_name, "a Kubernetes object name", default="doppler")
+    token_secret = st.value("tokenSecret", _k8s_name, "a Kubernetes Secret name", default="doppler-token")
+    project = st.string("project", default=None)
+    config = st.string("config", default=None)
+    raw = s.items("externalSecrets", default=[])
+    items = [_external_secret(Section(e, f"{s.key_path('externalSecrets')}[{i}]", s.problems, ExternalSecretKeys)) for i, e in enumerate(raw or [])]
+    seen: dict[tuple[str, str], int] = {}
+    targets: dict[tuple[str, str], int] = {}
+    for i, item in enumerate(items):
+        if item is None:
+            continue
+        path = f"{s.key_path('externalSecrets')}[{i}]"
+        if (item.namespace, item.name) in seen:
+            s.problems.add(f"{path}.name", f"{item.namespace}/{item.name} is already declared by externalSecrets[{seen[(item.namespace, item.name)]}]")
+        seen.setdefault((item.namespace, item.name), i)
+        if (item.namespace, item.target) in targets:
+            s.problems.add(f"{path}.target", f"{item.namespace}/{item.target} is already the target of externalSecrets[{targets[(item.namespace, item.target)]}]")
+        targets.setdefault((item.namespace, item.target), i)
+    gate = s.section("gate", GateKeys, default={})
+    timeout = gate.integer("timeoutSeconds", 30, 7200, default=600)
+    interval = gate.integer("forceSyncIntervalSeconds", 10, 3600, default=30)
+    manifests = gate.value("manifests", _string_list, "a list of manifest file paths", default=[])
+    if s.problems.count() > before or not s.ok:
+        return None
+    return SecretsConfig(True, bool(install), chart_version, repository, op_ns, store, token_secret, project, config,  # type: ignore[arg-type]
+                         tuple(i for i in items if i), timeout, interval, tuple(manifests or ()))  # type: ignore[arg-type]
+
+
+def _external_secret(s: Section) -> ExternalSecretConfig | None:
+    before = s.problems.count()
+    name = s.value("name", _k8s_name, "a Kubernetes object name (lowercase, digits, '-', '.')")
+    namespace = s.value("namespace", _k8s_label, "a Kubernetes namespace name (lowercase, digits, '-')")
+    target = s.value("target", _k8s_name, "a Kubernetes Secret name", default=None)
+    data = s.value("data", _key_mapping, "a mapping of Doppler key -> Secret key", default={})
+    refresh = s.value("refreshInterval", _duration, "a duration such as 1h or 15m", default="1h")
+    critical = s.boolean("critical", default=False)
+    if critical and not data and s.problems.count() == before:
+        s.problems.add(s.key_path("data"), "a critical secret needs at least one key: the gate checks that every key is there")
+    if s.problems.count() > before or not s.ok:
+        return None
+    return ExternalSecretConfig(name, namespace, target or name, tuple((data or {}).items()), refresh, bool(critical))  # type: ignore[arg-type]
+
+
+def _k8s_name(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 253 or not K8S_NAME.match(value):
+        raise ValueError("")
+    return value
+
+
+def _k8s_label(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 63 or not K8S_LABEL.match(value):
+        raise ValueError("")
+    return value
+
+
+def _key_mapping(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
+        raise ValueError("")
+    bad = [v for v in value.values() if not isinstance(v, str) or not SECRET_DATA_KEY.match(v)]
+    if bad:
+        raise ValueError(f"invalid Secret keys: {bad}")
+    return value
+
+
+def _duration(value: Any) -> str:
+    if not isinstance(value, str) or not DURATION.match(value):
+        raise ValueError("")
+    return value
+
+
+def _semver(value: Any) -> str:
+    if not isinstance(value, str) or not re.match(r"^v?\d+\.\d+\.\d+([-+][\w.]+)?$", value):
+        raise ValueError("")
     return value
 
 

@@ -15,6 +15,7 @@ from components.mirror import NodeRegistries, NodeRegistriesArgs, RegistryMirror
 from components.nodes import ClusterNodes, ClusterNodesArgs
 from components.render.bundle import render_cluster
 from components.schema import ConfigError
+from components.secrets import SecretsLayer, SecretsLayerArgs
 from components.stack import Secrets, load_pulumi_config
 
 
@@ -23,6 +24,7 @@ class Program:
     cluster: K3sCluster
     gateway: GatewayFirewall | None
     mirror: RegistryMirror | None
+    secrets: SecretsLayer | None
 
 
 def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
@@ -91,11 +93,17 @@ def build(config: StackConfig, secrets: Secrets) -> Program:
         "k3s",
         K3sClusterArgs(config, artifacts, secrets.ssh_private_key, secrets.k3s_token, booted=nodes.booted, before_install=before_install),
     )
+    secrets_layer = None
+    if config.secrets.enabled:
+        assert secrets.doppler_token is not None, "load_pulumi_config requires netstab:dopplerToken when secrets are enabled"
+        secrets_layer = SecretsLayer("secrets", SecretsLayerArgs(config, cluster.kubeconfig, secrets.doppler_token))
+        if secrets_layer.gate_result is not None:
+            pulumi.export("secretGate", secrets_layer.gate_result)
     pulumi.export("nodeIps", cluster.node_ips)
     pulumi.export("mtu", config.network.mtu)
     pulumi.export("nodesReady", cluster.nodes_ready)
     pulumi.export("kubeconfig", cluster.kubeconfig)
-    return Program(cluster=cluster, gateway=gateway, mirror=mirror)
+    return Program(cluster=cluster, gateway=gateway, mirror=mirror, secrets=secrets_layer)
 
 
 def main() -> None:

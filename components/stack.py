@@ -59,6 +59,7 @@ class Secrets:
     ssh_private_key: pulumi.Output[str]
     k3s_token: pulumi.Output[str]
     mirror_credentials: pulumi.Output[Any] | None = None
+    doppler_token: pulumi.Output[str] | None = None
 
 
 def load_pulumi_config() -> tuple[StackConfig, Secrets]:
@@ -93,6 +94,9 @@ def load_pulumi_config() -> tuple[StackConfig, Secrets]:
     except ConfigError as exc:
         problems.extend(exc.problems)
     missing = [k for k in SECRET_KEYS if not is_set(k)]
+    secrets_enabled = bool(raw.get("secrets", {}).get("enabled", True)) if isinstance(raw.get("secrets"), dict) else False
+    if secrets_enabled and not is_set("dopplerToken"):
+        missing.append("dopplerToken")
     problems.extend(f"{NAMESPACE}:{k}: missing secret; {secret_hint(k)}" for k in missing)
     if problems:
         raise ConfigError(problems)
@@ -101,5 +105,6 @@ def load_pulumi_config() -> tuple[StackConfig, Secrets]:
         ssh_private_key=cfg.require_secret("sshPrivateKey"),
         k3s_token=cfg.require_secret("k3sToken"),
         mirror_credentials=cfg.get_secret_object("mirrorCredentials") if is_set("mirrorCredentials") else None,
+        doppler_token=cfg.require_secret("dopplerToken") if is_set("dopplerToken") else None,
     )
     return config, secrets

@@ -10,6 +10,7 @@ from components.render.gateway import ACTIONS, gateway_script
 from components.render.manual import manual
 from components.render.mirror import firewall, health_script, instance_configs, registries_update_script, registries_yaml, warmup_script
 from components.render.mirror import user_data as mirror_user_data
+from components.render.secrets import render_manifests
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ def render_files(config: StackConfig) -> dict[str, str]:
     files["k3s/fetch-kubeconfig.sh"] = cluster.fetch_kubeconfig
     files.update(render_gateway_files(config))
     files.update(render_mirror_files(config))
+    files.update(render_manifests(config.secrets))
     return files
 
 

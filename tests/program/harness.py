@@ -26,6 +26,7 @@ DUMMY_SECRETS = {
     "proxmoxApiToken": "root@pam!netstab=dummy-proxmox-TOKEN-7f3a",
     "sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\ndummy-ssh-KEY-91c2\n-----END OPENSSH PRIVATE KEY-----",
     "k3sToken": "dummy-k3s-TOKEN-5e8d",
+    "dopplerToken": "dp.st.dummy-DOPPLER-TOKEN-3b1",
 }
 
 
@@ -39,6 +40,7 @@ class Registered:
     dependencies: list[str]
     inputs: dict[str, Any]  # serialized form: secrets appear as {SECRET_SIG: ..., "value": ...}
     secret_outputs: list[str]
+    provider: str = ""
 
     def plain_text(self) -> str:
         """Every input string outside a secret wrapper, joined: where a leaked secret would show."""
@@ -110,6 +112,7 @@ class RecordingMonitor(pmocks.MockMonitor):
                     dependencies=list(request.dependencies),
                     inputs=json_format.MessageToDict(request.object),
                     secret_outputs=list(request.additionalSecretOutputs),
+                    provider=request.provider,
                 )
             )
         return response
@@ -122,6 +125,8 @@ class PassThroughMocks(pmocks.Mocks):
         state = dict(args.inputs)
         if args.typ == "command:remote:Command":
             state["stdout"] = "apiVersion: v1\nclusters:\n- cluster:\n    server: https://127.0.0.1:6443\n"
+        if args.typ == "pulumi-python:dynamic:Resource":
+            state["secrets"] = {}  # the gate's real outputs are tested against a fake API (tests/real)
         return f"{args.name}-id", state
 
     def call(self, args: pmocks.MockCallArgs):

@@ -1,0 +1,226 @@
+"""SecretGate: a Pulumi dynamic resource that waits for the generated Secrets bootstrap needs.
+
+For each critical ExternalSecret it waits until its target Secret exists with every expected key
+(key names only: values are never read into logs, outputs or errors), force-syncing the
+ExternalSecret at a bounded interval, bounded by a timeout. It talks to the Kubernetes API with
+`requests` from the kubeconfig (no kubectl). The provider holds no secrets: the kubeconfig arrives
+as a (secret) input and leaves no trace in the outputs. Errors read as a diagnosis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+import requests
+from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, CreateResult, DiffResult, ResourceProvider, UpdateResult
+
+from components.kubeconfig import ApiAccess, KubeconfigError, parse
+
+FORCE_SYNC = "external-secrets.io/force-sync"
+ESO = "/apis/external-secrets.io/v1"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+class SecretGateError(Exception):
+    """A failure a person can act on; its text is the whole message shown."""
+
+
+def _plain(value: Any) -> Any:
+    return value.get("value") if isinstance(value, dict) and SECRET_SIG in value else value
+
+
+class KubeApi:
+    """Just enough of the Kubernetes API: GET and merge-PATCH, with the kubeconfig's credentials.
+    CA and client key go to private temp files for the life of the client only."""
+
+    def __init__(self, access: ApiAccess, timeout_s: float = 10.0):
+        self.server = access.server
+        self.timeout = timeout_s
+        self.session = requests.Session()
+        self._files: list[str] = []
+        self.session.verify = False if access.insecure else (self._file(access.ca_pem) if access.ca_pem else True)
+        if access.token:
+            self.session.headers["Authorization"] = f"Bearer {access.token}"
+        elif access.cert_pem and access.key_pem:
+            self.session.cert = (self._file(access.cert_pem), self._file(access.key_pem))
+
+    def _file(self, content: bytes) -> str:
+        fd, path = tempfile.mkstemp(prefix="netstab-gate-")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        self._files.append(path)
+        return path
+
+    def close(self) -> None:
+        self.session.close()
+        for path in self._files:
+            os.unlink(path)
+        self._files.clear()
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any] | None]:
+        headers = {"Content-Type": "application/merge-patch+json"} if body is not None else {}
+        try:
+            resp = self.session.request(method, self.server + path, data=json.dumps(body) if body is not None else None,
+                                        headers=headers, timeout=self.timeout)
+        except requests.exceptions.SSLError as exc:
+            raise SecretGateError(f"netstab secret gate: TLS with the Kubernetes API at {self.server} failed: {_reason(exc)}; "
+                                  "is the kubeconfig's certificate-authority-data from this cluster?") from None
+        except requests.exceptions.RequestException as exc:
+            raise SecretGateError(f"netstab secret gate: cannot reach the Kubernetes API at {self.server}: {_reason(exc)}; "
+                                  "is the cluster up and the server address in the kubeconfig reachable from where `pulumi up` runs?") from None
+        if resp.status_code in (401, 403):
+            raise SecretGateError(f"netstab secret gate: the Kubernetes API at {self.server} rejected the kubeconfig's credentials "
+                                  f"(HTTP {resp.status_code} for {method} {path}); refresh the kubeconfig output (pulumi up on the cluster) "
+                                  "or check the token's RBAC")
+        if resp.status_code == 404:
+            return 404, None
+        if resp.status_code >= 400:
+            raise SecretGateError(f"netstab secret gate: HTTP {resp.status_code} from the Kubernetes API for {method} {path}")
+        return resp.status_code, resp.json()
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Failed to establish a new connection: ", "Connection refused", "timed out", "certificate verify failed"):
+        if marker in text:
+            return marker.rstrip(": ") if marker.endswith(": ") else marker
+    return exc.__class__.__name__
+
+
+def secret_keys(api: KubeApi, namespace: str, name: str) -> set[str] | None:
+    """Key names of a Secret, or None when it does not exist. Values are dropped unread."""
+    _, doc = api.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+    if doc is None:
+        return None
+    return set((doc.get("data") or {}).keys()) | set((doc.get("stringData") or {}).keys())
+
+
+def force_sync(api: KubeApi, namespace: str, name: str, now: float) -> None:
+    api.request("PATCH", f"{ESO}/namespaces/{namespace}/externalsecrets/{name}", {"metadata": {"annotations": {FORCE_SYNC: str(int(now))}}})
+
+
+def ready_condition(doc: dict[str, Any] | None) -> str:
+    if doc is None:
+        return "not found"
+    for cond in (doc.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return f"Ready={cond.get('status')} reason={cond.get('reason', '-')}: \"{cond.get('message', '')}\""
+    return "no Ready condition yet (the operator has not reconciled it)"
+
+
+def wait(api: KubeApi, spec: dict[str, Any], clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+         wall: Callable[[], float] = time.time) -> dict[str, Any]:
+    """Wait for every critical Secret; return per Secret the time to ready and the force-syncs."""
+    start = clock()
+    deadline = start + float(spec["timeout_s"])
+    interval = float(spec["force_sync_interval_s"])
+    pending = {f"{s['namespace']}/{s['target']}": s for s in spec["critical"]}
+    results: dict[str, dict[str, Any]] = {key: {"seconds_to_ready": None, "force_syncs": 0} for key in pending}
+    last_sync: dict[str, float] = {}
+    missing: dict[str, list[str]] = {}
+    while True:
+        for key, item in list(pending.items()):
+            keys = secret_keys(api, item["namespace"], item["target"])
+            missing[key] = sorted(set(item["keys"]) - (keys or set())) if keys is not None else list(item["keys"])
+            if keys is not None and not missing[key]:
+                results[key]["seconds_to_ready"] = round(clock() - start, 1)
+                del pending[key]
+        now = clock()
+        if not pending:
+            return {"secrets": results}
+        if now >= deadline:
+            raise SecretGateError(diagnosis(api, spec, pending, missing, results))
+        for key, item in pending.items():
+            if now - last_sync.get(key, -1e9) >= interval:
+                force_sync(api, item["namespace"], item["name"], wall())
+                results[key]["force_syncs"] += 1
+                last_sync[key] = now
+        sleep(max(0.05, min(2.0, deadline - now)))
+
+
+def diagnosis(api: KubeApi, spec: dict[str, Any], pending: dict[str, dict[str, Any]], missing: dict[str, list[str]],
+              results: dict[str, dict[str, Any]]) -> str:
+    lines = [f"netstab secret gate: {len(pending)} of {len(spec['critical'])} bootstrap Secrets not ready after {float(spec['timeout_s']):g}s"]
+    for key, item in pending.items():
+        _, es = api.request("GET", f"{ESO}/namespaces/{item['namespace']}/externalsecrets/{item['name']}")
+        what = "Secret does not exist" if secret_keys(api, item["namespace"], item["target"]) is None else "keys missing"
+        lines.append(f"- {key} (ExternalSecret {item['name']}): {what}: {', '.join(missing.get(key, item['keys']))}")
+        lines.append(f"  ExternalSecret {ready_condition(es)}; force-synced {results[key]['force_syncs']} times")
+    _, store = api.request("GET", f"{ESO}/clustersecretstores/{spec['store']}")
+    lines.append(f"- ClusterSecretStore {spec['store']}: {ready_condition(store)}")
+    lines.append(f"Check Doppler from a node: {spec['probe_hint']}")
+    return "\n".join(lines)
+
+
+def spec_hash(props: dict[str, Any]) -> str:
+    """What the gate's result depends on: the spec, and which cluster (a hash of its kubeconfig)."""
+    cluster = hashlib.sha256(str(_plain(props.get("kubeconfig"))).encode()).hexdigest()
+    return hashlib.sha256(json.dumps([props.get("spec"), cluster], sort_keys=True).encode()).hexdigest()[:16]
+
+
+class SecretGateProvider(ResourceProvider):
+    def configure(self, req: ConfigureRequest) -> None:
+        # The dynamic-provider host reports errors with traceback.format_exc(), which honours this:
+        # the engine then shows the diagnosis alone, not a stack.
+        sys.tracebacklimit = 0
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures = []
+        spec = news.get("spec") or {}
+        if not spec.get("critical"):
+            failures.append(CheckFailure("spec", "no critical ExternalSecrets: nothing for the gate to wait for"))
+        for item in spec.get("critical") or []:
+            if not item.get("keys"):
+                failures.append(CheckFailure("spec", f"{item.get('namespace')}/{item.get('target')} lists no keys to wait for"))
+        if float(spec.get("timeout_s") or 0) <= 0:
+            failures.append(CheckFailure("spec", "timeout_s must be positive"))
+        return CheckResult(news, failures)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        if _plain(news.get("kubeconfig")) == UNKNOWN:
+            return DiffResult(changes=True, replaces=[], stables=[], delete_before_replace=False)
+        # never replace: a changed spec or cluster re-runs the wait in place (update)
+        return DiffResult(changes=olds.get("spec_hash") != spec_hash(news), replaces=[], stables=[], delete_before_replace=False)
+
+    def _run(self, props: dict[str, Any]) -> dict[str, Any]:
+        try:
+            access = parse(str(_plain(props["kubeconfig"])))
+        except KubeconfigError as exc:
+            raise SecretGateError(f"netstab secret gate: {exc}") from None
+        api = KubeApi(access)
+        try:
+            outs = wait(api, props["spec"])
+        finally:
+            api.close()
+        outs["spec_hash"] = spec_hash(props)
+        return outs
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=f"gate-{spec_hash(props)}", outs=self._run(props))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._run(news))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None  # the gate owns nothing in the cluster
+
+
+class SecretGate(pulumi.dynamic.Resource):
+    secrets: pulumi.Output[dict[str, Any]]
+
+    def __init__(self, name: str, kubeconfig: pulumi.Input[str], spec: dict[str, Any], opts: pulumi.ResourceOptions | None = None):
+        super().__init__(
+            SecretGateProvider(),
+            name,
+            {"kubeconfig": pulumi.Output.secret(kubeconfig), "spec": spec, "secrets": None, "spec_hash": None},
+            opts,
+        )

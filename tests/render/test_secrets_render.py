@@ -1,0 +1,75 @@
+"""Manifests of the secrets layer and its config rules."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from components.config import parse_config
+from components.render import secrets as render
+from components.render.bundle import render_files
+from components.schema import ConfigError
+
+
+def test_the_store_is_a_doppler_cluster_secret_store_reading_the_token_secret(homelab):
+    store = render.cluster_secret_store(homelab.secrets)
+    assert store["apiVersion"] == "external-secrets.io/v1" and store["kind"] == "ClusterSecretStore"
+    ref = store["spec"]["provider"]["doppler"]["auth"]["secretRef"]["dopplerToken"]
+    assert ref == {"name": "doppler-token", "key": "dopplerToken", "namespace": "external-secrets"}
+    assert store["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+
+
+def test_external_secrets_map_remote_keys_to_secret_keys(homelab):
+    es = render.external_secret(homelab.secrets, homelab.secrets.external_secrets[1])
+    assert es["spec"]["target"] == {"name": "operator-oauth", "creationPolicy": "Owner"}
+    assert es["spec"]["data"] == [{"secretKey": "client_id", "remoteRef": {"key": "TS_OAUTH_CLIENT_ID"}},
+                                  {"secretKey": "client_secret", "remoteRef": {"key": "TS_OAUTH_CLIENT_SECRET"}}]
+    assert es["spec"]["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "doppler"}
+    assert es["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}, "no timestamp that would change every run"
+
+
+def test_render_writes_the_manifests_with_the_token_redacted(homelab):
+    files = render_files(homelab)
+    token = yaml.safe_load(files["kubernetes/doppler-token-secret.yaml"])
+    assert token["stringData"]["dopplerToken"].startswith("<redacted")
+    assert "kubernetes/externalsecret-cattle-system-rancher-bootstrap.yaml" in files
+    chart = yaml.safe_load(files["kubernetes/external-secrets-chart.yaml"])
+    assert chart["version"] == "2.1.0" and chart["values"] == {"installCRDs": True}
+
+
+def test_the_gate_spec_lists_only_critical_secrets_and_their_key_names(homelab):
+    spec = render.gate_spec(homelab.secrets, "hint")
+    assert [c["target"] for c in spec["critical"]] == ["bootstrap-secret"]
+    assert spec["critical"][0]["keys"] == ["bootstrapPassword"]
+
+
+ES = {"name": "app", "namespace": "apps", "target": "app-secret", "data": {"K": "k"}}
+
+
+@pytest.mark.parametrize(
+    "externals,expected",
+    [
+        ([dict(ES, name="App_Secret")], "secrets.externalSecrets[0].name: 'App_Secret' is not a Kubernetes object name"),
+        ([dict(ES, namespace="my.ns")], "secrets.externalSecrets[0].namespace: 'my.ns' is not a Kubernetes namespace name"),
+        ([ES, dict(ES, target="other")], "secrets.externalSecrets[1].name: apps/app is already declared by externalSecrets[0]"),
+        ([ES, dict(ES, name="app2")], "secrets.externalSecrets[1].target: apps/app-secret is already the target"),
+        ([dict(ES, critical=True, data={})], "secrets.externalSecrets[0].data: a critical secret needs at least one key"),
+        ([dict(ES, refreshInterval="hourly")], "secrets.externalSecrets[0].refreshInterval: 'hourly' is not a duration"),
+        ([dict(ES, colour="red")], "secrets.externalSecrets[0].colour: unknown key"),
+        ([dict(ES, data={"K": "bad key!"})], "secrets.externalSecrets[0].data"),
+    ],
+)
+def test_secrets_config_errors_name_their_key(homelab_raw, externals, expected):
+    homelab_raw["secrets"]["externalSecrets"] = externals
+    with pytest.raises(ConfigError) as caught:
+        parse_config(homelab_raw)
+    assert any(expected in line for line in caught.value.problems), caught.value.problems
+
+
+def test_unknown_keys_in_the_gate_and_operator_are_reported(homelab_raw):
+    homelab_raw["secrets"]["gate"]["timeout"] = 5
+    homelab_raw["secrets"]["operator"]["chart"] = "x"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(homelab_raw)
+    paths = {line.split(":", 1)[0] for line in caught.value.problems}
+    assert {"secrets.gate.timeout", "secrets.operator.chart"} <= paths
