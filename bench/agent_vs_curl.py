@@ -15,20 +15,12 @@ from bench.common import median, write_section
 from lab.blackhole import SERVER_IP, build, start_https
 from lab.netns import Topology
 from lab.pki import issue
+from lab.probing import ENDPOINTS
 from lab.shaper import Shape
 from lab.shaping import Route, shape_router
 
 REPO = Path(__file__).resolve().parent.parent
 AGENT = REPO / "probes" / "agent.py"
-# The plan's six endpoints, served by one lab server under their real names.
-ENDPOINTS = [
-    "https://ghcr.io/v2/",
-    "https://auth.docker.io/token",
-    "https://registry-1.docker.io/v2/",
-    "https://quay.io/v2/",
-    "https://registry.k8s.io/v2/",
-    "https://api.doppler.com/v3/projects",
-]
 NAMES = sorted({e.split("/")[2] for e in ENDPOINTS})
 REPEAT = 20
 RTT_MS = 40

@@ -33,10 +33,10 @@ def flapping(topo: Topology, work: Path, svc: services.Services, stop: threading
     up = True
     while not stop.wait(FLAP_PERIOD_S):
         if up:
-            topo.stop(svc.registry_proc)  # type: ignore[arg-type]
+            topo.stop(svc.registry_proc)
         else:
             proc = topo.start("registry", *lab_registry.command(work / "registry" / "config.yml"), log=work / "registry" / "registry.log")
-            object.__setattr__(svc, "registry_proc", proc)
+            svc.registry_proc = proc
         up = not up
 
 

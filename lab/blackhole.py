@@ -41,9 +41,6 @@ class BlackHolePath:
     server: str
     narrow_mtu: int
 
-    def agent(self, *args: str, timeout: float = 120) -> list[str]:
-        return [sys.executable, str(REPO / "probes/agent.py"), *args]
-
 
 def build(topo: Topology, both_directions: bool, narrow_mtu: int = 1280) -> BlackHolePath:
     topo.add_host("client", hosts_file={SERVER_NAME: SERVER_IP})

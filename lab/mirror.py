@@ -71,7 +71,7 @@ def run_steps(topo: Topology, work: Path, say: Callable[[str], None]) -> tuple[l
     first = pull(topo, svc.cert.ca, mirror_url)
     steps.append(Step("pull through the mirror (cold, then cached)", "served by the mirror, upstream's digest", first,
                       first["ok"] and first.get("served_by") == "mirror" and first.get("digest") == direct.get("digest")))
-    topo.stop(svc.registry_proc)  # type: ignore[arg-type]
+    topo.stop(svc.registry_proc)
     cached = pull(topo, svc.cert.ca, mirror_url)
     steps.append(Step("upstream unreachable", "cached image still served by the mirror", cached,
                       cached["ok"] and cached.get("served_by") == "mirror" and cached.get("digest") == direct.get("digest")))
@@ -93,7 +93,7 @@ def lab_registry_url() -> str:
 def lab_registry_restart(topo: Topology, work: Path, svc: services.Services) -> None:
     """Bring the upstream back with its stored content (same config and storage)."""
     proc = topo.start("registry", *lab_registry.command(work / "registry" / "config.yml"), log=work / "registry" / "registry.log")
-    object.__setattr__(svc, "registry_proc", proc)
+    svc.registry_proc = proc
     wait_for_port(topo, "registry", lab_topology.REGISTRY_IP, 443)
 
 

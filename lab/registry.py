@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -28,8 +30,6 @@ def start_local(instance: RegistryInstance, workdir: Path, ca_file: Path | None 
     """On loopback, for tests without namespaces. SSL_CERT_FILE makes a proxy trust the lab CA."""
     config = write_config(instance, workdir / "config.yml")
     env = {"SSL_CERT_FILE": str(ca_file)} if ca_file else {}
-    import os
-
     log = open(workdir / "registry.log", "ab")  # noqa: SIM115 (owned by the process)
     return subprocess.Popen(command(config), stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}, start_new_session=True)
 
@@ -41,8 +41,6 @@ def start_in(topo: Topology, host: str, instance: RegistryInstance, workdir: Pat
 
 
 def wait_healthy(url: str, ca_file: Path | None = None, timeout: float = 20) -> None:
-    import ssl
-
     context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -50,7 +50,7 @@ def _dns(topo: Topology, _svc: services.Services) -> None:
 
 def _upstream_down(topo: Topology, svc: services.Services) -> None:
     for proc in (svc.registry_proc, svc.api_proc):
-        topo.stop(proc)  # type: ignore[arg-type]
+        topo.stop(proc)
 
 
 SCENARIOS = {

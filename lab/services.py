@@ -4,12 +4,14 @@ Doppler-like API (also answering auth.docker.io's /token)."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from components.render.registry import RegistryInstance
 from lab import registry
+from lab.images import write_layout
 from lab.netns import Topology, wait_for_port
 from lab.pki import ServerCert, issue
 from lab.topology import API_IP, NAMES, REGISTRY_IP
@@ -18,11 +20,11 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_IMAGE = "ghcr.io/netstab/lab-image:1"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Services:
     cert: ServerCert
-    registry_proc: object
-    api_proc: object
+    registry_proc: subprocess.Popen[bytes]
+    api_proc: subprocess.Popen[bytes]
 
 
 def start(topo: Topology, work: Path) -> Services:
@@ -37,8 +39,6 @@ def start(topo: Topology, work: Path) -> Services:
     shutil.copy(cert.ca, certs / "ca.crt")
     # skopeo runs inside the registry namespace (it cannot reach it from outside)
     layout = work / "image"
-    from lab.images import write_layout
-
     write_layout(layout, "1")
     topo.run("registry", "skopeo", "copy", "--all", "--quiet", "--dest-cert-dir", str(certs), f"oci:{layout}:1", f"docker://{TEST_IMAGE}", timeout=120)
     api = topo.start("api", sys.executable, "-m", "lab.servers", "--mode", "normal", "--listen", f"{API_IP}:443",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,12 @@ def agent(*args: str, timeout: float = 120, netns: str | None = None, python: st
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     assert done.stdout.strip(), f"agent printed nothing; stderr: {done.stderr[-2000:]}"
     return done.returncode, json.loads(done.stdout)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, read, released)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    return port

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lab.servers import serve_in_thread
-from tests.real.conftest import AGENT, agent
+from tests.real.conftest import AGENT, agent, free_port
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +25,6 @@ def servers(localhost_cert):
     for s in started.values():
         s.shutdown()
 
-
-def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_a_healthy_server_is_measured_phase_by_phase(servers, localhost_cert):
@@ -68,7 +61,7 @@ def test_a_server_that_stalls_before_the_response_is_a_read_timeout(servers, loc
 
 
 def test_a_closed_port_is_connect_refused():
-    rc, doc = agent("http", f"https://127.0.0.1:{closed_port()}/", "--timeout", "2")
+    rc, doc = agent("http", f"https://127.0.0.1:{free_port()}/", "--timeout", "2")
     assert rc == 1 and doc["records"][0]["error_class"] == "connect_refused"
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
@@ -15,18 +14,11 @@ import pytest
 from components.render.registry import RegistryInstance
 from lab import registry
 from lab.images import write_layout
-from tests.real.conftest import agent
+from tests.real.conftest import agent, free_port
 from tests.real.fake_registry import FakeRegistry
 
 IMAGE_TAG = "1"
 
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture(scope="module")
