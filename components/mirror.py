@@ -3,7 +3,6 @@ it, then warmed with the priority images. NodeRegistries: registries.yaml on eve
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from components import remote
 from components.config import StackConfig
 from components.render import cloudinit
 from components.render import mirror as render
-from components.render.k3s import as_root
+from components.render.k3s import as_login_user, as_root
 from components.vm import ProxmoxVm, ProxmoxVmArgs, VmSpec
 
 AGENT = Path(__file__).resolve().parent.parent / "probes" / "agent.py"
@@ -53,7 +52,7 @@ class RegistryMirror(pulumi.ComponentResource):
                                     pulumi.ResourceOptions(parent=self, depends_on=[vm]), stdin=stdin))
         health = remote.run(f"{name}-health", conn, as_root(render.health_script(mirror)), pulumi.ResourceOptions(parent=self, depends_on=steps))
         warm_text = render.warmup_script(mirror, cfg.k3s.version)
-        warm = remote.run(f"{name}-warmup", conn, f"sh -c {shlex.quote(warm_text)}", pulumi.ResourceOptions(parent=self, depends_on=[health]),
+        warm = remote.run(f"{name}-warmup", conn, as_login_user(warm_text), pulumi.ResourceOptions(parent=self, depends_on=[health]),
                           stdin=AGENT.read_text(), extra_triggers=[remote.script_hash(AGENT.read_text())])
         self.healthy = health
         self.health = health.stdout

@@ -117,6 +117,11 @@ def rewrite_kubeconfig(kubeconfig: str, server_ip: str) -> str:
     return kubeconfig.replace(LOOPBACK_SERVER, f"https://{server_ip}:{API_PORT}")
 
 
+def as_login_user(script: str) -> str:
+    """The command text for a script that needs no root (stdin stays free for its input)."""
+    return f"sh -c {shlex.quote(script)}"
+
+
 def as_root(script: str, user: str = "") -> str:
     """The command text for a script run over SSH, elevated with sudo unless the user is root
     (a Proxmox host has no sudo). stdin stays free for secrets: the script travels in the command.

@@ -94,6 +94,11 @@ def render_manifests(cfg: SecretsConfig) -> dict[str, str]:
     return files
 
 
+def doppler_probe_hint(user: str, node_ip: str) -> str:
+    """The command a person runs to check Doppler reachability from a node (quoted in gate failures)."""
+    return f"ssh {user}@{node_ip} 'python3 - http https://api.doppler.com/v3/projects --repeat 10' < probes/agent.py"
+
+
 def gate_spec(cfg: SecretsConfig, probe_hint: str) -> dict[str, Any]:
     """Plain JSON for the SecretGate: which generated Secrets bootstrap needs, and how long to wait."""
     return {
