@@ -52,8 +52,9 @@ class RegistryMirror(pulumi.ComponentResource):
                                     pulumi.ResourceOptions(parent=self, depends_on=[vm]), stdin=stdin))
         health = remote.run(f"{name}-health", conn, as_root(render.health_script(mirror)), pulumi.ResourceOptions(parent=self, depends_on=steps))
         warm_text = render.warmup_script(mirror, cfg.k3s.version)
+        agent = AGENT.read_text()
         warm = remote.run(f"{name}-warmup", conn, as_login_user(warm_text), pulumi.ResourceOptions(parent=self, depends_on=[health]),
-                          stdin=AGENT.read_text(), extra_triggers=[remote.script_hash(AGENT.read_text())])
+                          stdin=agent, extra_triggers=[remote.script_hash(agent)])
         self.healthy = health
         self.health = health.stdout
         self.warmup = warm.stdout

@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     for o in outcomes:
         fix = o.timings.get("first probe to verified fix")
         extra = f", verified fix after {fix:.1f}s" if fix else ""
-        detail = (f"diagnosis {o.timings['first probe to diagnosis']:.1f}s after the first probe{extra}; " if o.scenario != "mirror" else "")
+        diagnosed = o.timings.get("first probe to diagnosis")
+        detail = f"diagnosis {diagnosed:.1f}s after the first probe{extra}; " if diagnosed is not None else ""
         print(f"lab: {o.scenario}: {'PASS' if o.passed else 'FAIL'} - {o.diagnosis.kind} ({detail}total {o.timings['total']:.1f}s) "
               f"-> {o.report_dir}/REPORT.md")
     return 0 if outcomes and all(o.passed for o in outcomes) else 1

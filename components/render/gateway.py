@@ -277,7 +277,6 @@ exit "$bad"
 
 _INSPECT_NFT = r"""
 ruleset=$(nft list ruleset 2>/dev/null) || { echo "netstab: cannot read the nftables ruleset (run as root)" >&2; exit 1; }
-problems=0
 # A forward base chain with policy drop lets ICMP "too big" through only if something accepts it:
 # related conntrack state (ICMP errors are RELATED), an ICMP rule, or our own table.
 printf '%s\n' "$ruleset" | awk '
@@ -301,7 +300,6 @@ def _inspect(flavor: str) -> str:
         tables = "nft list tables"
     else:
         body = r"""
-problems=0
 iptables-save -t filter 2>/dev/null | awk '
   /^:FORWARD DROP/ { drop = 1 }
   /^-A FORWARD .*(RELATED|-p icmp).* -j ACCEPT/ { ok = 1 }
