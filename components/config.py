@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.render.gateway import FLAVORS, GatewayRuleError, GatewayRules
+from components.mss import MssError, clamp_values
 from components.schema import IPAddress, IPNetwork, Problems, Section
 
 NAMESPACE = "netstab"
@@ -95,6 +95,7 @@ class NodeConfig:
 
 
 GATEWAY_KINDS = ("linux", "opnsense", "pfsense", "openwrt", "mikrotik", "other")
+FLAVORS = ("nftables", "iptables")
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,6 @@ class GatewayConfig:
     pmtu: bool
     lan_interface: str | None
     ipv6_subnet: IPNetwork | None
-    rules: GatewayRules
 
 
 @dataclass(frozen=True)
@@ -290,12 +290,12 @@ def _gateway(s: Section, network: NetworkConfig | None) -> GatewayConfig | None:
     if s.problems.count() > before or not s.ok or network is None:
         return None
     try:
-        rules = GatewayRules.build([network.subnet, *([ipv6] if ipv6 else [])], mss=mss, path_mtu=path_mtu, pmtu=bool(pmtu), mtu=network.mtu)
-    except GatewayRuleError as exc:
+        clamp_values([network.subnet, *([ipv6] if ipv6 else [])], mss=mss, path_mtu=path_mtu, pmtu=bool(pmtu), mtu=network.mtu)
+    except MssError as exc:
         key = "mss" if mss is not None else "pathMtu" if path_mtu is not None else ""
         s.problems.add(s.key_path(key) if key else s.path, f"{exc} (network.mtu is {network.mtu})")
         return None
-    return GatewayConfig(manage, kind, host, user, port, flavor, mss, path_mtu, bool(pmtu), lan, ipv6, rules)  # type: ignore[arg-type]
+    return GatewayConfig(manage, kind, host, user, port, flavor, mss, path_mtu, bool(pmtu), lan, ipv6)  # type: ignore[arg-type]
 
 
 DEFAULT_UPSTREAMS = (

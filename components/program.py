@@ -66,7 +66,7 @@ def build(config: StackConfig, secrets: Secrets) -> Program:
     # The egress fix first: nodes come up with the clamp already in place on their path.
     gateway = None
     if config.gateway.manage:
-        gateway = GatewayFirewall("gateway", GatewayFirewallArgs(config.gateway, secrets.ssh_private_key))
+        gateway = GatewayFirewall("gateway", GatewayFirewallArgs(config.gateway, config.network, secrets.ssh_private_key))
         pulumi.export("gatewayVerified", gateway.verified)
     else:
         message = "gateway.manage is false: netstab does not touch the gateway; apply gateway/MANUAL.md (python -m components render) by hand"

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from types import FrameType
 
-from lab.netns import Topology, remove_stale
+from lab.netns import Topology, exclusive, remove_stale
 from lab.scenarios import SCENARIOS, Outcome, run
 from lab.topology import PREFIX
 
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"lab: {problem}", file=sys.stderr)
         return 2
-    stale = remove_stale(PREFIX)
+    with exclusive():
+        stale = remove_stale(PREFIX)
     if stale:
         print(f"lab: removed {len(stale)} namespaces left by an interrupted run")
     signal.signal(signal.SIGTERM, _terminate)

@@ -7,15 +7,24 @@ swept away by the next one (`remove_stale`). Traffic only ever flows between the
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shlex
 import shutil
 import signal
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
 NETNS_ETC = Path("/etc/netns")
+# One namespace user at a time on this machine: the lab sweeps stale namespaces and two runs (a lab
+# and a test suite, or two checkouts) would tear down each other's hosts. Held for a Topology's life.
+LOCK_PATH = Path("/run/lock/netstab-netns.lock")
+LOCK_WAIT_S = 1800
+_lock_depth = 0
+_lock_file: int | None = None
 
 
 class NetnsError(RuntimeError):
@@ -55,6 +64,35 @@ def _kill_all_in(name: str) -> None:
             os.kill(int(pid), signal.SIGKILL)
 
 
+@contextlib.contextmanager
+def exclusive(wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """The machine-wide namespace lock (re-entrant within a process), waiting up to `wait_s`."""
+    global _lock_depth, _lock_file
+    if _lock_depth == 0:
+        LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise NetnsError(f"another netstab lab or real-kernel test run holds {LOCK_PATH} for over {wait_s:.0f}s") from None
+                time.sleep(0.2)
+        _lock_file = fd
+    _lock_depth += 1
+    try:
+        yield
+    finally:
+        _lock_depth -= 1
+        if _lock_depth == 0 and _lock_file is not None:
+            fcntl.flock(_lock_file, fcntl.LOCK_UN)
+            os.close(_lock_file)
+            _lock_file = None
+
+
 class Topology:
     """A set of namespaces named `<prefix><host>`; a context manager that removes them on exit."""
 
@@ -64,11 +102,16 @@ class Topology:
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> Topology:
+        self._lock = exclusive()
+        self._lock.__enter__()
         remove_stale(self.prefix)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
+        try:
+            self.close()
+        finally:
+            self._lock.__exit__(None, None, None)
 
     def ns(self, host: str) -> str:
         return self.prefix + host

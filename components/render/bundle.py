@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from components.config import StackConfig
 from components.render import cloudinit, k3s
-from components.render.gateway import ACTIONS, gateway_script
+from components.render.gateway import ACTIONS, GatewayRules, gateway_script
 from components.render.manual import manual
 from components.render.mirror import firewall, health_script, instance_configs, registries_update_script, registries_yaml, warmup_script
 from components.render.mirror import user_data as mirror_user_data
@@ -82,7 +82,8 @@ def render_gateway_files(config: StackConfig) -> dict[str, str]:
     gateway = config.gateway
     files: dict[str, str] = {}
     if gateway.kind == "linux":
-        files = {f"gateway/{action}.sh": gateway_script(action, gateway.flavor, gateway.rules) for action in ACTIONS}
+        rules = GatewayRules.for_stack(gateway, config.network)
+        files = {f"gateway/{action}.sh": gateway_script(action, gateway.flavor, rules) for action in ACTIONS}
     if not gateway.manage:
         files["gateway/MANUAL.md"] = manual(gateway, config.network)
     return files

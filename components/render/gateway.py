@@ -11,32 +11,18 @@ Scripts are POSIX sh, `set -eu`, checked before they change anything (`nft -c`,
 
 from __future__ import annotations
 
-import ipaddress
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from components.config import FLAVORS, GatewayConfig, NetworkConfig
+from components.mss import MssError, clamp_values
 from components.schema import IPNetwork
 
-FLAVORS = ("nftables", "iptables")
-MIN_MSS = 536
 TABLE = "netstab"
 TAG = "netstab:"
 
-
-class GatewayRuleError(ValueError):
-    pass
-
-
-def mss_from_path_mtu(path_mtu: int, ipv6: bool) -> int:
-    """MSS = path MTU - IP header - TCP header (20 + 20 for IPv4, 40 + 20 for IPv6)."""
-    return path_mtu - (60 if ipv6 else 40)
-
-
-def check_mss(mss: int, mtu: int) -> None:
-    """536 <= MSS <= MTU - 40: below, TCP's minimum; above, more than the node's own link carries."""
-    if not MIN_MSS <= mss <= mtu - 40:
-        raise GatewayRuleError(f"MSS {mss} is outside {MIN_MSS}..{mtu - 40} (MTU {mtu} - 40); use a value in that range")
+GatewayRuleError = MssError
 
 
 @dataclass(frozen=True)
@@ -65,21 +51,15 @@ class GatewayRules:
     @classmethod
     def build(cls, subnets: Sequence[str | IPNetwork], *, mss: int | None = None, path_mtu: int | None = None,
               pmtu: bool = False, mtu: int = 1500) -> GatewayRules:
-        """Exactly one MSS source. An explicit `mss` is the IPv4 value (IPv6 gets 20 less)."""
-        if sum((mss is not None, path_mtu is not None, pmtu)) != 1:
-            raise GatewayRuleError("choose exactly one MSS source: an MSS, a measured path MTU, or pmtu mode")
-        clamps = []
-        for raw in subnets:
-            subnet = ipaddress.ip_network(raw, strict=True) if isinstance(raw, str) else raw
-            value: int | None = None
-            if path_mtu is not None:
-                value = mss_from_path_mtu(path_mtu, subnet.version == 6)
-            elif mss is not None:
-                value = mss - 20 if subnet.version == 6 else mss
-            if value is not None:
-                check_mss(value, mtu - (20 if subnet.version == 6 else 0))
-            clamps.append(Clamp(subnet, value))
-        return cls(tuple(clamps))
+        """Exactly one MSS source (see `components.mss.clamp_values`)."""
+        values = clamp_values(subnets, mss=mss, path_mtu=path_mtu, pmtu=pmtu, mtu=mtu)
+        return cls(tuple(Clamp(subnet, value) for subnet, value in values))
+
+    @classmethod
+    def for_stack(cls, gateway: GatewayConfig, network: NetworkConfig) -> GatewayRules:
+        """The rules of a validated stack: its VM subnet (and IPv6 subnet) at its MSS source."""
+        subnets = [network.subnet, *([gateway.ipv6_subnet] if gateway.ipv6_subnet else [])]
+        return cls.build(subnets, mss=gateway.mss, path_mtu=gateway.path_mtu, pmtu=gateway.pmtu, mtu=network.mtu)
 
     def tags(self) -> list[str]:
         return [c.tag(d) for c in self.clamps for d in ("out", "in")] + [ICMP4_TAG] + ([ICMP6_TAG] if self.any_ipv6 else [])

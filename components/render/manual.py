@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from components.config import GatewayConfig, NetworkConfig
+from components.render.gateway import GatewayRules
 
 _SETTINGS = {
     "linux": """1. Copy the scripts in `gateway/` to the gateway and run, as root: `sh apply.sh` (checks with
@@ -49,7 +50,7 @@ _SETTINGS = {
 
 
 def manual(gateway: GatewayConfig, network: NetworkConfig) -> str:
-    clamp = gateway.rules.clamps[0]
+    clamp = GatewayRules.for_stack(gateway, network).clamps[0]
     mss = clamp.value
     kind = gateway.kind if gateway.kind in _SETTINGS else "other"
     lan = gateway.lan_interface or "LAN"

@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from components.config import parse_config
+from components.mss import mss_from_path_mtu
 from components.render.bundle import render_files
-from components.render.gateway import GatewayRuleError, GatewayRules, gateway_script, iptables_rules, mss_from_path_mtu, nft_table
+from components.render.gateway import GatewayRuleError, GatewayRules, gateway_script, iptables_rules, nft_table
 from components.schema import ConfigError
 
 
@@ -77,8 +78,8 @@ def test_apply_checks_before_it_commits(flavor):
 
 
 def test_the_homelab_stack_clamps_to_1360_from_its_path_mtu(homelab):
-    assert homelab.gateway.rules.clamps[0].mss == 1360
-    assert homelab.gateway.rules.clamps[0].subnet == ipaddress.ip_network("10.27.27.0/24")
+    assert GatewayRules.for_stack(homelab.gateway, homelab.network).clamps[0].mss == 1360
+    assert GatewayRules.for_stack(homelab.gateway, homelab.network).clamps[0].subnet == ipaddress.ip_network("10.27.27.0/24")
 
 
 @pytest.mark.parametrize(
