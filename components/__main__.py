@@ -12,9 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from components.config import ConfigError
 from components.render.bundle import render_files
 from components.render.gateway import ACTIONS, FLAVORS, GatewayRuleError, GatewayRules, gateway_script
-from components.schema import ConfigError
 from components.stack import STACKS_DIR, load_stack_file, stack_file
 
 

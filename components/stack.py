@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from components.config import NAMESPACE, OPTIONAL_SECRET_KEYS, SECRET_KEYS, SECTIONS, StackConfig, parse_config, secret_hint
-from components.schema import ConfigError
+from components.config import NAMESPACE, OPTIONAL_SECRET_KEYS, SECRET_KEYS, SECTIONS, ConfigError, StackConfig, parse_config, secret_hint
 
 if TYPE_CHECKING:
     import pulumi

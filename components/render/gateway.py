@@ -15,9 +15,8 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from components.config import FLAVORS, GatewayConfig, NetworkConfig
+from components.config import FLAVORS, GatewayConfig, IPNetwork, NetworkConfig
 from components.mss import MssError, clamp_values
-from components.schema import IPNetwork
 
 TABLE = "netstab"
 TAG = "netstab:"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.config import parse_config
-from components.schema import ConfigError
+from components.config import ConfigError, parse_config
 
 
 def _set(raw, path, value):

@@ -8,11 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.config import parse_config
+from components.config import ConfigError, parse_config
 from components.mss import mss_from_path_mtu
 from components.render.bundle import render_files
 from components.render.gateway import GatewayRuleError, GatewayRules, gateway_script, iptables_rules, nft_table
-from components.schema import ConfigError
 
 
 @given(st.integers(min_value=576, max_value=9000))

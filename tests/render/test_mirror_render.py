@@ -7,9 +7,8 @@ import subprocess
 import pytest
 import yaml
 
-from components.config import parse_config
+from components.config import ConfigError, parse_config
 from components.render import mirror as render
-from components.schema import ConfigError
 
 
 def test_one_instance_per_upstream_on_its_own_port_and_storage(homelab):

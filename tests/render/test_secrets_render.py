@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components.config import parse_config
+from components.config import ConfigError, parse_config
 from components.render import secrets as render
 from components.render.bundle import render_files
-from components.schema import ConfigError
 
 
 def test_the_store_is_a_doppler_cluster_secret_store_reading_the_token_secret(homelab):
