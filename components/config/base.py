@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
-from typing import Any, Self, TypeVar, get_args
+from typing import Any, Self, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, TypeAdapter, ValidationError, model_validator
 from pydantic_core import ErrorDetails, InitErrorDetails
@@ -125,8 +125,8 @@ class Section(BaseModel):
             try:
                 values[name] = _adapter(cls, name).validate_python(raw, by_alias=True, by_name=False)
             except ValidationError:
-                nested = _section_type(info.annotation)
-                if nested is not None and isinstance(raw, Mapping):
+                nested, many = section_of(info.annotation)
+                if nested is not None and not many and isinstance(raw, Mapping):
                     values[name] = nested.partial(raw)
         return Partial(values)
 
@@ -163,12 +163,11 @@ def _adapter(cls: type[Section], name: str) -> TypeAdapter[Any]:
     return TypeAdapter(cls.model_fields[name].rebuild_annotation())
 
 
-def _section_type(annotation: Any) -> type[Section] | None:
-    """The section a field holds directly (`GatewayConfig` or `GatewayConfig | None`), if any."""
-    for candidate in (annotation, *get_args(annotation)):
-        if isinstance(candidate, type) and issubclass(candidate, Section):
-            return candidate
-    return None
+def section_of(annotation: Any) -> tuple[type[Section] | None, bool]:
+    """The section a field holds (`GatewayConfig`, or `tuple[NodeConfig, ...]`: many), if any."""
+    many = get_origin(annotation) is tuple
+    held = get_args(annotation)[0] if many else annotation
+    return (held, many) if isinstance(held, type) and issubclass(held, Section) else (None, False)
 
 
 def _validation_error(title: str, found: list[tuple[Loc, str]], data: Any) -> ValidationError:

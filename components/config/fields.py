@@ -90,7 +90,10 @@ def _ip(value: Any) -> IPAddress:
         return value
     if not isinstance(value, str):
         raise ValueError("")
-    return ipaddress.ip_address(value)
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError("") from None  # its own wording ("does not appear to be an IPv4 or IPv6 address") repeats ours
 
 
 def _network(value: Any) -> IPNetwork:
@@ -119,7 +122,7 @@ def between(low: int, high: int) -> Check:
     """An integer in low..high (numeric strings too, as the engine may pass them)."""
 
     def convert(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
+        if isinstance(value, bool) or not isinstance(value, int | str) or (isinstance(value, str) and not value.strip().isdigit()):
             raise ValueError("")
         number = int(value)
         if not low <= number <= high:

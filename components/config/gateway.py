@@ -1,4 +1,4 @@
-"""`netstab:gateway`: where the VM subnet leaves for the internet, and how its TCP MSS is clamped there."""
+"""The `gateway` section and its rules (MSS against the network's MTU: components.config.stack)."""
 
 from __future__ import annotations
 
@@ -30,17 +30,17 @@ class GatewayConfig(Section):
     port: Annotated[int, between(1, 65535)] = 22
     """SSH port of the gateway."""
     flavor: Annotated[str, one_of(FLAVORS)] = "nftables"
-    """Firewall the rules are written for."""
+    """nftables (own table inet netstab) or iptables (rules tagged netstab: in mangle and filter FORWARD)."""
     mss: Annotated[int, between(1, 65535)] | None = None
     """Clamp to this MSS (IPv4; IPv6 gets 20 less)."""
     path_mtu: Annotated[int, between(MTU_MIN, MTU_MAX)] | None = None
-    """Measured working path MTU (mss-sweep's path_mtu); MSS = path MTU - 40."""
+    """Measured working path MTU (mss-sweep's path_mtu): MSS = path MTU - 40 (IPv6: - 60)."""
     pmtu: Bool = False
     """Clamp to the gateway's route MTU instead (misses narrow links beyond it)."""
     lan_interface: Text | None = None
-    """The gateway's interface on the VM subnet (named in MANUAL.md)."""
+    """The gateway's interface on the VM subnet, named in MANUAL.md."""
     ipv6_subnet: CIDR | None = None
-    """The VM subnet's IPv6 prefix, clamped too (dual stack)."""
+    """An IPv6 VM subnet to clamp too (dual stack)."""
 
     @rule("manage", "kind")
     def _managed_only_on_linux(self) -> Problems:

@@ -1,4 +1,4 @@
-"""`netstab:image`: what the VMs boot, a cloud image Proxmox downloads or a template to clone."""
+"""The `image` section and its rule."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from components.config.fields import Text, between, https_url
 
 
 class ImageConfig(Section):
-    """Either a cloud image Proxmox downloads (`url`) or an existing template to clone."""
+    """What the VMs boot: a cloud image Proxmox downloads (`url`) or a template to clone (`templateVmId`), exactly one."""
 
     url: Annotated[str, https_url("an https:// URL of a cloud image")] | None = None
     """Cloud image Proxmox downloads."""

@@ -1,4 +1,4 @@
-"""`netstab:k3s`: the pinned K3s release and how long to wait for the nodes."""
+"""The `k3s` section."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from components.config.fields import K3sVersion, between, https_url
 
 
 class K3sConfig(Section):
+    """The pinned K3s release and how long to wait for the nodes."""
+
     version: K3sVersion
     """Pinned K3s release."""
     install_url: Annotated[str, https_url("an https:// URL")] = "https://get.k3s.io"
-    """The K3s install script."""
+    """URL of the K3s install script."""
     ready_timeout_s: Annotated[int, between(30, 7200)] = Field(600, alias="readyTimeoutSeconds")
-    """Seconds to wait for every node to be Ready."""
+    """How long to wait for every node Ready."""

@@ -1,4 +1,4 @@
-"""`netstab:mirror`: the pull-through registry cache VM, one distribution instance per upstream."""
+"""The `mirror` section and its rules."""
 
 from __future__ import annotations
 
@@ -68,6 +68,8 @@ IMAGE_GROUPS_SCHEMA = {"type": "object", "additionalProperties": {"type": "array
 
 
 class UpstreamConfig(Section):
+    """One upstream registry and the instance that caches it."""
+
     registry: Annotated[str, REGISTRY]
     """The registry name images use (docker.io, ghcr.io, ...)."""
     remote: Annotated[str, https_url("an https:// URL")] = default(None)
@@ -84,24 +86,29 @@ class UpstreamConfig(Section):
 
 
 class WarmupConfig(Section):
+    """What to pull through the mirror once it is up."""
+
     fatal: Bool = False
     """A failed warm-up fails the deploy (default: a warning)."""
     k3s_images: Bool = True
     """Also pull the K3s release's own images."""
     groups: Annotated[dict[str, tuple[str, ...]], Check("a mapping of group name -> list of image references (registry/repo:tag)",
                                                         _image_groups, IMAGE_GROUPS_SCHEMA)] = default(DEFAULT_WARMUP_GROUPS)
-    """Images pulled through the mirror after it starts, by group."""
+    """Group name -> image references, each with its registry and tag."""
 
 
 class MirrorConfig(Section):
+    """A pull-through registry cache VM on the VM subnet, one instance per upstream registry: the nodes pull
+    through it first (registries.yaml), the upstreams stay their fallback."""
+
     enabled: Bool = True
-    """Build the mirror VM; the nodes pull through it first, the upstreams stay as fallback."""
+    """Run the mirror VM (no `mirror` section: no mirror)."""
     name: Annotated[str, hostname("a hostname")] = "mirror"
     """The mirror VM's name."""
     vm_id: Annotated[int, VM_ID] | None = None
-    """Proxmox VM id (required when enabled)."""
+    """Proxmox VM id; required when enabled."""
     ip: IP | None = None
-    """Static address inside network.subnet (required when enabled)."""
+    """Static address inside network.subnet; required when enabled."""
     cores: Annotated[int, between(1, 64)] = 2
     """CPU cores."""
     memory_mb: Annotated[int, between(512, 262_144)] = 2048
@@ -111,7 +118,6 @@ class MirrorConfig(Section):
     upstreams: tuple[UpstreamConfig, ...] = default(DEFAULT_UPSTREAMS)
     """One pull-through instance per upstream registry."""
     warmup: WarmupConfig = default({})
-    """What to pull through the mirror once it is up."""
 
     @property
     def vm(self) -> NodeConfig | None:

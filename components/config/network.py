@@ -1,4 +1,4 @@
-"""`netstab:network`: the VM subnet every node and the mirror live on."""
+"""The `network` section and its rules."""
 
 from __future__ import annotations
 
@@ -13,20 +13,22 @@ GUEST_INTERFACE = "eth0"
 
 
 class NetworkConfig(Section):
+    """The VM subnet every node and the mirror live on."""
+
     bridge: Text
-    """The Proxmox bridge the VMs' NICs attach to (vmbr0)."""
+    """Proxmox bridge every VM NIC attaches to (vmbr0)."""
     subnet: CIDR
-    """The VM subnet; nodes, the mirror and the gateway are inside it."""
+    """The VM subnet; node, mirror and gateway addresses are inside it."""
     gateway: IP
-    """The subnet's default gateway."""
+    """Default route of the VMs, inside the subnet."""
     dns: IPList
-    """Resolver addresses, at least one."""
+    """Resolvers of the VMs, at least one."""
     search_domains: Annotated[tuple[str, ...], Check("a list of domain names", string_list, STRING_ITEMS)] = default([])
-    """DNS search domains."""
+    """DNS search list."""
     mtu: Annotated[int, between(MTU_MIN, MTU_MAX)]
-    """MTU of every NIC, Proxmox side and guest side."""
+    """MTU of every NIC and guest interface (the plan's 1400)."""
     vlan: Annotated[int, between(1, 4094)] | None = None
-    """VLAN tag of the VMs' NICs."""
+    """VLAN tag of every VM NIC."""
 
     @rule("subnet", "gateway")
     def _gateway_inside_subnet(self) -> Problems:

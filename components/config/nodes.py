@@ -1,4 +1,4 @@
-"""`netstab:nodes`: the cluster's VMs, and the rules every VM (the mirror's too) must keep."""
+"""The `nodes` list, and the rules every VM (the mirror's too) keeps."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ VM_ID = between(100, 999_999_999)
 
 
 class NodeConfig(Section):
+    """One cluster VM."""
+
     name: Annotated[str, hostname("a hostname (lowercase letters, digits, '-')")]
     """VM and host name."""
     role: Annotated[str, one_of(ROLES)]

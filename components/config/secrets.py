@@ -1,4 +1,4 @@
-"""`netstab:secrets`: External Secrets with Doppler, and the gate that checks only the critical Secrets."""
+"""The `secrets` section and its rules."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ KEY_MAPPING_SCHEMA = {"type": "object", "additionalProperties": {"type": "string
 
 
 class ExternalSecretConfig(Section):
+    """One ExternalSecret: Doppler keys copied into a Kubernetes Secret."""
+
     name: Annotated[str, k8s_name("a Kubernetes object name (lowercase, digits, '-', '.')")]
     """The ExternalSecret's name."""
     namespace: Annotated[str, k8s_label("a Kubernetes namespace name (lowercase, digits, '-')")]
@@ -67,6 +69,8 @@ class ExternalSecretConfig(Section):
 
 
 class OperatorConfig(Section):
+    """The External Secrets operator."""
+
     install: Bool = True
     """Install the External Secrets operator (Helm chart); false: it is already there."""
     chart_version: Annotated[str, matching("a chart version such as 2.1.0", SEMVER)] = "2.1.0"
@@ -78,6 +82,8 @@ class OperatorConfig(Section):
 
 
 class StoreConfig(Section):
+    """The Doppler ClusterSecretStore."""
+
     name: Annotated[str, k8s_name("a Kubernetes object name")] = "doppler"
     """The ClusterSecretStore's name."""
     token_secret: Annotated[str, k8s_name("a Kubernetes Secret name")] = "doppler-token"
@@ -89,6 +95,8 @@ class StoreConfig(Section):
 
 
 class GateConfig(Section):
+    """The gate: what depends on the critical Secrets waits for them, nothing else does."""
+
     timeout_seconds: Annotated[int, between(30, 7200)] = 600
     """How long the gate waits for the critical Secrets."""
     force_sync_interval_seconds: Annotated[int, between(10, 3600)] = 30
@@ -98,16 +106,15 @@ class GateConfig(Section):
 
 
 class SecretsConfig(Section):
+    """External Secrets with Doppler. Nothing waits on Doppler except the gate, and the gate checks only the critical Secrets."""
+
     enabled: Bool = True
-    """Deploy External Secrets with Doppler (needs netstab:dopplerToken)."""
+    """Install the secrets layer (needs the secret netstab:dopplerToken; no `secrets` section: none)."""
     operator: OperatorConfig = default({})
-    """The External Secrets operator."""
     store: StoreConfig = default({})
-    """The Doppler ClusterSecretStore."""
     external_secrets: tuple[ExternalSecretConfig, ...] = default([])
     """The ExternalSecrets to create."""
     gate: GateConfig = default({})
-    """The gate: nothing downstream proceeds until the critical Secrets exist."""
 
     @property
     def critical(self) -> tuple[ExternalSecretConfig, ...]:

@@ -1,4 +1,4 @@
-"""`netstab:ssh`: the login user cloud-init creates on every VM and the keys it may log in with."""
+"""The `ssh` section."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ PUBLIC_KEYS_SCHEMA = {"type": "array", "minItems": 1, "items": {"type": "string"
 
 
 class SshConfig(Section):
+    """The login user cloud-init creates on every VM, and its authorized keys."""
+
     user: Text
-    """Login user on every VM."""
+    """Login user created on every VM."""
     public_keys: Annotated[tuple[str, ...], Check("a non-empty list of SSH public keys (ssh-ed25519 AAAA...)", _public_keys, PUBLIC_KEYS_SCHEMA)]
-    """Public keys allowed to log in as that user (netstab:sshPrivateKey must match one)."""
+    """Its authorized keys; netstab:sshPrivateKey must match one."""

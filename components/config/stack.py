@@ -21,18 +21,17 @@ from components.mss import MssError, clamp_values
 
 NAMESPACE = "netstab"
 
-# Secret config keys: set only with `pulumi config set --secret`, never read into these types.
-REQUIRED_SECRETS = {
-    "proxmoxApiToken": "Proxmox API token: user@realm!tokenid=uuid",
-    "sshPrivateKey": "SSH private key of ssh.publicKeys, for the provider's uploads and every remote command",
-    "k3sToken": "The K3s cluster join token (e.g. openssl rand -hex 32)",
+# Secret config keys: set only with `pulumi config set --secret`, never read into these models.
+# key -> (when a deploy needs it, what it is)
+SECRETS = {
+    "proxmoxApiToken": ("always", "Proxmox API token, `user@realm!tokenid=uuid`"),
+    "sshPrivateKey": ("always", "SSH private key matching ssh.publicKeys; also opens the Proxmox node as proxmox.sshUser"),
+    "k3sToken": ("always", "K3s cluster token, e.g. `openssl rand -hex 32`"),
+    "mirrorCredentials": ("optional", 'Upstream registry credentials for the mirror, JSON `{"docker.io": {"username": ..., "password": ...}}`'),
+    "dopplerToken": ("when secrets.enabled", "Doppler service token the ClusterSecretStore reads"),
 }
-OPTIONAL_SECRETS = {
-    "mirrorCredentials": 'Upstream registry credentials for the mirror, JSON {"docker.io": {"username": ..., "password": ...}}',
-    "dopplerToken": "Doppler service token; required when secrets.enabled",
-}
-SECRET_KEYS = tuple(REQUIRED_SECRETS)
-OPTIONAL_SECRET_KEYS = tuple(OPTIONAL_SECRETS)
+SECRET_KEYS = tuple(key for key, (when, _) in SECRETS.items() if when == "always")
+OPTIONAL_SECRET_KEYS = tuple(key for key in SECRETS if key not in SECRET_KEYS)
 
 
 class StackConfig(Section):
