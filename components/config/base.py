@@ -104,7 +104,7 @@ class Section(BaseModel):
         try:
             section = handler(data)
         except ValidationError as exc:
-            found = [(e["loc"], cls._message(e)) for e in exc.errors()]
+            found = [((*e["loc"], *e.get("ctx", {}).get("at", ())), cls._message(e)) for e in exc.errors()]
             if isinstance(data, Mapping):
                 found += cls._run_rules(cls.partial(data))
             raise _validation_error(cls.__name__, found, data) from None

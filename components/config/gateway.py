@@ -5,8 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from components.config.base import Problems, Section, rule
-from components.config.fields import CIDR, Bool, Text, between, one_of
+from components.config.fields import CIDR_NETWORK, Bool, IPNetwork, Refused, Text, between, one_of
 from components.config.network import MTU_MAX, MTU_MIN
+
+
+def _ipv6(subnet: IPNetwork) -> IPNetwork:
+    if subnet.version != 6:
+        raise Refused(f"{subnet} is not an IPv6 CIDR")
+    return subnet
+
 
 GATEWAY_KINDS = ("linux", "opnsense", "pfsense", "openwrt", "mikrotik", "other")
 FLAVORS = ("nftables", "iptables")
@@ -39,7 +46,7 @@ class GatewayConfig(Section):
     """Clamp to the gateway's route MTU instead (misses narrow links beyond it)."""
     lan_interface: Text | None = None
     """The gateway's interface on the VM subnet, named in MANUAL.md."""
-    ipv6_subnet: CIDR | None = None
+    ipv6_subnet: Annotated[IPNetwork, CIDR_NETWORK.then(_ipv6, pattern=r"^[0-9A-Fa-f:]+/\d{1,3}$")] | None = None
     """An IPv6 VM subnet to clamp too (dual stack)."""
 
     @rule("manage", "kind")
@@ -52,11 +59,6 @@ class GatewayConfig(Section):
     def _managed_needs_a_host(self) -> Problems:
         if self.manage and not self.host:
             yield ("host",), "missing: manage: true needs the gateway's SSH address (often the Proxmox host)"
-
-    @rule("ipv6_subnet")
-    def _ipv6_subnet_is_ipv6(self) -> Problems:
-        if self.ipv6_subnet is not None and self.ipv6_subnet.version != 6:
-            yield ("ipv6Subnet",), f"{self.ipv6_subnet} is not an IPv6 CIDR"
 
     @rule("mss", "path_mtu", "pmtu")
     def _exactly_one_mss_source(self) -> Problems:

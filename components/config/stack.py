@@ -68,7 +68,7 @@ class StackConfig(Section):
     def _vms_are_distinct(self) -> Problems:
         return unique(_vms(self))
 
-    @rule("nodes", "network")
+    @rule("nodes", "network.subnet", "network.gateway")
     def _vms_are_hosts_of_the_subnet(self) -> Problems:
         network = self.network
         for loc, vm in _vms(self):
@@ -79,9 +79,11 @@ class StackConfig(Section):
             elif vm.ip in (network.subnet.network_address, network.subnet.broadcast_address):
                 yield (*loc, "ip"), f"{vm.ip} is the subnet's network or broadcast address; pick a host address"
 
-    @rule("gateway", "network")
+    @rule("gateway.mss", "gateway.path_mtu", "gateway.pmtu", "gateway.ipv6_subnet", "network.subnet", "network.mtu")
     def _mss_fits_the_mtu(self) -> Problems:
         gw, network = self.gateway, self.network
+        if sum((gw.mss is not None, gw.path_mtu is not None, gw.pmtu)) != 1:
+            return  # the gateway's own rule says so
         try:
             clamp_values([network.subnet, *([gw.ipv6_subnet] if gw.ipv6_subnet else [])],
                          mss=gw.mss, path_mtu=gw.path_mtu, pmtu=gw.pmtu, mtu=network.mtu)
