@@ -22,6 +22,7 @@ from components.config.stack import (
     SECRET_KEYS,
     SECTIONS,
     StackConfig,
+    misspelt_namespace,
     needed_secrets,
     parse_config,
     secret_hint,
@@ -31,5 +32,5 @@ __all__ = [
     "FLAVORS", "GATEWAY_KINDS", "GUEST_INTERFACE", "MTU_MAX", "MTU_MIN", "NAMESPACE", "OPTIONAL_SECRET_KEYS", "ROLES", "SECRET_KEYS",
     "SECTIONS", "ConfigError", "ExternalSecretConfig", "GateConfig", "GatewayConfig", "IPAddress", "IPNetwork", "ImageConfig",
     "K3sConfig", "MirrorConfig", "NetworkConfig", "NodeConfig", "OperatorConfig", "ProxmoxConfig", "SecretsConfig", "SshConfig",
-    "StackConfig", "StoreConfig", "UpstreamConfig", "WarmupConfig", "needed_secrets", "parse_config", "secret_hint",
+    "StackConfig", "StoreConfig", "UpstreamConfig", "WarmupConfig", "misspelt_namespace", "needed_secrets", "parse_config", "secret_hint",
 ]

@@ -113,13 +113,33 @@ def parse_config(raw: Mapping[str, Any], secret_keys_present: frozenset[str] | N
     secret_keys = SECRET_KEYS + OPTIONAL_SECRET_KEYS
     problems = [f"{NAMESPACE}:{key}: is stored in plain text; {secret_hint(key)}" for key in secret_keys
                 if key in raw and not (secret_keys_present and key in secret_keys_present) and not _looks_secure(raw[key])]
+    misspelt = [key for key in raw if ":" in key and misspelt_namespace(key.partition(":")[0])]
+    problems += [f"{key}: the namespace '{key.partition(':')[0]}' looks like a misspelling of '{NAMESPACE}'; "
+                 f"rename the key {NAMESPACE}:{key.partition(':')[2]}" for key in misspelt]
+    sections = {k: v for k, v in raw.items() if k not in secret_keys and k not in misspelt}
     try:
-        config = StackConfig.model_validate({k: v for k, v in raw.items() if k not in secret_keys}, by_alias=True, by_name=False)
+        config = StackConfig.model_validate(sections, by_alias=True, by_name=False)
     except ValidationError as exc:
         raise ConfigError(problems + problem_lines(exc)) from None
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def misspelt_namespace(namespace: str) -> bool:
+    """`netsatb`, `Netstab`, `netstb`: within two edits (a swap counts as one) of ours, and not ours."""
+    return namespace != NAMESPACE and _edit_distance(namespace.lower(), NAMESPACE) <= 2
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and adjacent swaps."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
 
 
 def needed_secrets(config: StackConfig) -> tuple[str, ...]:

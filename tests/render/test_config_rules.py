@@ -161,6 +161,13 @@ def test_rules_that_need_an_invalid_field_wait_for_it(homelab_raw):
     ]
 
 
+def test_a_key_that_yaml_read_as_a_boolean_is_named(homelab_raw):
+    homelab_raw["network"][True] = "vmbr1"  # `on: vmbr1` or `yes: ...` in YAML 1.1
+    assert problems_of(homelab_raw) == [
+        "network.True: key True is not text (YAML reads yes/no/on/off as booleans and bare numbers as numbers); "
+        f"expected one of: {NETWORK_KEYS}"]
+
+
 def test_a_private_key_is_never_quoted(homelab_raw):
     _set(homelab_raw, "ssh.publicKeys", [PRIVATE_KEY, "not a key"])
     problems = problems_of(homelab_raw)
