@@ -10,32 +10,82 @@ Exit status: 0 done, 2 bad config or usage.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from components.config import ConfigError
+from components.config import NAMESPACE, SECRETS, ConfigError, StackConfig, needed_secrets, parse_config
 from components.render.bundle import render_files
 from components.render.gateway import ACTIONS, FLAVORS, GatewayRuleError, GatewayRules, gateway_script
-from components.stack import STACKS_DIR, load_stack_file, stack_file
+from components.stack import STACKS_DIR, read_stack_file, stack_file
 
 
 def render(stack: str, out: Path, stacks_dir: Path) -> int:
     try:
-        config = load_stack_file(stack_file(stack, stacks_dir))
+        raw, secure = read_stack_file(stack_file(stack, stacks_dir))
+        config = parse_config(raw, secure)
     except ConfigError as exc:
         print(f"netstab: stack '{stack}' is not valid:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
     files = render_files(config)
+    if out.exists() and not out.is_dir():
+        print(f"netstab: --out {out}: is a file, not a folder; pick a folder to render into", file=sys.stderr)
+        return 2
+    try:
+        removed = _write_render(out, files)
+    except OSError as exc:
+        print(f"netstab: --out {out}: cannot write there ({exc.strerror}); pick a folder you can write to", file=sys.stderr)
+        return 2
+    print(f"netstab: rendered {len(files)} files for stack '{stack}' into {out}/" + (f" and removed {removed} the previous render wrote" if removed else ""))
+    print(_secrets_still_needed(config, secure))
+    return 0
+
+
+# What a render wrote, so that the next one into the same folder removes exactly its own leftovers (think --out .).
+MANIFEST = ".netstab-render.json"
+
+
+def _write_render(out: Path, files: dict[str, str]) -> int:
+    """Write the files and the manifest; remove the files the previous render wrote that this one did not. Returns how many."""
+    previous = _previous_render(out)
     for relative, text in sorted(files.items()):
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         if relative.endswith(".sh"):
             path.chmod(0o755)
-    print(f"netstab: rendered {len(files)} files for stack '{stack}' into {out}/")
-    return 0
+    (out / MANIFEST).write_text(json.dumps({"files": sorted(files)}, indent=2) + "\n")
+    removed = 0
+    for relative in sorted(previous - set(files)):
+        path = out / relative
+        if (path.is_file() or path.is_symlink()) and path.parent.resolve().is_relative_to(out.resolve()):
+            path.unlink()
+            removed += 1
+            for parent in path.parents:  # folders the render made, once they are empty
+                if parent == out or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+    return removed
+
+
+def _previous_render(out: Path) -> set[str]:
+    """The files the manifest in `out` lists, if it is ours and well formed; relative paths inside `out` only."""
+    try:
+        listed = json.loads((out / MANIFEST).read_text())["files"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return set()  # no manifest we can trust: remove nothing
+    inside = (PurePosixPath(p) for p in listed if isinstance(p, str))
+    return {str(p) for p in inside if p.parts and not p.is_absolute() and ".." not in p.parts and str(p) != MANIFEST}
+
+
+def _secrets_still_needed(config: StackConfig, secure: frozenset[str]) -> str:
+    needed = [f"{NAMESPACE}:{k}" for k in needed_secrets(config) if k not in secure]
+    optional = [f"{NAMESPACE}:{k}" for k, (when, _) in SECRETS.items() if when == "optional" and k not in secure]
+    line = (f"netstab: before `pulumi up`, set the secrets {', '.join(needed)} (pulumi config set --secret KEY VALUE)" if needed
+            else "netstab: every secret `pulumi up` needs is set in the stack file")
+    return line + (f"; optional: {', '.join(optional)}" if optional else "")
 
 
 def print_gateway_script(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from components.config.stack import (
     NAMESPACE,
     OPTIONAL_SECRET_KEYS,
     SECRET_KEYS,
+    SECRETS,
     SECTIONS,
     StackConfig,
     misspelt_namespace,
@@ -29,7 +30,7 @@ from components.config.stack import (
 )
 
 __all__ = [
-    "FLAVORS", "GATEWAY_KINDS", "GUEST_INTERFACE", "MTU_MAX", "MTU_MIN", "NAMESPACE", "OPTIONAL_SECRET_KEYS", "ROLES", "SECRET_KEYS",
+    "FLAVORS", "GATEWAY_KINDS", "GUEST_INTERFACE", "MTU_MAX", "MTU_MIN", "NAMESPACE", "OPTIONAL_SECRET_KEYS", "ROLES", "SECRET_KEYS", "SECRETS",
     "SECTIONS", "ConfigError", "ExternalSecretConfig", "GateConfig", "GatewayConfig", "IPAddress", "IPNetwork", "ImageConfig",
     "K3sConfig", "MirrorConfig", "NetworkConfig", "NodeConfig", "OperatorConfig", "ProxmoxConfig", "SecretsConfig", "SshConfig",
     "StackConfig", "StoreConfig", "UpstreamConfig", "WarmupConfig", "misspelt_namespace", "needed_secrets", "parse_config", "secret_hint",
