@@ -38,7 +38,7 @@ def render(stack: str, out: Path, stacks_dir: Path) -> int:
     except OSError as exc:
         print(f"netstab: --out {out}: cannot write there ({exc.strerror}); pick a folder you can write to", file=sys.stderr)
         return 2
-    print(f"netstab: rendered {len(files)} files for stack '{stack}' into {out}/" + (f" and removed {removed} the previous render wrote" if removed else ""))
+    print(f"netstab: rendered {len(files)} files for stack '{stack}' into {out}/" + (f" and removed {removed} left by the previous render" if removed else ""))
     print(_secrets_still_needed(config, secure))
     return 0
 
@@ -75,6 +75,8 @@ def _previous_render(out: Path) -> set[str]:
     try:
         listed = json.loads((out / MANIFEST).read_text())["files"]
     except (OSError, ValueError, TypeError, KeyError):
+        listed = None
+    if not isinstance(listed, list):
         return set()  # no manifest we can trust: remove nothing
     inside = (PurePosixPath(p) for p in listed if isinstance(p, str))
     return {str(p) for p in inside if p.parts and not p.is_absolute() and ".." not in p.parts and str(p) != MANIFEST}

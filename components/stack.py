@@ -79,11 +79,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # `<<: *defaults` may be overridden by the keys beside it
             key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
-            if isinstance(key, Hashable) and key in lines:
+            if not isinstance(key, Hashable):
+                continue  # the safe loader refuses it below
+            if key in lines:
                 self.repeated.append(f"line {line}: key {key!r} is already on line {lines[key]} of the same mapping "
                                      "(YAML would keep only the last); keep one")
-            if isinstance(key, Hashable):
-                lines.setdefault(key, line)
+            lines.setdefault(key, line)
         return super().construct_mapping(node, deep)
 
 

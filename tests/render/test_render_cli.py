@@ -130,7 +130,7 @@ def test_a_new_render_removes_only_what_the_previous_render_wrote(tmp_path):
     stale = sorted(set(first) - set(second))
     assert stale and all(name.startswith(("mirror/", "k3s/registries", "nodes/")) for name in stale), stale
     assert result.stdout.splitlines()[0] == (f"netstab: rendered {len(second)} files for stack 'nomirror' into {out}/ "
-                                             f"and removed {len(stale)} the previous render wrote")
+                                             f"and removed {len(stale)} left by the previous render")
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted([*second, MANIFEST, "notes.txt", "mirror/mine.txt"])
 
 
@@ -154,9 +154,10 @@ def test_a_broken_manifest_removes_nothing(tmp_path):
     out = tmp_path / "out"
     assert run("render", "homelab", "--out", str(out)).returncode == 0
     (out / "notes.txt").write_text("mine")
-    (out / MANIFEST).write_text("{not json")
-    assert run("render", "homelab", "--out", str(out)).returncode == 0
-    assert (out / "notes.txt").read_text() == "mine"
+    for broken in ("{not json", '{"files": 5}', '["notes.txt"]'):
+        (out / MANIFEST).write_text(broken)
+        assert run("render", "homelab", "--out", str(out)).returncode == 0
+        assert (out / "notes.txt").read_text() == "mine"
     assert json.loads((out / MANIFEST).read_text())["files"]
 
 
