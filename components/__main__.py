@@ -12,10 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from components.render.bundle import render_files
+from components.render.bundle import render_artifacts, render_files
 from components.render.gateway import ACTIONS, FLAVORS, GatewayRuleError, GatewayRules, gateway_script
 from components.schema import ConfigError
 from components.stack import STACKS_DIR, load_stack_file, stack_file
+from probes import agent_source
 
 
 def render(stack: str, out: Path, stacks_dir: Path) -> int:
@@ -26,7 +27,7 @@ def render(stack: str, out: Path, stacks_dir: Path) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    files = render_files(config)
+    files = render_files(render_artifacts(config, agent_source()))
     for relative, text in sorted(files.items()):
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)

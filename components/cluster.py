@@ -11,7 +11,8 @@ import pulumi_command as command
 from components import remote
 from components.config import StackConfig
 from components.render.bundle import ClusterArtifacts
-from components.render.k3s import as_root, rewrite_kubeconfig
+from components.render.k3s import rewrite_kubeconfig
+from components.render.shell import as_root
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,15 @@ from dataclasses import dataclass
 import pulumi
 
 from components import remote
-from components.config import GatewayConfig, NetworkConfig
-from components.render.gateway import GatewayRules, gateway_script
-from components.render.k3s import as_root
+from components.config import GatewayConfig
+from components.render.bundle import GatewayArtifacts
+from components.render.shell import as_root
 
 
 @dataclass(frozen=True)
 class GatewayFirewallArgs:
     gateway: GatewayConfig
-    network: NetworkConfig
+    artifacts: GatewayArtifacts
     ssh_private_key: pulumi.Input[str]
 
 
@@ -31,8 +31,7 @@ class GatewayFirewall(pulumi.ComponentResource):
         gw = args.gateway
         assert gw.manage and gw.host, "GatewayFirewall needs gateway.manage: true and gateway.host (config validation ensures it)"
         conn = remote.connection(gw.host, gw.user, args.ssh_private_key, port=gw.port)
-        rules = GatewayRules.for_stack(gw, args.network)
-        script = {action: as_root(gateway_script(action, gw.flavor, rules), gw.user) for action in ("apply", "remove", "verify")}
+        script = {action: as_root(args.artifacts.scripts[action], gw.user) for action in ("apply", "remove", "verify")}
         applied = remote.run(f"{name}-rules", conn, script["apply"], pulumi.ResourceOptions(parent=self), delete=script["remove"])
         verify = remote.run(
             f"{name}-verify",

@@ -14,7 +14,7 @@ import pulumi
 from components import remote
 from components.config import StackConfig
 from components.render.bundle import ClusterArtifacts
-from components.render.k3s import as_root
+from components.render.shell import as_root
 from components.vm import ProxmoxVm, ProxmoxVmArgs, VmSpec
 
 

@@ -13,10 +13,11 @@ from components.config import StackConfig
 from components.gateway import GatewayFirewall, GatewayFirewallArgs
 from components.mirror import NodeRegistries, NodeRegistriesArgs, RegistryMirror, RegistryMirrorArgs
 from components.nodes import ClusterNodes, ClusterNodesArgs
-from components.render.bundle import render_cluster
+from components.render.bundle import Artifacts, render_artifacts
 from components.schema import ConfigError
 from components.secrets import SecretsLayer, SecretsLayerArgs
 from components.stack import Secrets, load_pulumi_config
+from probes import agent_source
 
 
 @dataclass
@@ -44,7 +45,9 @@ def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
     )
 
 
-def build(config: StackConfig, secrets: Secrets) -> Program:
+def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = None) -> Program:
+    """Declare every resource. `artifacts` is everything rendered from `config`, once (rendered here when not given)."""
+    artifacts = artifacts or render_artifacts(config, agent_source())
     provider = proxmox_provider(config, secrets)
     with_provider = pulumi.ResourceOptions(providers=[provider])
     image_id: pulumi.Input[str] | None = None
@@ -66,37 +69,37 @@ def build(config: StackConfig, secrets: Secrets) -> Program:
     # The egress fix first: nodes come up with the clamp already in place on their path.
     gateway = None
     if config.gateway.manage:
-        gateway = GatewayFirewall("gateway", GatewayFirewallArgs(config.gateway, config.network, secrets.ssh_private_key))
+        gateway = GatewayFirewall("gateway", GatewayFirewallArgs(config.gateway, artifacts.gateway, secrets.ssh_private_key))
         pulumi.export("gatewayVerified", gateway.verified)
     else:
         message = "gateway.manage is false: netstab does not touch the gateway; apply gateway/MANUAL.md (python -m components render) by hand"
         pulumi.log.warn(message)
         pulumi.export("gatewayWarning", message)
 
-    artifacts = render_cluster(config)
     nodes = ClusterNodes(
         "nodes",
-        ClusterNodesArgs(config, artifacts, secrets.ssh_private_key, boot_disk_file_id=image_id, after=[gateway] if gateway else ()),
+        ClusterNodesArgs(config, artifacts.cluster, secrets.ssh_private_key, boot_disk_file_id=image_id, after=[gateway] if gateway else ()),
         opts=with_provider,
     )
     before_install: dict[str, list[pulumi.Resource]] = {}
     mirror = None
-    if config.mirror.enabled:
+    if artifacts.mirror is not None and artifacts.registries is not None:
         # mirror VM healthy -> registries.yaml on each node -> K3s install
-        mirror = RegistryMirror("mirror", RegistryMirrorArgs(config, secrets.ssh_private_key, image_id, secrets.mirror_credentials,
-                                                              after=[gateway] if gateway else ()), opts=with_provider)
-        registries = NodeRegistries("registries", NodeRegistriesArgs(config, secrets.ssh_private_key, nodes.booted, mirror.healthy))
+        mirror = RegistryMirror("mirror", RegistryMirrorArgs(config, artifacts.mirror, artifacts.agent, secrets.ssh_private_key, image_id,
+                                                              secrets.mirror_credentials, after=[gateway] if gateway else ()), opts=with_provider)
+        registries = NodeRegistries("registries", NodeRegistriesArgs(config, artifacts.registries, secrets.ssh_private_key, nodes.booted,
+                                                                      mirror.healthy))
         before_install = {node: [written] for node, written in registries.written.items()}
         pulumi.export("mirrorHealth", mirror.health)
         pulumi.export("mirrorWarmup", mirror.warmup)
     cluster = K3sCluster(
         "k3s",
-        K3sClusterArgs(config, artifacts, secrets.ssh_private_key, secrets.k3s_token, booted=nodes.booted, before_install=before_install),
+        K3sClusterArgs(config, artifacts.cluster, secrets.ssh_private_key, secrets.k3s_token, booted=nodes.booted, before_install=before_install),
     )
     secrets_layer = None
-    if config.secrets.enabled:
+    if artifacts.secrets is not None:
         assert secrets.doppler_token is not None, "load_pulumi_config requires netstab:dopplerToken when secrets are enabled"
-        secrets_layer = SecretsLayer("secrets", SecretsLayerArgs(config, cluster.kubeconfig, secrets.doppler_token))
+        secrets_layer = SecretsLayer("secrets", SecretsLayerArgs(config.secrets, artifacts.secrets, cluster.kubeconfig, secrets.doppler_token))
         if secrets_layer.gate_result is not None:
             pulumi.export("secretGate", secrets_layer.gate_result)
     pulumi.export("nodeIps", cluster.node_ips)

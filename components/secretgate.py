@@ -23,19 +23,14 @@ import requests
 from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from components.kubeconfig import ApiAccess, KubeconfigError, parse
+from components.sdkvalues import UNKNOWN, unwrap
 
 FORCE_SYNC = "external-secrets.io/force-sync"
 ESO = "/apis/external-secrets.io/v1"
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 class SecretGateError(Exception):
     """A failure a person can act on; its text is the whole message shown."""
-
-
-def _plain(value: Any) -> Any:
-    return value.get("value") if isinstance(value, dict) and SECRET_SIG in value else value
 
 
 class KubeApi:
@@ -163,7 +158,7 @@ def diagnosis(api: KubeApi, spec: dict[str, Any], pending: dict[str, dict[str, A
 
 def spec_hash(props: dict[str, Any]) -> str:
     """What the gate's result depends on: the spec, and which cluster (a hash of its kubeconfig)."""
-    cluster = hashlib.sha256(str(_plain(props.get("kubeconfig"))).encode()).hexdigest()
+    cluster = hashlib.sha256(str(unwrap(props.get("kubeconfig"))).encode()).hexdigest()
     return hashlib.sha256(json.dumps([props.get("spec"), cluster], sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -186,14 +181,14 @@ class SecretGateProvider(ResourceProvider):
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        if _plain(news.get("kubeconfig")) == UNKNOWN:
+        if unwrap(news.get("kubeconfig")) == UNKNOWN:
             return DiffResult(changes=True, replaces=[], stables=[], delete_before_replace=False)
         # never replace: a changed spec or cluster re-runs the wait in place (update)
         return DiffResult(changes=olds.get("spec_hash") != spec_hash(news), replaces=[], stables=[], delete_before_replace=False)
 
     def _run(self, props: dict[str, Any]) -> dict[str, Any]:
         try:
-            access = parse(str(_plain(props["kubeconfig"])))
+            access = parse(str(unwrap(props["kubeconfig"])))
         except KubeconfigError as exc:
             raise SecretGateError(f"netstab secret gate: {exc}") from None
         api = KubeApi(access)

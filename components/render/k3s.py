@@ -115,16 +115,3 @@ def rewrite_kubeconfig(kubeconfig: str, server_ip: str) -> str:
     if LOOPBACK_SERVER not in kubeconfig:
         raise ValueError(f"kubeconfig has no server {LOOPBACK_SERVER} to rewrite; is {KUBECONFIG_PATH} from K3s?")
     return kubeconfig.replace(LOOPBACK_SERVER, f"https://{server_ip}:{API_PORT}")
-
-
-def as_login_user(script: str) -> str:
-    """The command text for a script that needs no root (stdin stays free for its input)."""
-    return f"sh -c {shlex.quote(script)}"
-
-
-def as_root(script: str, user: str = "") -> str:
-    """The command text for a script run over SSH, elevated with sudo unless the user is root
-    (a Proxmox host has no sudo). stdin stays free for secrets: the script travels in the command.
-    """
-    prefix = "" if user == "root" else "sudo -n "
-    return f"{prefix}sh -c {shlex.quote(script)}"

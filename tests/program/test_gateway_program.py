@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.program.harness import DUMMY_SECRETS, run_program, unwrap
+from components.sdkvalues import unwrap
+from tests.program.harness import DUMMY_SECRETS, run_program
 
 
 def test_the_gateway_command_applies_and_removes_our_rules(homelab_raw):

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import SNIPPET, VM
 from tests.program.harness import DUMMY_SECRETS, SECRET_SIG, run_program
-
-VM = "proxmoxve:index/vmLegacy:VmLegacy"
-SNIPPET = "proxmoxve:index/fileLegacy:FileLegacy"
-COMMAND = "command:remote:Command"
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import VM
 from tests.program.harness import DUMMY_SECRETS, SECRET_SIG, run_program
 
-VM = "proxmoxve:index/vmLegacy:VmLegacy"
 NODES = ("cp1", "worker1", "worker2")
 
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from components.config import NodeConfig
 from components.render import cloudinit, k3s
-from components.render.bundle import render_files
+from components.render.shell import as_root
+from tests.render.files import files_of
 
 
 def test_network_config_carries_mtu_address_route_and_dns(homelab):
@@ -93,7 +94,7 @@ def test_kubeconfig_without_the_loopback_server_is_refused():
 def test_scripts_are_valid_posix_shell(homelab, tmp_path):
     import subprocess
 
-    for relative, text in render_files(homelab).items():
+    for relative, text in files_of(homelab).items():
         if relative.endswith(".sh"):
             path = tmp_path / relative.replace("/", "_")
             path.write_text(text)
@@ -105,7 +106,7 @@ def test_as_root_keeps_the_script_intact_through_the_shell(tmp_path):
     import subprocess
 
     script = "echo \"it's $((1+1))\"\n"
-    command = k3s.as_root(script).replace("sudo -n ", "")
+    command = as_root(script).replace("sudo -n ", "")
     out = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
     assert out.stdout == "it's 2\n"
 
@@ -123,7 +124,7 @@ def test_the_install_script_reads_the_token_from_stdin_only(tmp_path, homelab):
 
 
 def test_render_writes_every_node_artifact(homelab):
-    files = render_files(homelab)
+    files = files_of(homelab)
     for name in ("cp1", "worker1", "worker2"):
         for artifact in ("network-config.yaml", "user-data.yaml", "k3s-install.sh"):
             assert f"nodes/{name}/{artifact}" in files

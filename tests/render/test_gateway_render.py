@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from components.config import parse_config
 from components.mss import mss_from_path_mtu
-from components.render.bundle import render_files
 from components.render.gateway import GatewayRuleError, GatewayRules, gateway_script, iptables_rules, nft_table
 from components.schema import ConfigError
+from tests.render.files import files_of
 
 
 @given(st.integers(min_value=576, max_value=9000))
@@ -104,7 +104,7 @@ def test_gateway_config_errors_name_their_key(homelab_raw, gateway, expected):
 
 
 def test_render_writes_the_gateway_scripts(homelab):
-    files = render_files(homelab)
+    files = files_of(homelab)
     for action in ("apply", "remove", "verify", "inspect"):
         assert f"gateway/{action}.sh" in files
     assert "gateway/MANUAL.md" not in files
@@ -114,7 +114,7 @@ def test_render_writes_the_gateway_scripts(homelab):
                                          ("openwrt", "maxseg size set 1360"), ("other", "MSS `1360`")])
 def test_unmanaged_gateways_get_a_manual_with_the_exact_settings(homelab_raw, kind, needle):
     homelab_raw["gateway"] = {"manage": False, "kind": kind, "pathMtu": 1400, "lanInterface": "LAN"}
-    files = render_files(parse_config(homelab_raw))
+    files = files_of(parse_config(homelab_raw))
     guide = files["gateway/MANUAL.md"]
     assert needle in guide and "10.27.27.0/24" in guide and "mss-sweep" in guide
     assert "gateway/apply.sh" not in files
