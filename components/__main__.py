@@ -27,7 +27,7 @@ def render(stack: str, out: Path, stacks_dir: Path) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    files = render_files(render_artifacts(config, agent_source()))
+    files = render_files(render_artifacts(config, agent_source(), stack))
     for relative, text in sorted(files.items()):
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,7 +40,7 @@ def render(stack: str, out: Path, stacks_dir: Path) -> int:
 
 def print_gateway_script(args: argparse.Namespace) -> int:
     try:
-        rules = GatewayRules.build(args.subnet, mss=args.mss, path_mtu=args.path_mtu, pmtu=args.pmtu, mtu=args.mtu)
+        rules = GatewayRules.build(args.subnet, stack=args.stack, mss=args.mss, path_mtu=args.path_mtu, pmtu=args.pmtu, mtu=args.mtu)
     except (GatewayRuleError, ValueError) as exc:
         print(f"netstab: {exc}", file=sys.stderr)
         return 2
@@ -58,6 +58,7 @@ def parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gateway-script", help="print a gateway script: MSS clamp and ICMP rules")
     g.add_argument("action", choices=ACTIONS)
     g.add_argument("--flavor", choices=FLAVORS, required=True)
+    g.add_argument("--stack", required=True, help="the Pulumi stack that owns the rules (their tags and table carry it)")
     g.add_argument("--subnet", action="append", required=True, help="VM subnet CIDR (repeat for IPv4 and IPv6)")
     source = g.add_mutually_exclusive_group(required=True)
     source.add_argument("--mss", type=int, help="clamp to this MSS (IPv4; IPv6 gets 20 less)")

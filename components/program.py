@@ -47,7 +47,7 @@ def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
 
 def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = None) -> Program:
     """Declare every resource. `artifacts` is everything rendered from `config`, once (rendered here when not given)."""
-    artifacts = artifacts or render_artifacts(config, agent_source())
+    artifacts = artifacts or render_artifacts(config, agent_source(), pulumi.get_stack())
     provider = proxmox_provider(config, secrets)
     with_provider = pulumi.ResourceOptions(providers=[provider])
     image_id: pulumi.Input[str] | None = None

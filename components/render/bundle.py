@@ -81,10 +81,12 @@ class Artifacts:
     agent: str  # probes/agent.py, fed to `python3 -` on the nodes
 
 
-def render_artifacts(config: StackConfig, agent: str) -> Artifacts:
+def render_artifacts(config: StackConfig, agent: str, stack: str) -> Artifacts:
+    """`stack` is the Pulumi stack's name: the gateway rules carry it, so stacks sharing a gateway
+    never touch each other's rules."""
     return Artifacts(
         cluster=render_cluster(config),
-        gateway=render_gateway(config),
+        gateway=render_gateway(config, stack),
         mirror=render_mirror(config),
         registries=render_registries(config),
         secrets=render_secrets(config),
@@ -109,11 +111,11 @@ def render_cluster(config: StackConfig) -> ClusterArtifacts:
     )
 
 
-def render_gateway(config: StackConfig) -> GatewayArtifacts:
+def render_gateway(config: StackConfig, stack: str) -> GatewayArtifacts:
     gateway = config.gateway
     scripts: dict[str, str] = {}
     if gateway.kind == "linux":
-        rules = GatewayRules.for_stack(gateway, config.network)
+        rules = GatewayRules.for_stack(stack, gateway, config.network)
         scripts = {action: gateway_script(action, gateway.flavor, rules) for action in ACTIONS}
     return GatewayArtifacts(scripts=scripts, manual=None if gateway.manage else manual(gateway, config.network))
 

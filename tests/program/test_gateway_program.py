@@ -11,7 +11,7 @@ def test_the_gateway_command_applies_and_removes_our_rules(homelab_raw):
     rules = recording.named("gateway-rules")
     assert "nft -f" in rules.inputs["create"] and "maxseg size set 1360" in rules.inputs["create"]
     assert rules.inputs["update"] == rules.inputs["create"]
-    assert "delete table inet netstab" in rules.inputs["delete"]
+    assert "delete table inet netstab_test" in rules.inputs["delete"]
     assert "maxseg" not in rules.inputs["delete"], "delete must only remove"
     connection = unwrap(rules.inputs["connection"])
     assert connection["host"] == "10.27.27.1" and connection["user"] == "root"

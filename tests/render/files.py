@@ -5,5 +5,5 @@ from components.render.bundle import render_artifacts, render_files
 from probes import agent_source
 
 
-def files_of(config: StackConfig) -> dict[str, str]:
-    return render_files(render_artifacts(config, agent_source()))
+def files_of(config: StackConfig, stack: str = "homelab") -> dict[str, str]:
+    return render_files(render_artifacts(config, agent_source(), stack))

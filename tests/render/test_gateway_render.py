@@ -24,14 +24,14 @@ def test_mss_is_path_mtu_minus_40_for_ipv4_and_60_for_ipv6(path_mtu):
 @given(st.integers(min_value=1, max_value=3000), st.integers(min_value=576, max_value=9000))
 def test_mss_bounds_are_536_to_mtu_minus_40(mss, mtu):
     if 536 <= mss <= mtu - 40:
-        assert GatewayRules.build(["10.0.0.0/24"], mss=mss, mtu=mtu).clamps[0].mss == mss
+        assert GatewayRules.build(["10.0.0.0/24"], stack="homelab", mss=mss, mtu=mtu).clamps[0].mss == mss
     else:
         with pytest.raises(GatewayRuleError, match=f"MSS {mss} is outside 536"):
-            GatewayRules.build(["10.0.0.0/24"], mss=mss, mtu=mtu)
+            GatewayRules.build(["10.0.0.0/24"], stack="homelab", mss=mss, mtu=mtu)
 
 
 def test_dual_stack_clamps_each_family_with_its_own_overhead():
-    rules = GatewayRules.build(["10.27.27.0/24", "fd00:27::/64"], path_mtu=1400, mtu=1400)
+    rules = GatewayRules.build(["10.27.27.0/24", "fd00:27::/64"], stack="homelab", path_mtu=1400, mtu=1400)
     assert [c.mss for c in rules.clamps] == [1360, 1340]
     table = nft_table(rules)
     assert "ip saddr 10.27.27.0/24" in table and "ip6 saddr fd00:27::/64" in table
@@ -40,46 +40,46 @@ def test_dual_stack_clamps_each_family_with_its_own_overhead():
 
 def test_exactly_one_mss_source():
     with pytest.raises(GatewayRuleError, match="exactly one MSS source"):
-        GatewayRules.build(["10.0.0.0/24"], mss=1300, path_mtu=1400)
+        GatewayRules.build(["10.0.0.0/24"], stack="homelab", mss=1300, path_mtu=1400)
     with pytest.raises(GatewayRuleError, match="exactly one MSS source"):
-        GatewayRules.build(["10.0.0.0/24"])
+        GatewayRules.build(["10.0.0.0/24"], stack="homelab")
 
 
 def test_nft_clamps_syn_and_synack_both_ways_and_accepts_frag_needed():
-    table = nft_table(GatewayRules.build(["10.27.27.0/24"], mss=1360, mtu=1400))
+    table = nft_table(GatewayRules.build(["10.27.27.0/24"], stack="homelab", mss=1360, mtu=1400))
     assert "type filter hook forward priority mangle" in table
-    assert 'ip saddr 10.27.27.0/24 tcp flags & (syn | rst) == syn tcp option maxseg size set 1360 comment "netstab:clamp:10.27.27.0/24:out:1360"' in table
+    assert 'ip saddr 10.27.27.0/24 tcp flags & (syn | rst) == syn tcp option maxseg size set 1360 comment "netstab:homelab:clamp:10.27.27.0/24:out:1360"' in table
     assert 'ip daddr 10.27.27.0/24 tcp flags & (syn | rst) == syn tcp option maxseg size set 1360' in table
     assert "icmp type destination-unreachable icmp code frag-needed accept" in table
 
 
 def test_pmtu_mode_uses_the_route_mtu():
-    rules = GatewayRules.build(["10.27.27.0/24"], pmtu=True)
+    rules = GatewayRules.build(["10.27.27.0/24"], stack="homelab", pmtu=True)
     assert "maxseg size set rt mtu" in nft_table(rules)
     mangle, _ = iptables_rules(rules, ipv6=False)
     assert all("--clamp-mss-to-pmtu" in line for line in mangle)
 
 
 def test_iptables_rules_are_tagged_and_in_the_right_tables():
-    mangle, filt = iptables_rules(GatewayRules.build(["10.27.27.0/24"], mss=1360, mtu=1400), ipv6=False)
+    mangle, filt = iptables_rules(GatewayRules.build(["10.27.27.0/24"], stack="homelab", mss=1360, mtu=1400), ipv6=False)
     assert mangle == [
-        '-A FORWARD -s 10.27.27.0/24 -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment "netstab:clamp:10.27.27.0/24:out:1360" -j TCPMSS --set-mss 1360',
-        '-A FORWARD -d 10.27.27.0/24 -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment "netstab:clamp:10.27.27.0/24:in:1360" -j TCPMSS --set-mss 1360',
+        '-A FORWARD -s 10.27.27.0/24 -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment "netstab:homelab:clamp:10.27.27.0/24:out:1360" -j TCPMSS --set-mss 1360',
+        '-A FORWARD -d 10.27.27.0/24 -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment "netstab:homelab:clamp:10.27.27.0/24:in:1360" -j TCPMSS --set-mss 1360',
     ]
-    assert filt == ['-A FORWARD -p icmp -m icmp --icmp-type 3/4 -m comment --comment "netstab:icmp:frag-needed" -j ACCEPT']
+    assert filt == ['-A FORWARD -p icmp -m icmp --icmp-type 3/4 -m comment --comment "netstab:homelab:icmp:frag-needed" -j ACCEPT']
 
 
 @pytest.mark.parametrize("flavor", ["nftables", "iptables"])
 def test_apply_checks_before_it_commits(flavor):
-    script = gateway_script("apply", flavor, GatewayRules.build(["10.27.27.0/24"], mss=1360, mtu=1400))
-    check, commit = ("nft -c -f", 'nft -f "$ruleset"') if flavor == "nftables" else ("iptables-restore --test", "iptables-restore -c")
+    script = gateway_script("apply", flavor, GatewayRules.build(["10.27.27.0/24"], stack="homelab", mss=1360, mtu=1400))
+    check, commit = ("nft -c -f", 'nft -f "$ruleset"') if flavor == "nftables" else ("iptables-restore --noflush --test", 'iptables-restore --noflush < "$work/iptables"')
     assert script.index(check) < script.index(commit)
     assert script.startswith("#!/bin/sh") and "set -eu" in script
 
 
 def test_the_homelab_stack_clamps_to_1360_from_its_path_mtu(homelab):
-    assert GatewayRules.for_stack(homelab.gateway, homelab.network).clamps[0].mss == 1360
-    assert GatewayRules.for_stack(homelab.gateway, homelab.network).clamps[0].subnet == ipaddress.ip_network("10.27.27.0/24")
+    assert GatewayRules.for_stack("homelab", homelab.gateway, homelab.network).clamps[0].mss == 1360
+    assert GatewayRules.for_stack("homelab", homelab.gateway, homelab.network).clamps[0].subnet == ipaddress.ip_network("10.27.27.0/24")
 
 
 @pytest.mark.parametrize(
