@@ -51,6 +51,8 @@ def run(
             update=create,
             delete=delete,
             stdin=stdin,
+            # on by default, it sends PULUMI_COMMAND_STDOUT/STDERR as SSH setenv, which a stock sshd refuses
+            add_previous_output_in_env=False,
             triggers=[script_hash(create), *(extra_triggers or [])],
             logging=command.remote.Logging.NONE if quiet else command.remote.Logging.STDOUT_AND_STDERR,
         ),

@@ -82,6 +82,8 @@ class ProxmoxVm(pulumi.ComponentResource):
                     )
                 ],
                 initialization=proxmox.VmLegacyInitializationArgs(
+                    # NoCloud reads the v2 network-config as written; a configdrive2 template would misread it
+                    type="nocloud",
                     datastore_id=px.vm_datastore,
                     network_data_file_id=network_data.id,
                     user_data_file_id=user_data.id,

@@ -23,7 +23,8 @@ def network_config(node: NodeConfig, network: NetworkConfig) -> str:
         "set-name": GUEST_INTERFACE,
         "mtu": network.mtu,
         "addresses": [f"{node.ip}/{network.subnet.prefixlen}"],
-        "routes": [{"to": "default", "via": str(network.gateway)}],
+        # `to: default` fails with non-netplan renderers in older cloud-init (canonical/cloud-init#3988)
+        "routes": [{"to": "0.0.0.0/0" if network.subnet.version == 4 else "::/0", "via": str(network.gateway)}],
         "nameservers": nameservers,
     }
     return _dump({"version": 2, "ethernets": {GUEST_INTERFACE: interface}})

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import shlex
 
+import yaml
+
 from components.config import GUEST_INTERFACE, K3sConfig, NodeConfig, StackConfig
 
 KUBECONFIG_PATH = "/etc/rancher/k3s/k3s.yaml"
@@ -63,14 +65,32 @@ def server_url(config: StackConfig) -> str:
     return f"https://{config.server.ip}:{API_PORT}"
 
 
-def cloud_init_wait_script() -> str:
-    """Wait for first boot to finish; exit 2 from cloud-init means done with recoverable warnings."""
-    return """#!/bin/sh
-set -u
-cloud-init status --wait >/dev/null 2>&1
+CLOUD_INIT_TIMEOUT_S = 900  # first boot installs packages: generous, but never forever
+
+
+def cloud_init_wait(timeout_s: int = CLOUD_INIT_TIMEOUT_S) -> str:
+    """Shell: wait for first boot to finish, bounded; exit 2 from cloud-init means done with
+    recoverable warnings. Leaves the outcome in $cloud_init (done, failed or timeout)."""
+    return f"""timeout {timeout_s} cloud-init status --wait >/dev/null 2>&1
 rc=$?
-if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then
-  echo "netstab: cloud-init failed (exit $rc):" >&2
+case "$rc" in
+  0|2) cloud_init=done ;;
+  124) cloud_init=timeout ;;
+  *) cloud_init=failed ;;
+esac
+"""
+
+
+def cloud_init_wait_script() -> str:
+    return f"""#!/bin/sh
+set -u
+{cloud_init_wait()}if [ "$cloud_init" = timeout ]; then
+  echo "netstab: cloud-init still running on $(hostname) after {CLOUD_INIT_TIMEOUT_S}s:" >&2
+  cloud-init status --long >&2 || true
+  exit 1
+fi
+if [ "$cloud_init" = failed ]; then
+  echo "netstab: cloud-init failed on $(hostname) (exit $rc):" >&2
   cloud-init status --long >&2 || true
   exit 1
 fi
@@ -110,8 +130,16 @@ def fetch_kubeconfig_script() -> str:
     return f"cat {KUBECONFIG_PATH}\n"
 
 
-def rewrite_kubeconfig(kubeconfig: str, server_ip: str) -> str:
-    """Point the kubeconfig K3s writes (server 127.0.0.1) at the server's real address."""
+def rewrite_kubeconfig(kubeconfig: str, server_ip: str, name: str) -> str:
+    """Point the kubeconfig K3s writes (server 127.0.0.1) at the server's real address, and name its
+    cluster, user and context `name` instead of K3s's `default`, which collides on a merge."""
     if LOOPBACK_SERVER not in kubeconfig:
         raise ValueError(f"kubeconfig has no server {LOOPBACK_SERVER} to rewrite; is {KUBECONFIG_PATH} from K3s?")
-    return kubeconfig.replace(LOOPBACK_SERVER, f"https://{server_ip}:{API_PORT}")
+    doc = yaml.safe_load(kubeconfig.replace(LOOPBACK_SERVER, f"https://{server_ip}:{API_PORT}"))
+    for section in ("clusters", "users", "contexts"):
+        for entry in doc.get(section) or []:
+            entry["name"] = name
+    for entry in doc.get("contexts") or []:
+        entry.setdefault("context", {}).update(cluster=name, user=name)
+    doc["current-context"] = name
+    return yaml.safe_dump(doc, sort_keys=False)

@@ -12,6 +12,7 @@ import yaml
 
 from components.config import MirrorConfig, NetworkConfig, SshConfig, UpstreamConfig
 from components.render import cloudinit
+from components.render.k3s import cloud_init_wait
 from components.render.registry import RegistryInstance, registry_config
 
 CONFIG_DIR = "/etc/netstab/registry"
@@ -105,15 +106,33 @@ def user_data(mirror: MirrorConfig, network: NetworkConfig, ssh: SshConfig) -> s
     return "#cloud-config\n" + yaml.safe_dump(base, sort_keys=False)
 
 
+# A 2.8 proxy exits at start when it cannot reach its upstream, with a panic naming the upstream's
+# /v2/ URL and the network error: that is fine (K3s falls back upstream). Anything else (a config
+# error, a storage driver that cannot start) is a broken mirror.
+_UPSTREAM_UNREACHABLE = ('panic: Get "https?://[^"]*/v2/": .*(dial tcp|no such host|connection refused|i/o timeout|'
+                         'TLS handshake timeout|x509|EOF|context deadline exceeded|network is unreachable)')
+
+
+def upstream_unreachable_check() -> str:
+    """Shell: `upstream_unreachable` reads an instance's recent log on stdin and succeeds when its
+    last failure is the upstream being unreachable at start."""
+    return f"""upstream_unreachable() {{
+  last=$(grep -E 'panic:|configuration error|level=(fatal|panic)' | tail -n 1)
+  printf '%s\\n' "$last" | grep -Eq {shlex.quote(_UPSTREAM_UNREACHABLE)}
+}}
+"""
+
+
 def health_script(mirror: MirrorConfig) -> str:
-    """Healthy = every instance serves, or is restarting because its upstream is unreachable at start
-    (K3s then falls back upstream for that registry). Never needs the upstream itself."""
+    """Healthy = every instance serves, or is restarting only because its upstream is unreachable
+    (K3s then falls back upstream for that registry). A unit crash-looping on its config or storage
+    is a failure. Never needs the upstream itself."""
     assert mirror.vm is not None
     checks = "\n".join(f"check {shlex.quote(u.registry)} {mirror.endpoint(u)}" for u in mirror.upstreams)
     return f"""#!/bin/sh
 set -u
-cloud-init status --wait >/dev/null 2>&1 || true
-bad=0
+{cloud_init_wait()}[ "$cloud_init" = done ] || echo "mirror: WARNING cloud-init is $cloud_init on $(hostname); checking the instances anyway"
+{upstream_unreachable_check()}bad=0
 check() {{
   unit="{UNIT}$1.service"
   i=0
@@ -122,11 +141,12 @@ check() {{
     i=$((i + 1)); sleep 2
   done
   sub=$(systemctl show -p SubState --value "$unit")
-  if [ "$sub" = "auto-restart" ] || [ "$sub" = "start" ]; then
-    echo "mirror: WARNING $1 is restarting (its upstream was unreachable when it started); pulls fall back upstream until it serves"
+  log=$(journalctl -u "$unit" -n 60 -o cat --no-pager 2>/dev/null || true)
+  if printf '%s\\n' "$log" | upstream_unreachable; then
+    echo "mirror: WARNING $1 is not serving ($sub): its upstream is unreachable; pulls fall back upstream until it serves"
   else
-    echo "mirror: FAILED $1: $unit is $(systemctl show -p ActiveState --value "$unit")/$sub" >&2
-    journalctl -u "$unit" -n 20 --no-pager >&2 || true
+    echo "mirror: FAILED $1: $unit is $(systemctl show -p ActiveState --value "$unit")/$sub and not because of its upstream:" >&2
+    printf '%s\\n' "$log" | tail -n 20 >&2
     bad=1
   fi
 }}

@@ -22,7 +22,7 @@ def test_network_config_carries_mtu_address_route_and_dns(homelab):
         assert doc["version"] == 2
         assert eth0["mtu"] == 1400
         assert eth0["addresses"] == [f"{node.ip}/24"]
-        assert eth0["routes"] == [{"to": "default", "via": "10.27.27.1"}]
+        assert eth0["routes"] == [{"to": "0.0.0.0/0", "via": "10.27.27.1"}]
         assert eth0["nameservers"]["addresses"] == ["10.27.27.1", "1.1.1.1"]
         assert eth0["match"]["macaddress"] == node.mac
 
@@ -81,14 +81,45 @@ def test_nodes_ready_waits_for_every_node_by_name_with_the_configured_bound(home
 
 def test_kubeconfig_is_rewritten_to_the_server_address():
     text = "clusters:\n- cluster:\n    server: https://127.0.0.1:6443\n"
-    assert "server: https://10.27.27.11:6443" in k3s.rewrite_kubeconfig(text, "10.27.27.11")
+    assert "server: https://10.27.27.11:6443" in k3s.rewrite_kubeconfig(text, "10.27.27.11", "netstab-homelab")
+
+
+K3S_KUBECONFIG = """apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: Q0E=
+    server: https://127.0.0.1:6443
+  name: default
+contexts:
+- context:
+    cluster: default
+    user: default
+  name: default
+current-context: default
+kind: Config
+preferences: {}
+users:
+- name: default
+  user:
+    client-certificate-data: Q0VSVA==
+    client-key-data: S0VZ
+"""
+
+
+def test_kubeconfig_context_is_named_after_the_stack_so_a_merge_does_not_collide():
+    doc = yaml.safe_load(k3s.rewrite_kubeconfig(K3S_KUBECONFIG, "10.27.27.11", "netstab-homelab"))
+    assert doc["current-context"] == "netstab-homelab"
+    assert doc["contexts"] == [{"context": {"cluster": "netstab-homelab", "user": "netstab-homelab"}, "name": "netstab-homelab"}]
+    assert [c["name"] for c in doc["clusters"]] == ["netstab-homelab"] == [u["name"] for u in doc["users"]]
+    assert doc["clusters"][0]["cluster"] == {"certificate-authority-data": "Q0E=", "server": "https://10.27.27.11:6443"}
+    assert doc["users"][0]["user"]["client-key-data"] == "S0VZ"
 
 
 def test_kubeconfig_without_the_loopback_server_is_refused():
     import pytest
 
     with pytest.raises(ValueError, match="no server https://127.0.0.1:6443"):
-        k3s.rewrite_kubeconfig("server: https://elsewhere:6443", "10.27.27.11")
+        k3s.rewrite_kubeconfig("server: https://elsewhere:6443", "10.27.27.11", "netstab-homelab")
 
 
 def test_scripts_are_valid_posix_shell(homelab, tmp_path):
