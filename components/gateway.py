@@ -32,14 +32,13 @@ class GatewayFirewall(pulumi.ComponentResource):
         assert gw.manage and gw.host, "GatewayFirewall needs gateway.manage: true and gateway.host (config validation ensures it)"
         conn = remote.connection(gw.host, gw.user, args.ssh_private_key, port=gw.port)
         script = {action: as_root(args.artifacts.scripts[action], gw.user) for action in ("apply", "remove", "verify")}
-        applied = remote.run(f"{name}-rules", conn, script["apply"], pulumi.ResourceOptions(parent=self), delete=script["remove"])
-        verify = remote.run(
-            f"{name}-verify",
-            conn,
-            script["verify"],
-            pulumi.ResourceOptions(parent=self, depends_on=[applied]),
-            # re-verify whenever the applied rules change, not only when verify's own text does
-            extra_triggers=[remote.script_hash(script["apply"])],
-        )
+        # New rules update in place: apply converges this stack's rules, whatever MSS they had. Another
+        # gateway or flavor replaces, delete-first: the old remove runs where the old rules are, first.
+        where = f"{gw.user}@{gw.host}:{gw.port} {gw.flavor}"
+        applied = remote.run(f"{name}-rules", conn, script["apply"], pulumi.ResourceOptions(parent=self),
+                             delete=script["remove"], replace_on=[where])
+        # re-verify whenever the applied rules change, not only when verify's own text does
+        verify = remote.run(f"{name}-verify", conn, script["verify"], pulumi.ResourceOptions(parent=self, depends_on=[applied]),
+                            replace_on=[remote.script_hash(script["apply"])])
         self.verified = verify.stdout
         self.register_outputs({"verified": self.verified})

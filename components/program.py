@@ -17,6 +17,7 @@ from components.render.bundle import Artifacts, render_artifacts
 from components.schema import ConfigError
 from components.secrets import SecretsLayer, SecretsLayerArgs
 from components.stack import Secrets, load_pulumi_config
+from components.vm import BootImage, volume_id
 from probes import agent_source
 
 
@@ -45,26 +46,36 @@ def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
     )
 
 
+def boot_image(config: StackConfig, provider: proxmox.Provider) -> BootImage | None:
+    """The cloud image the VMs boot from, downloaded to the Proxmox node (None: VMs clone a template).
+
+    Its file name is fixed, so a new URL with the same name is replaced delete-first: create-first
+    would fail on the existing file (or, allowed to overwrite it, lose it to the old delete).
+    """
+    image = config.image
+    if not image.url or not image.file_name:
+        return None
+    download = proxmox.download.FileLegacy(
+        "cloud-image",
+        proxmox.download.FileLegacyArgs(
+            content_type="iso",
+            datastore_id=config.proxmox.image_datastore,
+            node_name=config.proxmox.node,
+            url=image.url,
+            file_name=image.file_name,
+            overwrite=False,
+        ),
+        opts=pulumi.ResourceOptions(provider=provider, delete_before_replace=True),
+    )
+    return BootImage(volume_id(config.proxmox.image_datastore, "iso", image.file_name), download)
+
+
 def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = None) -> Program:
     """Declare every resource. `artifacts` is everything rendered from `config`, once (rendered here when not given)."""
     artifacts = artifacts or render_artifacts(config, agent_source(), pulumi.get_stack())
     provider = proxmox_provider(config, secrets)
     with_provider = pulumi.ResourceOptions(providers=[provider])
-    image_id: pulumi.Input[str] | None = None
-    if config.image.url:
-        image = proxmox.download.FileLegacy(
-            "cloud-image",
-            proxmox.download.FileLegacyArgs(
-                content_type="iso",
-                datastore_id=config.proxmox.image_datastore,
-                node_name=config.proxmox.node,
-                url=config.image.url,
-                file_name=config.image.file_name,
-                overwrite=False,
-            ),
-            opts=pulumi.ResourceOptions(provider=provider),
-        )
-        image_id = image.id
+    image = boot_image(config, provider)
 
     # The egress fix first: nodes come up with the clamp already in place on their path.
     gateway = None
@@ -78,23 +89,24 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
 
     nodes = ClusterNodes(
         "nodes",
-        ClusterNodesArgs(config, artifacts.cluster, secrets.ssh_private_key, boot_disk_file_id=image_id, after=[gateway] if gateway else ()),
+        ClusterNodesArgs(config, artifacts.cluster, secrets.ssh_private_key, image=image, after=[gateway] if gateway else ()),
         opts=with_provider,
     )
     before_install: dict[str, list[pulumi.Resource]] = {}
     mirror = None
     if artifacts.mirror is not None and artifacts.registries is not None:
         # mirror VM healthy -> registries.yaml on each node -> K3s install
-        mirror = RegistryMirror("mirror", RegistryMirrorArgs(config, artifacts.mirror, artifacts.agent, secrets.ssh_private_key, image_id,
+        mirror = RegistryMirror("mirror", RegistryMirrorArgs(config, artifacts.mirror, artifacts.agent, secrets.ssh_private_key, image,
                                                               secrets.mirror_credentials, after=[gateway] if gateway else ()), opts=with_provider)
         registries = NodeRegistries("registries", NodeRegistriesArgs(config, artifacts.registries, secrets.ssh_private_key, nodes.booted,
-                                                                      mirror.healthy))
+                                                                      {n: vm.vm for n, vm in nodes.vms.items()}, mirror.healthy))
         before_install = {node: [written] for node, written in registries.written.items()}
         pulumi.export("mirrorHealth", mirror.health)
         pulumi.export("mirrorWarmup", mirror.warmup)
     cluster = K3sCluster(
         "k3s",
-        K3sClusterArgs(config, artifacts.cluster, secrets.ssh_private_key, secrets.k3s_token, booted=nodes.booted, before_install=before_install),
+        K3sClusterArgs(config, artifacts.cluster, secrets.ssh_private_key, secrets.k3s_token, booted=nodes.booted,
+                       vms={n: vm.vm for n, vm in nodes.vms.items()}, before_install=before_install),
     )
     secrets_layer = None
     if artifacts.secrets is not None:

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from components.config import StackConfig
-from components.render import cloudinit, k3s
+from components.config import NetworkConfig, NodeConfig, StackConfig
+from components.render import cloudinit, guest, k3s
 from components.render import mirror as mirror_render
 from components.render import secrets as secrets_render
 from components.render.gateway import ACTIONS, GatewayRules, gateway_script
@@ -22,9 +22,18 @@ from components.render.manual import manual
 
 
 @dataclass(frozen=True)
+class GuestNetwork:
+    """Run on the Proxmox host, inside the VM through its guest agent (render/guest.py)."""
+
+    check: str  # first boot: cloud-init applied the rendered network
+    converge: str  # any later change: bring the running guest to it
+
+
+@dataclass(frozen=True)
 class NodeArtifacts:
     network_config: str
     user_data: str
+    guest_network: GuestNetwork
     k3s_install: str
 
 
@@ -46,6 +55,7 @@ class GatewayArtifacts:
 class MirrorArtifacts:
     network_config: str
     user_data: str
+    guest_network: GuestNetwork
     instance_configs: dict[str, str]  # upstream registry -> docker-registry config (inside user_data)
     firewall: str  # the host firewall (inside user_data)
     health: str
@@ -59,6 +69,7 @@ class RegistriesArtifacts:
 
     content: str
     update: str
+    remove: str  # when the mirror is disabled
 
 
 @dataclass(frozen=True)
@@ -94,11 +105,19 @@ def render_artifacts(config: StackConfig, agent: str, stack: str) -> Artifacts:
     )
 
 
+def render_guest_network(vm: NodeConfig, network: NetworkConfig) -> GuestNetwork:
+    return GuestNetwork(
+        check=guest.via_guest_agent(vm.vm_id, guest.network_check_script(vm, network)),
+        converge=guest.via_guest_agent(vm.vm_id, guest.network_converge_script(vm, network)),
+    )
+
+
 def render_cluster(config: StackConfig) -> ClusterArtifacts:
     nodes = {
         node.name: NodeArtifacts(
             network_config=cloudinit.network_config(node, config.network),
             user_data=cloudinit.user_data(node, config.ssh),
+            guest_network=render_guest_network(node, config.network),
             k3s_install=k3s.install_script(config, node),
         )
         for node in config.nodes
@@ -127,6 +146,7 @@ def render_mirror(config: StackConfig) -> MirrorArtifacts | None:
     return MirrorArtifacts(
         network_config=cloudinit.network_config(mirror.vm, config.network),
         user_data=mirror_render.user_data(mirror, config.network, config.ssh),
+        guest_network=render_guest_network(mirror.vm, config.network),
         instance_configs=mirror_render.instance_configs(mirror),
         firewall=mirror_render.firewall(mirror, config.network),
         health=mirror_render.health_script(mirror),
@@ -139,7 +159,8 @@ def render_registries(config: StackConfig) -> RegistriesArtifacts | None:
     if not config.mirror.enabled or config.mirror.vm is None:
         return None
     content = mirror_render.registries_yaml(config.mirror)
-    return RegistriesArtifacts(content=content, update=mirror_render.registries_update_script(content))
+    return RegistriesArtifacts(content=content, update=mirror_render.registries_update_script(content),
+                               remove=mirror_render.registries_remove_script())
 
 
 def render_secrets(config: StackConfig) -> SecretsArtifacts | None:
@@ -171,6 +192,8 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
     for name, node in cluster.nodes.items():
         files[f"nodes/{name}/network-config.yaml"] = node.network_config
         files[f"nodes/{name}/user-data.yaml"] = node.user_data
+        files[f"nodes/{name}/network-check.sh"] = node.guest_network.check
+        files[f"nodes/{name}/network-converge.sh"] = node.guest_network.converge
         files[f"nodes/{name}/k3s-install.sh"] = node.k3s_install
     files["k3s/cloud-init-wait.sh"] = cluster.cloud_init_wait
     files["k3s/nodes-ready.sh"] = cluster.nodes_ready
@@ -181,6 +204,7 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
     if artifacts.registries is not None:
         files.update({f"nodes/{name}/registries.yaml": artifacts.registries.content for name in cluster.nodes})
         files["k3s/registries-update.sh"] = artifacts.registries.update
+        files["k3s/registries-remove.sh"] = artifacts.registries.remove
     if artifacts.mirror is not None:
         files.update(_mirror_files(artifacts.mirror))
     if artifacts.secrets is not None:
@@ -192,6 +216,8 @@ def _mirror_files(mirror: MirrorArtifacts) -> dict[str, str]:
     files = {f"mirror/{registry}.yml": text for registry, text in mirror.instance_configs.items()}
     files["mirror/network-config.yaml"] = mirror.network_config
     files["mirror/user-data.yaml"] = mirror.user_data
+    files["mirror/network-check.sh"] = mirror.guest_network.check
+    files["mirror/network-converge.sh"] = mirror.guest_network.converge
     files["mirror/health.sh"] = mirror.health
     files["mirror/warmup.sh"] = mirror.warmup
     files["mirror/firewall.nft"] = mirror.firewall

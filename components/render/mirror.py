@@ -260,6 +260,28 @@ echo "netstab: registries.yaml written on $(hostname); K3s is not running yet an
 """
 
 
+def registries_remove_script() -> str:
+    """Take registries.yaml off a node (the mirror was disabled): K3s then pulls upstream directly,
+    after a restart of a running k3s / k3s-agent, which reads the file only at start."""
+    return f"""#!/bin/sh
+set -eu
+target={REGISTRIES_PATH}
+if [ ! -f "$target" ]; then
+  echo "netstab: no registries.yaml on $(hostname); nothing to remove"
+  exit 0
+fi
+rm -f "$target" "$target.netstab-backup"
+for svc in k3s k3s-agent; do
+  if systemctl is-active --quiet "$svc"; then
+    systemctl restart "$svc"
+    echo "netstab: registries.yaml removed on $(hostname); $svc restarted and pulls upstream directly"
+    exit 0
+  fi
+done
+echo "netstab: registries.yaml removed on $(hostname); K3s is not running"
+"""
+
+
 def credentials_script(mirror: MirrorConfig) -> str:
     """Reads `registry<TAB>username<TAB>password` lines on stdin into per-instance env files (0600)
     and restarts those instances. Values never appear in this text or its output."""

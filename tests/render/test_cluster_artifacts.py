@@ -146,7 +146,8 @@ def test_the_install_script_reads_the_token_from_stdin_only(tmp_path, homelab):
     """Run the script's token step for real: stdin in, exported variable out, nothing echoed."""
     import subprocess
 
-    preamble = k3s.server_install_script(homelab).split("# Idempotent")[0]
+    preamble = k3s.server_install_script(homelab).split("work=$(mktemp -d)")[0]
+    assert "curl" not in preamble, "the probe must stop before the installer"
     probe = preamble + 'echo "len=${#K3S_TOKEN}"\n'
     out = subprocess.run(["sh", "-c", probe], input="s3cret-token-value", capture_output=True, text=True)
     assert out.stdout.strip() == "len=18" and "s3cret" not in out.stdout + out.stderr
