@@ -2,6 +2,7 @@
 
   render STACK --out DIR      validate a stack and write every artifact the program would push
   gateway-script ACTION ...   print the exact gateway script the GatewayFirewall component runs
+  schema [--markdown]         print the stack file's JSON Schema (or its reference, stacks/README.md)
 
 Exit status: 0 done, 2 bad config or usage.
 """
@@ -12,9 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from components.config import ConfigError
 from components.render.bundle import render_artifacts, render_files
 from components.render.gateway import ACTIONS, FLAVORS, GatewayRuleError, GatewayRules, gateway_script
-from components.schema import ConfigError
 from components.stack import STACKS_DIR, load_stack_file, stack_file
 from probes import agent_source
 
@@ -48,6 +49,13 @@ def print_gateway_script(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_schema(markdown: bool) -> int:
+    from components.config.schema import config_reference, schema_text
+
+    print(config_reference() if markdown else schema_text(), end="")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m components", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -65,6 +73,8 @@ def parser() -> argparse.ArgumentParser:
     source.add_argument("--path-mtu", type=int, help="measured path MTU: MSS = MTU - 40 (IPv4) / - 60 (IPv6)")
     source.add_argument("--pmtu", action="store_true", help="clamp to the gateway's route MTU (misses narrow links beyond it)")
     g.add_argument("--mtu", type=int, default=1500, help="node MTU, the MSS upper bound is MTU - 40 (default 1500)")
+    s = sub.add_parser("schema", help="print the stack file's JSON Schema, for editors (stacks/netstab.schema.json)")
+    s.add_argument("--markdown", action="store_true", help="print the config reference instead (stacks/README.md)")
     return p
 
 
@@ -74,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         return render(args.stack, args.out or Path("out") / args.stack, args.stacks_dir)
     if args.command == "gateway-script":
         return print_gateway_script(args)
+    if args.command == "schema":
+        return print_schema(args.markdown)
     return 2
 
 

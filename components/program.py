@@ -9,12 +9,11 @@ import pulumi
 import pulumi_proxmoxve as proxmox
 
 from components.cluster import K3sCluster, K3sClusterArgs
-from components.config import StackConfig
+from components.config import ConfigError, StackConfig
 from components.gateway import GatewayFirewall, GatewayFirewallArgs
 from components.mirror import NodeRegistries, NodeRegistriesArgs, RegistryMirror, RegistryMirrorArgs
 from components.nodes import ClusterNodes, ClusterNodesArgs
 from components.render.bundle import Artifacts, render_artifacts
-from components.schema import ConfigError
 from components.secrets import SecretsLayer, SecretsLayerArgs
 from components.stack import Secrets, load_pulumi_config
 from components.vm import BootImage, volume_id

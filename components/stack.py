@@ -12,8 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from components.config import NAMESPACE, OPTIONAL_SECRET_KEYS, SECRET_KEYS, SECTIONS, StackConfig, parse_config, secret_hint
-from components.schema import ConfigError
+from components.config import (
+    NAMESPACE,
+    OPTIONAL_SECRET_KEYS,
+    SECRET_KEYS,
+    SECTIONS,
+    ConfigError,
+    StackConfig,
+    needed_secrets,
+    parse_config,
+    secret_hint,
+)
 
 if TYPE_CHECKING:
     import pulumi
@@ -89,15 +98,13 @@ def load_pulumi_config() -> tuple[StackConfig, Secrets]:
             raw[key] = {"secure": "<engine>"} if key in secret_set else "<plain>"
 
     problems: list[str] = []
+    needed = SECRET_KEYS
     try:
         config = parse_config(raw, secret_set)
+        needed = needed_secrets(config)
     except ConfigError as exc:
-        problems.extend(exc.problems)
-    missing = [k for k in SECRET_KEYS if not is_set(k)]
-    secrets_enabled = bool(raw.get("secrets", {}).get("enabled", True)) if isinstance(raw.get("secrets"), dict) else False
-    if secrets_enabled and not is_set("dopplerToken"):
-        missing.append("dopplerToken")
-    problems.extend(f"{NAMESPACE}:{k}: missing secret; {secret_hint(k)}" for k in missing)
+        problems.extend(exc.problems)  # dopplerToken is asked for once secrets.enabled can be read
+    problems.extend(f"{NAMESPACE}:{k}: missing secret; {secret_hint(k)}" for k in needed if not is_set(k))
     if problems:
         raise ConfigError(problems)
     secrets = Secrets(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,16 @@ def test_an_invalid_mss_is_refused_before_any_script_exists():
 def test_gateway_script_needs_exactly_one_mss_source():
     result = run("gateway-script", "apply", "--flavor", "nftables", "--stack", "homelab", "--subnet", "10.27.27.0/24", "--mss", "1300", "--pmtu")
     assert result.returncode == 2 and "not allowed with argument" in result.stderr
+
+
+def test_schema_prints_the_stack_files_json_schema():
+    from components.config.schema import schema_text
+
+    result = run("schema")
+    assert result.returncode == 0 and result.stdout == schema_text()
+    assert json.loads(result.stdout)["properties"]["config"]["properties"]["netstab:network"] == {"$ref": "#/$defs/NetworkConfig"}
+
+
+def test_schema_markdown_prints_the_config_reference():
+    result = run("schema", "--markdown")
+    assert result.returncode == 0 and result.stdout == (ROOT / "stacks/README.md").read_text()

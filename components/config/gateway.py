@@ -1,0 +1,64 @@
+"""The `gateway` section and its rules (MSS against the network's MTU: components.config.stack)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from components.config.base import Problems, Section, rule
+from components.config.fields import CIDR, Bool, Text, between, one_of
+from components.config.network import MTU_MAX, MTU_MIN
+
+GATEWAY_KINDS = ("linux", "opnsense", "pfsense", "openwrt", "mikrotik", "other")
+FLAVORS = ("nftables", "iptables")
+
+
+class GatewayConfig(Section):
+    """Where the VM subnet leaves for the internet, and how its MSS is clamped there.
+
+    `manage: true` applies the rules over SSH (Linux gateways, often the Proxmox host itself);
+    otherwise `render` writes gateway/MANUAL.md with the settings to enter by hand.
+    """
+
+    manage: Bool = False
+    """Apply the clamp over SSH (Linux gateways only); false: follow gateway/MANUAL.md by hand."""
+    kind: Annotated[str, one_of(GATEWAY_KINDS)] = "linux"
+    """What the gateway runs; MANUAL.md gives the settings for each kind."""
+    host: Text | None = None
+    """The gateway's SSH address (often the Proxmox host); needed with manage: true."""
+    user: Text = "root"
+    """SSH user on the gateway."""
+    port: Annotated[int, between(1, 65535)] = 22
+    """SSH port of the gateway."""
+    flavor: Annotated[str, one_of(FLAVORS)] = "nftables"
+    """nftables (own table inet netstab) or iptables (rules tagged netstab: in mangle and filter FORWARD)."""
+    mss: Annotated[int, between(1, 65535)] | None = None
+    """Clamp to this MSS (IPv4; IPv6 gets 20 less)."""
+    path_mtu: Annotated[int, between(MTU_MIN, MTU_MAX)] | None = None
+    """Measured working path MTU (mss-sweep's path_mtu): MSS = path MTU - 40 (IPv6: - 60)."""
+    pmtu: Bool = False
+    """Clamp to the gateway's route MTU instead (misses narrow links beyond it)."""
+    lan_interface: Text | None = None
+    """The gateway's interface on the VM subnet, named in MANUAL.md."""
+    ipv6_subnet: CIDR | None = None
+    """An IPv6 VM subnet to clamp too (dual stack)."""
+
+    @rule("manage", "kind")
+    def _managed_only_on_linux(self) -> Problems:
+        if self.manage and self.kind != "linux":
+            yield ("manage",), (f"true needs gateway.kind linux (got {self.kind}); "
+                                f"for {self.kind}, set manage: false and follow gateway/MANUAL.md")
+
+    @rule("manage", "host")
+    def _managed_needs_a_host(self) -> Problems:
+        if self.manage and not self.host:
+            yield ("host",), "missing: manage: true needs the gateway's SSH address (often the Proxmox host)"
+
+    @rule("ipv6_subnet")
+    def _ipv6_subnet_is_ipv6(self) -> Problems:
+        if self.ipv6_subnet is not None and self.ipv6_subnet.version != 6:
+            yield ("ipv6Subnet",), f"{self.ipv6_subnet} is not an IPv6 CIDR"
+
+    @rule("mss", "path_mtu", "pmtu")
+    def _exactly_one_mss_source(self) -> Problems:
+        if sum((self.mss is not None, self.path_mtu is not None, self.pmtu)) != 1:
+            yield (), "set exactly one MSS source: gateway.mss, gateway.pathMtu (measured; MSS = path MTU - 40) or gateway.pmtu: true"
