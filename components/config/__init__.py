@@ -26,10 +26,11 @@ from components.config.stack import (
     parse_config,
     secret_hint,
 )
+from components.config.validation import CriteriaConfig, ValidationConfig
 
 __all__ = [
     "FLAVORS", "GATEWAY_KINDS", "GUEST_INTERFACE", "MTU_MAX", "MTU_MIN", "NAMESPACE", "OPTIONAL_SECRET_KEYS", "ROLES", "SECRET_KEYS",
     "SECTIONS", "ConfigError", "ExternalSecretConfig", "GateConfig", "GatewayConfig", "IPAddress", "IPNetwork", "ImageConfig",
     "K3sConfig", "MirrorConfig", "NetworkConfig", "NodeConfig", "OperatorConfig", "ProxmoxConfig", "SecretsConfig", "SshConfig",
-    "StackConfig", "StoreConfig", "UpstreamConfig", "WarmupConfig", "needed_secrets", "parse_config", "secret_hint",
+    "StackConfig", "StoreConfig", "UpstreamConfig", "ValidationConfig", "CriteriaConfig", "WarmupConfig", "needed_secrets", "parse_config", "secret_hint",
 ]
