@@ -40,5 +40,6 @@ class GatewayFirewall(pulumi.ComponentResource):
         # re-verify whenever the applied rules change, not only when verify's own text does
         verify = remote.run(f"{name}-verify", conn, script["verify"], pulumi.ResourceOptions(parent=self, depends_on=[applied]),
                             replace_on=[remote.script_hash(script["apply"])])
+        self.verify = verify
         self.verified = verify.stdout
         self.register_outputs({"verified": self.verified})

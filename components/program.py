@@ -16,6 +16,7 @@ from components.nodes import ClusterNodes, ClusterNodesArgs
 from components.render.bundle import Artifacts, render_artifacts
 from components.secrets import SecretsLayer, SecretsLayerArgs
 from components.stack import Secrets, load_pulumi_config
+from components.validation import NetworkValidation, NetworkValidationArgs
 from components.vm import BootImage, volume_id
 from probes import agent_source
 
@@ -26,6 +27,7 @@ class Program:
     gateway: GatewayFirewall | None
     mirror: RegistryMirror | None
     secrets: SecretsLayer | None
+    validation: NetworkValidation | None
 
 
 def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
@@ -91,6 +93,7 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
         ClusterNodesArgs(config, artifacts.cluster, secrets.ssh_private_key, image=image, after=[gateway] if gateway else ()),
         opts=with_provider,
     )
+    vms = {n: vm.vm for n, vm in nodes.vms.items()}
     before_install: dict[str, list[pulumi.Resource]] = {}
     mirror = None
     if artifacts.mirror is not None and artifacts.registries is not None:
@@ -98,14 +101,14 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
         mirror = RegistryMirror("mirror", RegistryMirrorArgs(config, artifacts.mirror, artifacts.agent, secrets.ssh_private_key, image,
                                                               secrets.mirror_credentials, after=[gateway] if gateway else ()), opts=with_provider)
         registries = NodeRegistries("registries", NodeRegistriesArgs(config, artifacts.registries, secrets.ssh_private_key, nodes.booted,
-                                                                      {n: vm.vm for n, vm in nodes.vms.items()}, mirror.healthy))
+                                                                      vms, mirror.healthy))
         before_install = {node: [written] for node, written in registries.written.items()}
         pulumi.export("mirrorHealth", mirror.health)
         pulumi.export("mirrorWarmup", mirror.warmup)
     cluster = K3sCluster(
         "k3s",
         K3sClusterArgs(config, artifacts.cluster, secrets.ssh_private_key, secrets.k3s_token, booted=nodes.booted,
-                       vms={n: vm.vm for n, vm in nodes.vms.items()}, before_install=before_install),
+                       vms=vms, before_install=before_install),
     )
     secrets_layer = None
     if artifacts.secrets is not None:
@@ -113,11 +116,19 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
         secrets_layer = SecretsLayer("secrets", SecretsLayerArgs(config.secrets, artifacts.secrets, cluster.kubeconfig, secrets.doppler_token))
         if secrets_layer.gate_result is not None:
             pulumi.export("secretGate", secrets_layer.gate_result)
+    validation = None
+    if artifacts.validation is not None:
+        # after the gateway fix, registries.yaml and K3s Ready; nothing but exports waits on it
+        after = [*([gateway.verify] if gateway else []), *(w for ws in before_install.values() for w in ws), cluster.ready]
+        validation = NetworkValidation("validation", NetworkValidationArgs(
+            config, artifacts.validation, artifacts.agent, secrets.ssh_private_key, cluster.kubeconfig, vms, after))
+        pulumi.export("networkVerdict", validation.network_verdict)
+        pulumi.export("clusterVerdict", validation.cluster_verdict)
     pulumi.export("nodeIps", cluster.node_ips)
     pulumi.export("mtu", config.network.mtu)
     pulumi.export("nodesReady", cluster.nodes_ready)
     pulumi.export("kubeconfig", cluster.kubeconfig)
-    return Program(cluster=cluster, gateway=gateway, mirror=mirror, secrets=secrets_layer)
+    return Program(cluster=cluster, gateway=gateway, mirror=mirror, secrets=secrets_layer, validation=validation)
 
 
 def main() -> None:

@@ -44,18 +44,26 @@ def _names(value: Any) -> tuple[str, ...]:
 
 
 class CriteriaConfig(Section):
-    """The plan's success criteria, as numbers (the judge's `Criteria`)."""
+    """The plan's success criteria, as numbers: the judge's `probes.criteria.Criteria`, field for field."""
 
-    max_tls_handshake_timeouts: Annotated[int, between(0, 100000)] = 0
+    max_handshake_timeouts: Annotated[int, between(0, 100000)] = 0
     """TLS handshake timeouts allowed across all http probes from the VM nodes."""
     min_pull_success: Fraction = 0.95
-    """Share of pulls that must succeed on each node (and every test image at least once per node)."""
+    """Share of pulls that must succeed on each node."""
+    every_image_per_node: Bool = True
+    """Every test image must be pulled at least once on every node."""
     min_doppler_success: Fraction = 0.95
-    """Share of Doppler API requests that must succeed."""
-    max_doppler_consecutive_failures: Annotated[int, between(0, 1000)] = 3
+    """Share of Doppler API requests from each node that must succeed."""
+    max_doppler_failure_run: Annotated[int, between(0, 1000)] = 3
     """Longest run of consecutive failed Doppler requests allowed."""
     max_tls_p95_ms: Annotated[int, between(1, 600000)] | None = None
-    """p95 bound on the TLS phase, milliseconds; off when absent."""
+    """p95 bound on the TLS phase per node and target, milliseconds; off when absent."""
+    tolerate: Annotated[tuple[str, ...], Check("a list of diagnosis kinds", string_list, {"type": "array", "items": {"type": "string"}})] = ()
+    """Diagnosis kinds that warn instead of failing (their thresholds above still apply)."""
+
+    def judge_criteria(self) -> dict[str, Any]:
+        """The criteria as the judge reads them (probes.criteria.Criteria.from_dict)."""
+        return {**self.model_dump(), "tolerate": list(self.tolerate), "doppler_host": plan.DOPPLER_HOST}
 
 
 class ValidationConfig(Section):

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from components.config import NetworkConfig, NodeConfig, StackConfig
-from components.render import cloudinit, guest, k3s
+from components.render import cloudinit, guest, k3s, validation
 from components.render import mirror as mirror_render
 from components.render import secrets as secrets_render
 from components.render.gateway import ACTIONS, GatewayRules, gateway_script
@@ -83,12 +83,18 @@ class SecretsArtifacts:
 
 
 @dataclass(frozen=True)
+class ValidationArtifacts:
+    probe_runs: dict[str, str]  # vantage point (proxmox or a node name) -> its probe run, the agent on stdin
+
+
+@dataclass(frozen=True)
 class Artifacts:
     cluster: ClusterArtifacts
     gateway: GatewayArtifacts
     mirror: MirrorArtifacts | None
     registries: RegistriesArtifacts | None
     secrets: SecretsArtifacts | None
+    validation: ValidationArtifacts | None
     agent: str  # probes/agent.py, fed to `python3 -` on the nodes
 
 
@@ -101,6 +107,7 @@ def render_artifacts(config: StackConfig, agent: str, stack: str) -> Artifacts:
         mirror=render_mirror(config),
         registries=render_registries(config),
         secrets=render_secrets(config),
+        validation=render_validation(config),
         agent=agent,
     )
 
@@ -185,6 +192,15 @@ def render_secrets(config: StackConfig) -> SecretsArtifacts | None:
     )
 
 
+def render_validation(config: StackConfig) -> ValidationArtifacts | None:
+    if not config.validation.enabled:
+        return None
+    mirror = config.mirror if config.mirror.enabled else None
+    nodes = {n.name for n in config.nodes}
+    return ValidationArtifacts({point: validation.probe_script(point, config.validation, mirror if point in nodes else None)
+                                for point in config.vantage_points})
+
+
 def render_files(artifacts: Artifacts) -> dict[str, str]:
     """Relative path -> text, for `python -m components render`: a serialization of `artifacts`."""
     files: dict[str, str] = {}
@@ -209,6 +225,8 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
         files.update(_mirror_files(artifacts.mirror))
     if artifacts.secrets is not None:
         files.update(_secrets_files(artifacts.secrets))
+    if artifacts.validation is not None:
+        files.update({f"validation/probe-{point}.sh": script for point, script in artifacts.validation.probe_runs.items()})
     return files
 
 

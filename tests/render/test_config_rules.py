@@ -29,7 +29,7 @@ def problems_of(raw) -> list[str]:
 
 
 NETWORK_KEYS = "bridge, subnet, gateway, dns, searchDomains, mtu, vlan"
-TOP_KEYS = ("proxmox, network, image, ssh, k3s, nodes, gateway, mirror, secrets, "
+TOP_KEYS = ("proxmox, network, image, ssh, k3s, nodes, gateway, mirror, secrets, validation, "
             "proxmoxApiToken, sshPrivateKey, k3sToken, mirrorCredentials, dopplerToken")
 
 # edits to the homelab stack, and the one problem line they must produce
