@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from components.config import MirrorConfig, ValidationConfig
 from probes.gate import RUN_SCHEMA
+
 # concurrent requests per agent run: every endpoint's repeats overlap, as parallel curl loops would
 CONCURRENCY = 12
 # seconds an agent run needs at least; with less budget left it is skipped and noted
