@@ -55,10 +55,14 @@ def test_upstream_credentials_travel_as_a_secret_on_stdin_only(homelab_raw):
     secrets = {**DUMMY_SECRETS, "mirrorCredentials": '{"docker.io": {"username": "hubuser", "password": "hub-PASSWORD-77"}}'}
     recording = run_program(homelab_raw, secrets=secrets)
     creds = recording.named("mirror-credentials")
-    assert SECRET_SIG in creds.inputs["stdin"] and "hub-PASSWORD-77" in creds.inputs["stdin"]["value"]
+    import base64
+
+    assert SECRET_SIG in creds.inputs["stdin"]
+    assert base64.b64encode(b"hub-PASSWORD-77").decode() in creds.inputs["stdin"]["value"]
     assert creds.inputs["logging"] == "none"
     for resource in recording.resources:
-        assert "hub-PASSWORD-77" not in resource.plain_text(), resource.urn
+        for form in ("hub-PASSWORD-77", base64.b64encode(b"hub-PASSWORD-77").decode()):
+            assert form not in resource.plain_text(), resource.urn
     assert recording.depends_on(recording.named("mirror-health"), creds)
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 import yaml
 
 from components.config import ConfigError, parse_config
 from components.render import mirror as mirror_render
+from tests.render.files import files_of
 
 
 def test_one_instance_per_upstream_on_its_own_port_and_storage(homelab):
@@ -76,20 +75,10 @@ def test_a_fatal_warmup_exits_non_zero(homelab_raw):
 
 def test_credentials_become_stdin_lines_and_never_script_text(homelab):
     stdin = mirror_render.credentials_stdin({"docker.io": {"username": "me", "password": "pa55"}})
-    assert stdin == "docker.io\tme\tpa55\n"
+    assert stdin == "docker.io bWU= cGE1NQ==\n", "registry, then base64 of username and password"
     assert "pa55" not in mirror_render.credentials_script(homelab.mirror)
     with pytest.raises(ValueError, match="needs username and password"):
         mirror_render.credentials_stdin({"docker.io": {"username": "me"}})
-
-
-def test_the_credentials_script_writes_private_env_files(homelab, tmp_path):
-    script = mirror_render.credentials_script(homelab.mirror).replace("/etc/netstab/registry", str(tmp_path))
-    script = script.replace("chown docker-registry", "true").replace("systemctl restart", "true")
-    done = subprocess.run(["sh", "-c", script], input="docker.io\tme\tpa55\nnope.io\tx\ty\n", capture_output=True, text=True)
-    env = tmp_path / "docker.io.env"
-    assert env.read_text() == "REGISTRY_PROXY_USERNAME=me\nREGISTRY_PROXY_PASSWORD=pa55\n"
-    assert oct(env.stat().st_mode & 0o777) == "0o600"
-    assert "pa55" not in done.stdout + done.stderr and "no mirror instance for nope.io" in done.stderr
 
 
 BROKEN_MIRRORS = [
@@ -129,3 +118,14 @@ def test_mirror_config_errors_name_their_key(homelab_raw, edit, expected):
 def test_a_disabled_mirror_needs_nothing_else(homelab_raw):
     homelab_raw["mirror"] = {"enabled": False}
     assert parse_config(homelab_raw).mirror.enabled is False
+
+
+def test_the_packages_own_registry_is_masked_before_it_can_start(homelab):
+    doc = yaml.safe_load(mirror_render.user_data(homelab.mirror, homelab.network, homelab.ssh))
+    assert doc["bootcmd"] == [["systemctl", "mask", "docker-registry.service"]], "bootcmd runs before the packages stage"
+    assert not any("docker-registry.service" in " ".join(step) for step in doc["runcmd"])
+
+
+def test_remote_scripts_use_private_temporary_folders(homelab):
+    for text in files_of(homelab).values():
+        assert "/tmp/" not in text, "root scripts on shared nodes use mktemp -d, never a fixed /tmp path"
