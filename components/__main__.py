@@ -15,9 +15,10 @@ import sys
 from pathlib import Path, PurePosixPath
 
 from components.config import NAMESPACE, SECRETS, ConfigError, StackConfig, needed_secrets, parse_config
-from components.render.bundle import render_files
+from components.render.bundle import render_artifacts, render_files
 from components.render.gateway import ACTIONS, FLAVORS, GatewayRuleError, GatewayRules, gateway_script
 from components.stack import STACKS_DIR, read_stack_file, stack_file
+from probes import agent_source
 
 
 def render(stack: str, out: Path, stacks_dir: Path) -> int:
@@ -29,7 +30,7 @@ def render(stack: str, out: Path, stacks_dir: Path) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    files = render_files(config)
+    files = render_files(render_artifacts(config, agent_source(), stack))
     if out.exists() and not out.is_dir():
         print(f"netstab: --out {out}: is a file, not a folder; pick a folder to render into", file=sys.stderr)
         return 2
@@ -92,7 +93,7 @@ def _secrets_still_needed(config: StackConfig, secure: frozenset[str]) -> str:
 
 def print_gateway_script(args: argparse.Namespace) -> int:
     try:
-        rules = GatewayRules.build(args.subnet, mss=args.mss, path_mtu=args.path_mtu, pmtu=args.pmtu, mtu=args.mtu)
+        rules = GatewayRules.build(args.subnet, stack=args.stack, mss=args.mss, path_mtu=args.path_mtu, pmtu=args.pmtu, mtu=args.mtu)
     except (GatewayRuleError, ValueError) as exc:
         print(f"netstab: {exc}", file=sys.stderr)
         return 2
@@ -117,6 +118,7 @@ def parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gateway-script", help="print a gateway script: MSS clamp and ICMP rules")
     g.add_argument("action", choices=ACTIONS)
     g.add_argument("--flavor", choices=FLAVORS, required=True)
+    g.add_argument("--stack", required=True, help="the Pulumi stack that owns the rules (their tags and table carry it)")
     g.add_argument("--subnet", action="append", required=True, help="VM subnet CIDR (repeat for IPv4 and IPv6)")
     source = g.add_mutually_exclusive_group(required=True)
     source.add_argument("--mss", type=int, help="clamp to this MSS (IPv4; IPv6 gets 20 less)")

@@ -11,15 +11,15 @@ from dataclasses import dataclass
 import pulumi
 
 from components import remote
-from components.config import GatewayConfig, NetworkConfig
-from components.render.gateway import GatewayRules, gateway_script
-from components.render.k3s import as_root
+from components.config import GatewayConfig
+from components.render.bundle import GatewayArtifacts
+from components.render.shell import as_root
 
 
 @dataclass(frozen=True)
 class GatewayFirewallArgs:
     gateway: GatewayConfig
-    network: NetworkConfig
+    artifacts: GatewayArtifacts
     ssh_private_key: pulumi.Input[str]
 
 
@@ -31,16 +31,15 @@ class GatewayFirewall(pulumi.ComponentResource):
         gw = args.gateway
         assert gw.manage and gw.host, "GatewayFirewall needs gateway.manage: true and gateway.host (config validation ensures it)"
         conn = remote.connection(gw.host, gw.user, args.ssh_private_key, port=gw.port)
-        rules = GatewayRules.for_stack(gw, args.network)
-        script = {action: as_root(gateway_script(action, gw.flavor, rules), gw.user) for action in ("apply", "remove", "verify")}
-        applied = remote.run(f"{name}-rules", conn, script["apply"], pulumi.ResourceOptions(parent=self), delete=script["remove"])
-        verify = remote.run(
-            f"{name}-verify",
-            conn,
-            script["verify"],
-            pulumi.ResourceOptions(parent=self, depends_on=[applied]),
-            # re-verify whenever the applied rules change, not only when verify's own text does
-            extra_triggers=[remote.script_hash(script["apply"])],
-        )
+        script = {action: as_root(args.artifacts.scripts[action], gw.user) for action in ("apply", "remove", "verify")}
+        # New rules update in place: apply converges this stack's rules, whatever MSS they had. Another
+        # gateway or flavor replaces, delete-first: the old remove runs where the old rules are, first.
+        where = f"{gw.user}@{gw.host}:{gw.port} {gw.flavor}"
+        applied = remote.run(f"{name}-rules", conn, script["apply"], pulumi.ResourceOptions(parent=self),
+                             delete=script["remove"], replace_on=[where])
+        # re-verify whenever the applied rules change, not only when verify's own text does
+        verify = remote.run(f"{name}-verify", conn, script["verify"], pulumi.ResourceOptions(parent=self, depends_on=[applied]),
+                            replace_on=[remote.script_hash(script["apply"])])
+        self.verify = verify
         self.verified = verify.stdout
         self.register_outputs({"verified": self.verified})

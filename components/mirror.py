@@ -5,26 +5,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import pulumi
 
 from components import remote
 from components.config import StackConfig
-from components.render import cloudinit
-from components.render import mirror as render
-from components.render.k3s import as_login_user, as_root
-from components.vm import ProxmoxVm, ProxmoxVmArgs, VmSpec
-
-AGENT = Path(__file__).resolve().parent.parent / "probes" / "agent.py"
+from components.nodes import guest_network
+from components.render.bundle import MirrorArtifacts, RegistriesArtifacts
+from components.render.mirror import credentials_stdin
+from components.render.shell import as_login_user, as_root
+from components.vm import BootImage, ProxmoxVm, ProxmoxVmArgs, VmSpec
 
 
 @dataclass(frozen=True)
 class RegistryMirrorArgs:
     config: StackConfig
+    artifacts: MirrorArtifacts
+    agent: str  # the probe agent's text: the warm-up pulls with it
     ssh_private_key: pulumi.Input[str]
-    boot_disk_file_id: pulumi.Input[str] | None = None
+    image: BootImage | None = None
     credentials: pulumi.Input[Any] | None = None  # secret JSON, see netstab:mirrorCredentials
     after: Sequence[pulumi.Resource] = ()
 
@@ -35,27 +35,26 @@ class RegistryMirror(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RegistryMirrorArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("netstab:mirror:RegistryMirror", name, None, opts)
-        cfg = args.config
-        mirror = cfg.mirror
-        assert mirror.enabled and mirror.vm is not None
-        vm_cfg = mirror.vm
+        cfg, art = args.config, args.artifacts
+        vm_cfg = cfg.mirror.vm
+        assert cfg.mirror.enabled and vm_cfg is not None
         spec = VmSpec(vm_cfg.name, vm_cfg.vm_id, vm_cfg.cores, vm_cfg.memory_mb, vm_cfg.disk_gb, vm_cfg.mac, ("netstab", "mirror"),
-                      cloudinit.network_config(vm_cfg, cfg.network), render.user_data(mirror, cfg.network, cfg.ssh))
-        vm = ProxmoxVm(f"{name}-vm", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.boot_disk_file_id, cfg.image.template_vm_id),
+                      art.network_config, art.user_data)
+        vm = ProxmoxVm(f"{name}-vm", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.image, cfg.image.template_vm_id),
                        opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)))
         conn = remote.connection(str(vm_cfg.ip), cfg.ssh.user, args.ssh_private_key)
-        steps: list[pulumi.Resource] = [vm]
+        here = pulumi.ResourceOptions(parent=self)
+        steps: list[pulumi.Resource] = []
         if args.credentials is not None:
-            lines: pulumi.Output[str] = pulumi.Output.from_input(args.credentials).apply(render.credentials_stdin)
+            lines: pulumi.Output[str] = pulumi.Output.from_input(args.credentials).apply(credentials_stdin)
             stdin = cast("pulumi.Output[str]", pulumi.Output.secret(lines))
-            steps.append(remote.run(f"{name}-credentials", conn, as_root(render.credentials_script(mirror)),
-                                    pulumi.ResourceOptions(parent=self, depends_on=[vm]), stdin=stdin))
-        health = remote.run(f"{name}-health", conn, as_root(render.health_script(mirror)), pulumi.ResourceOptions(parent=self, depends_on=steps))
-        warm_text = render.warmup_script(mirror, cfg.k3s.version)
-        agent = AGENT.read_text()
-        warm = remote.run(f"{name}-warmup", conn, as_login_user(warm_text), pulumi.ResourceOptions(parent=self, depends_on=[health]),
-                          stdin=agent, extra_triggers=[remote.script_hash(agent)])
-        self.healthy = health
+            steps.append(remote.run(f"{name}-credentials", conn, as_root(art.credentials), here, stdin=stdin, on=vm.vm))
+        health = remote.run(f"{name}-health", conn, as_root(art.health), pulumi.ResourceOptions(parent=self, depends_on=steps), on=vm.vm)
+        network = guest_network(f"{name}-network", vm, art.guest_network, cfg.proxmox, args.ssh_private_key, health, self)
+        # the warm-up pulls with the agent it gets on stdin: a new agent re-runs it (it has no delete)
+        warm = remote.run(f"{name}-warmup", conn, as_login_user(art.warmup), pulumi.ResourceOptions(parent=self, depends_on=[network]),
+                          stdin=args.agent, on=vm.vm)
+        self.healthy = network
         self.health = health.stdout
         self.warmup = warm.stdout
         self.register_outputs({"health": self.health, "warmup": self.warmup})
@@ -64,8 +63,10 @@ class RegistryMirror(pulumi.ComponentResource):
 @dataclass(frozen=True)
 class NodeRegistriesArgs:
     config: StackConfig
+    artifacts: RegistriesArtifacts
     ssh_private_key: pulumi.Input[str]
     booted: Mapping[str, pulumi.Resource]
+    vms: Mapping[str, pulumi.Resource]  # node name -> its VM: the file goes (and comes back) with it
     mirror_healthy: pulumi.Resource
 
 
@@ -75,11 +76,13 @@ class NodeRegistries(pulumi.ComponentResource):
     def __init__(self, name: str, args: NodeRegistriesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("netstab:registries:NodeRegistries", name, None, opts)
         cfg = args.config
-        script = as_root(render.registries_update_script(render.registries_yaml(cfg.mirror)))
+        write, remove = as_root(args.artifacts.update), as_root(args.artifacts.remove)
         self.written: dict[str, pulumi.Resource] = {}
         for node in cfg.nodes:
             conn = remote.connection(str(node.ip), cfg.ssh.user, args.ssh_private_key)
+            # a delete: disabling the mirror takes the file off every node (and restarts K3s)
             self.written[node.name] = remote.run(
-                f"{name}-{node.name}", conn, script, pulumi.ResourceOptions(parent=self, depends_on=[args.booted[node.name], args.mirror_healthy])
+                f"{name}-{node.name}", conn, write, pulumi.ResourceOptions(parent=self, depends_on=[args.booted[node.name], args.mirror_healthy]),
+                delete=remove, on=args.vms[node.name],
             )
         self.register_outputs({})

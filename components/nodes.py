@@ -1,4 +1,5 @@
-"""ClusterNodes: a VM per cluster node at the stack MTU, and a wait until cloud-init has finished.
+"""ClusterNodes: a VM per cluster node at the stack MTU, booted (cloud-init finished) and its guest
+network as rendered.
 
 Split from K3sCluster so that files a later layer places on the nodes (registries.yaml) fit in
 between: nodes booted -> files written -> K3s installed.
@@ -8,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 import pulumi
+import pulumi_command as command
 
 from components import remote
-from components.config import StackConfig
-from components.render.bundle import ClusterArtifacts
-from components.render.k3s import as_root
-from components.vm import ProxmoxVm, ProxmoxVmArgs, VmSpec
+from components.config import ProxmoxConfig, StackConfig
+from components.render.bundle import ClusterArtifacts, GuestNetwork
+from components.render.shell import as_root
+from components.vm import BootImage, ProxmoxVm, ProxmoxVmArgs, VmSpec
 
 
 @dataclass(frozen=True)
@@ -23,9 +26,28 @@ class ClusterNodesArgs:
     config: StackConfig
     artifacts: ClusterArtifacts
     ssh_private_key: pulumi.Input[str]
-    boot_disk_file_id: pulumi.Input[str] | None = None
+    image: BootImage | None = None
     # What the VMs wait for (the gateway fix): a component's depends_on does not reach its children.
     after: Sequence[pulumi.Resource] = ()
+
+
+def proxmox_connection(px: ProxmoxConfig, private_key: pulumi.Input[str]) -> command.remote.ConnectionArgs:
+    """SSH to the Proxmox node, where the guest-agent steps run (the provider uploads snippets the same way)."""
+    return remote.connection(urlparse(px.endpoint).hostname or px.endpoint, px.ssh_user, private_key)
+
+
+def guest_network(name: str, vm: ProxmoxVm, texts: GuestNetwork, px: ProxmoxConfig, private_key: pulumi.Input[str],
+                  booted: pulumi.Resource, parent: pulumi.Resource) -> command.remote.Command:
+    """First boot: check that the guest carries the rendered network; every later change of it:
+    converge the running guest (cloud-init applies network-config only once per instance)."""
+    return remote.run(
+        name,
+        proxmox_connection(px, private_key),
+        as_root(texts.check, px.ssh_user),
+        pulumi.ResourceOptions(parent=parent, depends_on=[booted]),
+        update=as_root(texts.converge, px.ssh_user),
+        on=vm.vm,
+    )
 
 
 class ClusterNodes(pulumi.ComponentResource):
@@ -35,6 +57,7 @@ class ClusterNodes(pulumi.ComponentResource):
         self.vms: dict[str, ProxmoxVm] = {}
         self.booted: dict[str, pulumi.Resource] = {}
         for node in cfg.nodes:
+            texts = art.nodes[node.name]
             spec = VmSpec(
                 name=node.name,
                 vm_id=node.vm_id,
@@ -43,17 +66,18 @@ class ClusterNodes(pulumi.ComponentResource):
                 disk_gb=node.disk_gb,
                 mac=node.mac,
                 tags=("netstab", "k3s", node.role),
-                network_config=art.nodes[node.name].network_config,
-                user_data=art.nodes[node.name].user_data,
+                network_config=texts.network_config,
+                user_data=texts.user_data,
             )
             vm = ProxmoxVm(
                 f"{name}-{node.name}",
-                ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.boot_disk_file_id, cfg.image.template_vm_id),
+                ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.image, cfg.image.template_vm_id),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
             )
             self.vms[node.name] = vm
             conn = remote.connection(str(node.ip), cfg.ssh.user, args.ssh_private_key)
-            self.booted[node.name] = remote.run(
-                f"{name}-{node.name}-cloud-init", conn, as_root(art.cloud_init_wait), pulumi.ResourceOptions(parent=self, depends_on=[vm])
-            )
+            cloud_init = remote.run(f"{name}-{node.name}-cloud-init", conn, as_root(art.cloud_init_wait), pulumi.ResourceOptions(parent=self),
+                                    on=vm.vm)
+            self.booted[node.name] = guest_network(f"{name}-{node.name}-network", vm, texts.guest_network, cfg.proxmox,
+                                                   args.ssh_private_key, cloud_init, self)
         self.register_outputs({"vm_ids": {n: vm.vm_id for n, vm in self.vms.items()}})

@@ -13,14 +13,16 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import StackConfig
-from components.render import secrets as render
+from components.config import SecretsConfig
+from components.render.bundle import SecretsArtifacts
+from components.render.secrets import TOKEN_KEY
 from components.secretgate import SecretGate
 
 
 @dataclass(frozen=True)
 class SecretsLayerArgs:
-    config: StackConfig
+    config: SecretsConfig
+    artifacts: SecretsArtifacts
     kubeconfig: pulumi.Input[str]
     doppler_token: pulumi.Input[str]
 
@@ -35,40 +37,40 @@ class SecretsLayer(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SecretsLayerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("netstab:secrets:SecretsLayer", name, None, opts)
-        cfg = args.config.secrets
+        cfg, art = args.config, args.artifacts
         # The cluster's own provider, passed explicitly; deleteUnreachable lets `pulumi destroy`
         # forget these objects when the VMs are already gone instead of hanging on finalizers.
         provider = k8s.Provider(f"{name}-cluster", kubeconfig=args.kubeconfig, delete_unreachable=True,
                                 enable_server_side_apply=True, opts=pulumi.ResourceOptions(parent=self))
         on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
-        self.namespaces = {ns: k8s.core.v1.Namespace(f"{name}-ns-{ns}", metadata={"name": ns}, opts=on_cluster) for ns in render.namespaces(cfg)}
+        self.namespaces = {ns: k8s.core.v1.Namespace(f"{name}-ns-{ns}", metadata={"name": ns}, opts=on_cluster) for ns in art.namespaces}
         operator_ns = self.namespaces[cfg.operator_namespace]
 
         crds: list[pulumi.Resource] = []
-        if cfg.install_operator:
+        if art.chart is not None:
             chart = k8s.helm.v4.Chart(
                 f"{name}-external-secrets",
-                k8s.helm.v4.ChartArgs(chart="external-secrets", version=cfg.chart_version, namespace=cfg.operator_namespace,
-                                      repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=cfg.chart_repository), values=render.chart_values()),
+                k8s.helm.v4.ChartArgs(chart=art.chart["chart"], version=art.chart["version"], namespace=art.chart["namespace"],
+                                      repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=art.chart["repository"]), values=art.chart["values"]),
                 opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[operator_ns])),
             )
             crds.append(chart)
 
-        token = render.token_secret(cfg, args.doppler_token)
+        # the token's value is added here, from config: the artifact holds only a placeholder
+        token = art.token_secret
         token_secret = k8s.core.v1.Secret(f"{name}-doppler-token", metadata=token["metadata"], type=token["type"],
-                                          string_data=token["stringData"],
+                                          string_data={TOKEN_KEY: args.doppler_token},
                                           opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[operator_ns])))
-        store = _custom(f"{name}-store", render.cluster_secret_store(cfg),
+        store = _custom(f"{name}-store", art.store,
                         pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[*crds, token_secret])))
         self.external_secrets = {
-            es.name: _custom(f"{name}-es-{es.namespace}-{es.name}", render.external_secret(cfg, es),
+            es.name: _custom(f"{name}-es-{es.namespace}-{es.name}", art.external_secrets[es.name],
                              pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[store, self.namespaces[es.namespace]])))
             for es in cfg.external_secrets
         }
         self.gate_result = None
-        if cfg.critical:
-            hint = render.doppler_probe_hint(args.config.ssh.user, str(args.config.server.ip))
-            gate = SecretGate(f"{name}-gate", args.kubeconfig, render.gate_spec(cfg, hint),
+        if art.gate_spec is not None:
+            gate = SecretGate(f"{name}-gate", args.kubeconfig, art.gate_spec,
                               opts=pulumi.ResourceOptions(parent=self, depends_on=[self.external_secrets[e.name] for e in cfg.critical]))
             self.gate_result = gate.secrets
             for path in cfg.gated_manifests:

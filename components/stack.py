@@ -136,11 +136,9 @@ def credentials_problems(text: str) -> list[str]:
         return [f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); {CREDENTIALS_SHAPE}"]
     if not isinstance(value, dict):
         return [f"is not a JSON object; {CREDENTIALS_SHAPE}"]
-    # one line each: the mirror hands them to its instances as tab-separated lines on stdin
-    return [f"entry {i} needs exactly a username and a password, each non-empty text on one line; {CREDENTIALS_SHAPE}"
+    return [f"entry {i} needs exactly a username and a password, each non-empty text; {CREDENTIALS_SHAPE}"
             for i, entry in enumerate(value.values(), 1)
-            if not (isinstance(entry, dict) and set(entry) == {"username", "password"}
-                    and all(isinstance(v, str) and v and v.isprintable() for v in entry.values()))]
+            if not (isinstance(entry, dict) and set(entry) == {"username", "password"} and all(isinstance(v, str) and v for v in entry.values()))]
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,7 @@ def run(scenario: Scenario, topo: Topology, work: Path, report_dir: Path, say: C
     fix = None
     passed = diagnosis.kind == scenario.expected
     if passed and diagnosis.mss_fix_applies and sweep and sweep.get("path_mtu"):
-        fix = apply_fix(topo, int(sweep["path_mtu"]))
+        fix = apply_fix(topo, int(sweep["path_mtu"]), work / "gateway-root")
         say(f"[{scenario.name}] gateway clamp applied from the measured path MTU {sweep['path_mtu']}; probing again ...")
         after = probing.phase1(topo, lab_topology.PROBE_HOSTS, svc.cert.ca, services.TEST_IMAGE)
         for host, doc in after.items():
@@ -123,12 +123,13 @@ def run(scenario: Scenario, topo: Topology, work: Path, report_dir: Path, say: C
     return Outcome(scenario.name, passed, diagnosis, timings, report_dir)
 
 
-def apply_fix(topo: Topology, path_mtu: int) -> dict[str, str]:
-    """The same script the GatewayFirewall component runs, rendered from the measurement."""
-    rules = GatewayRules.build([lab_topology.VM_SUBNET], path_mtu=path_mtu, mtu=lab_topology.VM_MTU)
+def apply_fix(topo: Topology, path_mtu: int, root: Path) -> dict[str, str]:
+    """The same script the GatewayFirewall component runs, rendered from the measurement. Its boot-time
+    files go under `root` (NETSTAB_ROOT): the gateway namespace shares this machine's /etc."""
+    rules = GatewayRules.build([lab_topology.VM_SUBNET], stack="lab", path_mtu=path_mtu, mtu=lab_topology.VM_MTU)
     script = gateway_script("apply", "nftables", rules)
-    topo.run("gw", "sh", "-c", script)
-    verify = topo.run("gw", "sh", "-c", gateway_script("verify", "nftables", rules))
+    topo.run("gw", "env", f"NETSTAB_ROOT={root}", "sh", "-c", script)
+    verify = topo.run("gw", "env", f"NETSTAB_ROOT={root}", "sh", "-c", gateway_script("verify", "nftables", rules))
     return {"script": script, "verify": verify.stdout}
 
 

@@ -19,3 +19,12 @@ def homelab_raw():
 def homelab(homelab_raw):
     """The homelab stack, validated (program tests override it with a recorded run of the program)."""
     return parse_config(homelab_raw)
+
+# Resource type tokens as the SDKs register them (asserted on by the program and lifecycle rings).
+VM = "proxmoxve:index/vmLegacy:VmLegacy"
+SNIPPET = "proxmoxve:index/fileLegacy:FileLegacy"
+DOWNLOAD = "proxmoxve:download/fileLegacy:FileLegacy"
+COMMAND = "command:remote:Command"
+DYNAMIC = "pulumi-python:dynamic:Resource"
+EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
+SECRET_STORE = "kubernetes:external-secrets.io/v1:ClusterSecretStore"

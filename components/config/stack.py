@@ -17,6 +17,7 @@ from components.config.nodes import NodeConfig, Vm, one_server, unique
 from components.config.proxmox import ProxmoxConfig
 from components.config.secrets import SecretsConfig
 from components.config.ssh import SshConfig
+from components.config.validation import PROXMOX, ValidationConfig
 from components.mss import MssError, clamp_values
 
 NAMESPACE = "netstab"
@@ -47,6 +48,7 @@ class StackConfig(Section):
     gateway: GatewayConfig = default({"pathMtu": 1400})
     mirror: MirrorConfig = default({"enabled": False})
     secrets: SecretsConfig = default({"enabled": False})
+    validation: ValidationConfig = default({})
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -59,6 +61,18 @@ class StackConfig(Section):
     @property
     def agents(self) -> tuple[NodeConfig, ...]:
         return tuple(n for n in self.nodes if n.role == "agent")
+
+    @rule("nodes", "validation")
+    def _vantage_points_are_known(self) -> Problems:
+        names = {n.name for n in self.nodes}
+        for i, name in enumerate(self.validation.vantage_points):
+            if name != PROXMOX and name not in names:
+                yield ("validation", "vantagePoints", i), f"{name} is neither a node nor {PROXMOX}; use one of: {PROXMOX}, {', '.join(sorted(names))}"
+
+    @property
+    def vantage_points(self) -> tuple[str, ...]:
+        """Where the gate probes from: as configured, or the Proxmox host, the server and the first agent."""
+        return self.validation.vantage_points or (PROXMOX, self.server.name, *(a.name for a in self.agents[:1]))
 
     @rule("nodes")
     def _one_server(self) -> Problems:

@@ -1,22 +1,39 @@
-"""Every artifact the program pushes, rendered once: the components and `render` both use this."""
+"""Every artifact the program pushes, rendered once into one frozen `Artifacts` value.
+
+The program hands parts of it to each component; `render_files` only serializes it for
+`python -m components render`, so `out/` is by construction what the program pushes.
+`Artifacts` holds no secret: the Doppler token, the K3s token and the mirror's credentials
+are added by the components from config, on stdin or as Pulumi secrets.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from components.config import StackConfig
-from components.render import cloudinit, k3s
+import yaml
+
+from components.config import NetworkConfig, NodeConfig, StackConfig
+from components.render import cloudinit, guest, k3s, validation
+from components.render import mirror as mirror_render
+from components.render import secrets as secrets_render
 from components.render.gateway import ACTIONS, GatewayRules, gateway_script
 from components.render.manual import manual
-from components.render.mirror import firewall, health_script, instance_configs, registries_update_script, registries_yaml, warmup_script
-from components.render.mirror import user_data as mirror_user_data
-from components.render.secrets import render_manifests
+
+
+@dataclass(frozen=True)
+class GuestNetwork:
+    """Run on the Proxmox host, inside the VM through its guest agent (render/guest.py)."""
+
+    check: str  # first boot: cloud-init applied the rendered network
+    converge: str  # any later change: bring the running guest to it
 
 
 @dataclass(frozen=True)
 class NodeArtifacts:
     network_config: str
     user_data: str
+    guest_network: GuestNetwork
     k3s_install: str
 
 
@@ -28,11 +45,86 @@ class ClusterArtifacts:
     fetch_kubeconfig: str
 
 
+@dataclass(frozen=True)
+class GatewayArtifacts:
+    scripts: dict[str, str]  # action (apply, remove, verify, inspect) -> script; Linux gateways only
+    manual: str | None  # gateway/MANUAL.md when netstab does not manage the gateway
+
+
+@dataclass(frozen=True)
+class MirrorArtifacts:
+    network_config: str
+    user_data: str
+    guest_network: GuestNetwork
+    instance_configs: dict[str, str]  # upstream registry -> docker-registry config (inside user_data)
+    firewall: str  # the host firewall (inside user_data)
+    health: str
+    warmup: str
+    credentials: str  # reads the credentials on stdin; the values never appear in any artifact
+
+
+@dataclass(frozen=True)
+class RegistriesArtifacts:
+    """K3s registries.yaml, the same for every node, and the script that installs it safely."""
+
+    content: str
+    update: str
+    remove: str  # when the mirror is disabled
+
+
+@dataclass(frozen=True)
+class SecretsArtifacts:
+    namespaces: tuple[str, ...]
+    token_secret: dict[str, Any]  # the Doppler token's value is a placeholder here
+    store: dict[str, Any]
+    external_secrets: dict[str, dict[str, Any]]  # ExternalSecret name -> manifest
+    chart: dict[str, Any] | None  # the External Secrets Operator chart pin, when netstab installs it
+    gate_spec: dict[str, Any] | None  # the SecretGate's input, when any ExternalSecret is critical
+
+
+@dataclass(frozen=True)
+class ValidationArtifacts:
+    probe_runs: dict[str, str]  # vantage point (proxmox or a node name) -> its probe run, the agent on stdin
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    cluster: ClusterArtifacts
+    gateway: GatewayArtifacts
+    mirror: MirrorArtifacts | None
+    registries: RegistriesArtifacts | None
+    secrets: SecretsArtifacts | None
+    validation: ValidationArtifacts | None
+    agent: str  # probes/agent.py, fed to `python3 -` on the nodes
+
+
+def render_artifacts(config: StackConfig, agent: str, stack: str) -> Artifacts:
+    """`stack` is the Pulumi stack's name: the gateway rules carry it, so stacks sharing a gateway
+    never touch each other's rules."""
+    return Artifacts(
+        cluster=render_cluster(config),
+        gateway=render_gateway(config, stack),
+        mirror=render_mirror(config),
+        registries=render_registries(config),
+        secrets=render_secrets(config),
+        validation=render_validation(config),
+        agent=agent,
+    )
+
+
+def render_guest_network(vm: NodeConfig, network: NetworkConfig) -> GuestNetwork:
+    return GuestNetwork(
+        check=guest.via_guest_agent(vm.vm_id, guest.network_check_script(vm, network)),
+        converge=guest.via_guest_agent(vm.vm_id, guest.network_converge_script(vm, network)),
+    )
+
+
 def render_cluster(config: StackConfig) -> ClusterArtifacts:
     nodes = {
         node.name: NodeArtifacts(
             network_config=cloudinit.network_config(node, config.network),
             user_data=cloudinit.user_data(node, config.ssh),
+            guest_network=render_guest_network(node, config.network),
             k3s_install=k3s.install_script(config, node),
         )
         for node in config.nodes
@@ -45,45 +137,121 @@ def render_cluster(config: StackConfig) -> ClusterArtifacts:
     )
 
 
-def render_files(config: StackConfig) -> dict[str, str]:
-    """Relative path -> text, for `python -m components render` (secrets are never in these)."""
-    cluster = render_cluster(config)
+def render_gateway(config: StackConfig, stack: str) -> GatewayArtifacts:
+    gateway = config.gateway
+    scripts: dict[str, str] = {}
+    if gateway.kind == "linux":
+        rules = GatewayRules.for_stack(stack, gateway, config.network)
+        scripts = {action: gateway_script(action, gateway.flavor, rules) for action in ACTIONS}
+    return GatewayArtifacts(scripts=scripts, manual=None if gateway.manage else manual(gateway, config.network))
+
+
+def render_mirror(config: StackConfig) -> MirrorArtifacts | None:
+    mirror = config.mirror
+    if not mirror.enabled or mirror.vm is None:
+        return None
+    return MirrorArtifacts(
+        network_config=cloudinit.network_config(mirror.vm, config.network),
+        user_data=mirror_render.user_data(mirror, config.network, config.ssh),
+        guest_network=render_guest_network(mirror.vm, config.network),
+        instance_configs=mirror_render.instance_configs(mirror),
+        firewall=mirror_render.firewall(mirror, config.network),
+        health=mirror_render.health_script(mirror),
+        warmup=mirror_render.warmup_script(mirror, config.k3s.version),
+        credentials=mirror_render.credentials_script(mirror),
+    )
+
+
+def render_registries(config: StackConfig) -> RegistriesArtifacts | None:
+    if not config.mirror.enabled or config.mirror.vm is None:
+        return None
+    content = mirror_render.registries_yaml(config.mirror)
+    return RegistriesArtifacts(content=content, update=mirror_render.registries_update_script(content),
+                               remove=mirror_render.registries_remove_script())
+
+
+def render_secrets(config: StackConfig) -> SecretsArtifacts | None:
+    cfg = config.secrets
+    if not cfg.enabled:
+        return None
+    gate_spec = None
+    if cfg.critical:
+        hint = secrets_render.doppler_probe_hint(config.ssh.user, str(config.server.ip))
+        gate_spec = secrets_render.gate_spec(cfg, hint)
+    chart = None
+    if cfg.install_operator:
+        chart = {"chart": "external-secrets", "repository": cfg.chart_repository, "version": cfg.chart_version,
+                 "namespace": cfg.operator_namespace, "values": secrets_render.chart_values()}
+    return SecretsArtifacts(
+        namespaces=tuple(secrets_render.namespaces(cfg)),
+        token_secret=secrets_render.token_secret(cfg),
+        store=secrets_render.cluster_secret_store(cfg),
+        external_secrets={es.name: secrets_render.external_secret(cfg, es) for es in cfg.external_secrets},
+        chart=chart,
+        gate_spec=gate_spec,
+    )
+
+
+def render_validation(config: StackConfig) -> ValidationArtifacts | None:
+    if not config.validation.enabled:
+        return None
+    mirror = config.mirror if config.mirror.enabled else None
+    nodes = {n.name for n in config.nodes}
+    return ValidationArtifacts({point: validation.probe_script(point, config.validation, mirror if point in nodes else None)
+                                for point in config.vantage_points})
+
+
+def render_files(artifacts: Artifacts) -> dict[str, str]:
+    """Relative path -> text, for `python -m components render`: a serialization of `artifacts`."""
     files: dict[str, str] = {}
+    cluster = artifacts.cluster
     for name, node in cluster.nodes.items():
         files[f"nodes/{name}/network-config.yaml"] = node.network_config
         files[f"nodes/{name}/user-data.yaml"] = node.user_data
+        files[f"nodes/{name}/network-check.sh"] = node.guest_network.check
+        files[f"nodes/{name}/network-converge.sh"] = node.guest_network.converge
         files[f"nodes/{name}/k3s-install.sh"] = node.k3s_install
     files["k3s/cloud-init-wait.sh"] = cluster.cloud_init_wait
     files["k3s/nodes-ready.sh"] = cluster.nodes_ready
     files["k3s/fetch-kubeconfig.sh"] = cluster.fetch_kubeconfig
-    files.update(render_gateway_files(config))
-    files.update(render_mirror_files(config))
-    files.update(render_manifests(config.secrets))
+    files.update({f"gateway/{action}.sh": script for action, script in artifacts.gateway.scripts.items()})
+    if artifacts.gateway.manual is not None:
+        files["gateway/MANUAL.md"] = artifacts.gateway.manual
+    if artifacts.registries is not None:
+        files.update({f"nodes/{name}/registries.yaml": artifacts.registries.content for name in cluster.nodes})
+        files["k3s/registries-update.sh"] = artifacts.registries.update
+        files["k3s/registries-remove.sh"] = artifacts.registries.remove
+    if artifacts.mirror is not None:
+        files.update(_mirror_files(artifacts.mirror))
+    if artifacts.secrets is not None:
+        files.update(_secrets_files(artifacts.secrets))
+    if artifacts.validation is not None:
+        files.update({f"validation/probe-{point}.sh": script for point, script in artifacts.validation.probe_runs.items()})
     return files
 
 
-def render_mirror_files(config: StackConfig) -> dict[str, str]:
-    mirror = config.mirror
-    if not mirror.enabled or mirror.vm is None:
-        return {}
-    content = registries_yaml(mirror)
-    files = {f"nodes/{node.name}/registries.yaml": content for node in config.nodes}
-    files["k3s/registries-update.sh"] = registries_update_script(content)
-    files.update({f"mirror/{registry}.yml": text for registry, text in instance_configs(mirror).items()})
-    files["mirror/network-config.yaml"] = cloudinit.network_config(mirror.vm, config.network)
-    files["mirror/user-data.yaml"] = mirror_user_data(mirror, config.network, config.ssh)
-    files["mirror/health.sh"] = health_script(mirror)
-    files["mirror/warmup.sh"] = warmup_script(mirror, config.k3s.version)
-    files["mirror/firewall.nft"] = firewall(mirror, config.network)
+def _mirror_files(mirror: MirrorArtifacts) -> dict[str, str]:
+    files = {f"mirror/{registry}.yml": text for registry, text in mirror.instance_configs.items()}
+    files["mirror/network-config.yaml"] = mirror.network_config
+    files["mirror/user-data.yaml"] = mirror.user_data
+    files["mirror/network-check.sh"] = mirror.guest_network.check
+    files["mirror/network-converge.sh"] = mirror.guest_network.converge
+    files["mirror/health.sh"] = mirror.health
+    files["mirror/warmup.sh"] = mirror.warmup
+    files["mirror/firewall.nft"] = mirror.firewall
     return files
 
 
-def render_gateway_files(config: StackConfig) -> dict[str, str]:
-    gateway = config.gateway
-    files: dict[str, str] = {}
-    if gateway.kind == "linux":
-        rules = GatewayRules.for_stack(gateway, config.network)
-        files = {f"gateway/{action}.sh": gateway_script(action, gateway.flavor, rules) for action in ACTIONS}
-    if not gateway.manage:
-        files["gateway/MANUAL.md"] = manual(gateway, config.network)
+def _secrets_files(secrets: SecretsArtifacts) -> dict[str, str]:
+    def dump(document: dict[str, Any]) -> str:
+        return yaml.safe_dump(document, sort_keys=False)
+
+    files = {f"kubernetes/namespace-{n}.yaml": dump(secrets_render.namespace(n)) for n in secrets.namespaces}
+    files["kubernetes/doppler-token-secret.yaml"] = dump(secrets.token_secret)
+    files["kubernetes/cluster-secret-store.yaml"] = dump(secrets.store)
+    for manifest in secrets.external_secrets.values():
+        meta = manifest["metadata"]
+        files[f"kubernetes/externalsecret-{meta['namespace']}-{meta['name']}.yaml"] = dump(manifest)
+    if secrets.chart is not None:
+        files["kubernetes/external-secrets-chart.yaml"] = dump(secrets.chart)
     return files

@@ -15,6 +15,10 @@ def _dump(document: dict[str, Any], header: str = "") -> str:
 
 def network_config(node: NodeConfig, network: NetworkConfig) -> str:
     """Netplan-style v2 network config: the NIC is pinned by MAC and named eth0, at the stack's MTU."""
+    return _dump(network_document(node, network))
+
+
+def network_document(node: NodeConfig, network: NetworkConfig) -> dict[str, Any]:
     nameservers: dict[str, Any] = {"addresses": [str(a) for a in network.dns]}
     if network.search_domains:
         nameservers["search"] = list(network.search_domains)
@@ -23,10 +27,11 @@ def network_config(node: NodeConfig, network: NetworkConfig) -> str:
         "set-name": GUEST_INTERFACE,
         "mtu": network.mtu,
         "addresses": [f"{node.ip}/{network.subnet.prefixlen}"],
-        "routes": [{"to": "default", "via": str(network.gateway)}],
+        # `to: default` fails with non-netplan renderers in older cloud-init (canonical/cloud-init#3988)
+        "routes": [{"to": "0.0.0.0/0" if network.subnet.version == 4 else "::/0", "via": str(network.gateway)}],
         "nameservers": nameservers,
     }
-    return _dump({"version": 2, "ethernets": {GUEST_INTERFACE: interface}})
+    return {"version": 2, "ethernets": {GUEST_INTERFACE: interface}}
 
 
 def user_data(node: NodeConfig, ssh: SshConfig) -> str:

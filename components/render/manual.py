@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from components.config import GatewayConfig, NetworkConfig
-from components.render.gateway import GatewayRules
+from components.mss import clamp_values
 
 _SETTINGS = {
     "linux": """1. Copy the scripts in `gateway/` to the gateway and run, as root: `sh apply.sh` (checks with
@@ -50,8 +50,8 @@ _SETTINGS = {
 
 
 def manual(gateway: GatewayConfig, network: NetworkConfig) -> str:
-    clamp = GatewayRules.for_stack(gateway, network).clamps[0]
-    mss = clamp.value
+    _, value = clamp_values([network.subnet], mss=gateway.mss, path_mtu=gateway.path_mtu, pmtu=gateway.pmtu, mtu=network.mtu)[0]
+    mss = "pmtu" if value is None else str(value)
     kind = gateway.kind if gateway.kind in _SETTINGS else "other"
     lan = gateway.lan_interface or "LAN"
     settings = _SETTINGS[kind].format(subnet=network.subnet, mss=mss, mss_plus=(int(mss) + 1) if mss != "pmtu" else 1,

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from components.config import ExternalSecretConfig, SecretsConfig
 
 ESO_API = "external-secrets.io/v1"
@@ -76,22 +74,6 @@ def external_secret(cfg: SecretsConfig, es: ExternalSecretConfig) -> dict[str, A
 
 def chart_values() -> dict[str, Any]:
     return {"installCRDs": True}
-
-
-def render_manifests(cfg: SecretsConfig) -> dict[str, str]:
-    """Relative path -> YAML for `python -m components render` (the token redacted)."""
-    if not cfg.enabled:
-        return {}
-    files = {f"kubernetes/namespace-{n}.yaml": yaml.safe_dump(namespace(n), sort_keys=False) for n in namespaces(cfg)}
-    files["kubernetes/doppler-token-secret.yaml"] = yaml.safe_dump(token_secret(cfg), sort_keys=False)
-    files["kubernetes/cluster-secret-store.yaml"] = yaml.safe_dump(cluster_secret_store(cfg), sort_keys=False)
-    for es in cfg.external_secrets:
-        files[f"kubernetes/externalsecret-{es.namespace}-{es.name}.yaml"] = yaml.safe_dump(external_secret(cfg, es), sort_keys=False)
-    if cfg.install_operator:
-        files["kubernetes/external-secrets-chart.yaml"] = yaml.safe_dump(
-            {"chart": "external-secrets", "repository": cfg.chart_repository, "version": cfg.chart_version,
-             "namespace": cfg.operator_namespace, "values": chart_values()}, sort_keys=False)
-    return files
 
 
 def doppler_probe_hint(user: str, node_ip: str) -> str:

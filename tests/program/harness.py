@@ -20,7 +20,7 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
+from components.sdkvalues import SIG_KEY as SECRET_SIG
 
 DUMMY_SECRETS = {
     "proxmoxApiToken": "root@pam!netstab=dummy-proxmox-TOKEN-7f3a",
@@ -77,11 +77,6 @@ class Recording:
             # depending on a component means depending on its children
             todo.extend(r.urn for r in self.resources if r.parent == urn)
         return False
-
-
-def unwrap(value: Any) -> Any:
-    """The value inside a serialized secret (for asserting on where a secret goes)."""
-    return value["value"] if isinstance(value, dict) and SECRET_SIG in value else value
 
 
 def _plain_strings(value: Any) -> list[str]:

@@ -1,16 +1,17 @@
-"""GatewayFirewall under mocks: apply on create, remove on delete, triggers follow the rendered rules."""
+"""GatewayFirewall under mocks: apply on create and on change, remove on delete; replaced (delete-first) only for another gateway."""
 
 from __future__ import annotations
 
-from tests.program.harness import DUMMY_SECRETS, run_program, unwrap
+from components.sdkvalues import unwrap
+from tests.program.harness import DUMMY_SECRETS, run_program
 
 
 def test_the_gateway_command_applies_and_removes_our_rules(homelab_raw):
     recording = run_program(homelab_raw)
     rules = recording.named("gateway-rules")
     assert "nft -f" in rules.inputs["create"] and "maxseg size set 1360" in rules.inputs["create"]
-    assert rules.inputs["update"] == rules.inputs["create"]
-    assert "delete table inet netstab" in rules.inputs["delete"]
+    assert "update" not in rules.inputs, "a change re-runs create (apply converges), never the old delete"
+    assert "delete table inet netstab_test" in rules.inputs["delete"]
     assert "maxseg" not in rules.inputs["delete"], "delete must only remove"
     connection = unwrap(rules.inputs["connection"])
     assert connection["host"] == "10.27.27.1" and connection["user"] == "root"
@@ -28,15 +29,17 @@ def test_the_cluster_waits_for_the_gateway_fix(homelab_raw):
     assert recording.depends_on(recording.named("k3s-cp1-k3s"), recording.named("gateway-rules"))
 
 
-def test_triggers_change_exactly_when_the_rendered_rules_change(homelab_raw):
+def test_new_rules_update_in_place_and_re_verify_while_another_gateway_replaces(homelab_raw):
     base = run_program(homelab_raw)
-    same = run_program(homelab_raw)
     homelab_raw["gateway"]["pathMtu"] = 1280
     changed = run_program(homelab_raw)
-    for name in ("gateway-rules", "gateway-verify"):
-        assert base.named(name).inputs["triggers"] == same.named(name).inputs["triggers"], name
-        assert base.named(name).inputs["triggers"] != changed.named(name).inputs["triggers"], name
-    assert "maxseg size set 1240" in changed.named("gateway-rules").inputs["create"]
+    homelab_raw["gateway"]["host"] = "10.27.27.2"
+    moved = run_program(homelab_raw)
+    rules = [r.named("gateway-rules") for r in (base, changed, moved)]
+    assert rules[0].inputs["triggers"] == rules[1].inputs["triggers"], "new rules on the same gateway must not replace"
+    assert "maxseg size set 1240" in rules[1].inputs["create"]
+    assert rules[1].inputs["triggers"] != rules[2].inputs["triggers"], "another gateway replaces"
+    assert base.named("gateway-verify").inputs["triggers"] != changed.named("gateway-verify").inputs["triggers"]
 
 
 def test_no_secret_in_gateway_commands(homelab_raw):

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import DYNAMIC, EXTERNAL_SECRET, SECRET_STORE
 from tests.program.harness import DUMMY_SECRETS, SECRET_SIG, run_program
-
-ES_TYPE = "kubernetes:external-secrets.io/v1:ExternalSecret"
-STORE_TYPE = "kubernetes:external-secrets.io/v1:ClusterSecretStore"
-GATE_TYPE = "pulumi-python:dynamic:Resource"
 
 
 @pytest.fixture
@@ -33,30 +30,30 @@ def test_every_kubernetes_resource_uses_the_cluster_provider(homelab):
 
 def test_crds_before_store_before_external_secrets(homelab):
     chart = homelab.named("secrets-external-secrets")
-    store = homelab.of_type(STORE_TYPE)[0]
+    store = homelab.of_type(SECRET_STORE)[0]
     assert homelab.depends_on(store, chart), "the store needs the operator's CRDs"
-    for es in homelab.of_type(ES_TYPE):
+    for es in homelab.of_type(EXTERNAL_SECRET):
         assert homelab.depends_on(es, store), f"{es.urn} must come after the store"
 
 
 def test_the_store_and_external_secrets_are_not_awaited(homelab):
-    for r in [*homelab.of_type(STORE_TYPE), *homelab.of_type(ES_TYPE)]:
+    for r in [*homelab.of_type(SECRET_STORE), *homelab.of_type(EXTERNAL_SECRET)]:
         assert r.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true", r.urn
 
 
 def test_nothing_but_the_gate_depends_on_the_store_or_external_secrets(homelab):
-    watched = {r.urn for r in [*homelab.of_type(STORE_TYPE), *homelab.of_type(ES_TYPE)]}
+    watched = {r.urn for r in [*homelab.of_type(SECRET_STORE), *homelab.of_type(EXTERNAL_SECRET)]}
     for r in homelab.resources:
-        if r.urn in watched or r.type == GATE_TYPE:
+        if r.urn in watched or r.type == DYNAMIC:
             continue
         for other in watched:
             blocked = homelab.depends_on(r, next(x for x in homelab.resources if x.urn == other))
             if blocked:
-                assert r.type == ES_TYPE, f"{r.urn} waits on {other}: only ExternalSecrets (on the store) and the gate may"
+                assert r.type == EXTERNAL_SECRET, f"{r.urn} waits on {other}: only ExternalSecrets (on the store) and the gate may"
 
 
 def test_the_gate_waits_only_for_the_critical_external_secrets(homelab):
-    gate = homelab.of_type(GATE_TYPE)[0]
+    gate = homelab.named("secrets-gate")
     critical = homelab.named("secrets-es-cattle-system-rancher-bootstrap")
     optional = homelab.named("secrets-es-tailscale-tailscale-operator-oauth")
     assert homelab.depends_on(gate, critical) and not homelab.depends_on(gate, optional)
@@ -76,9 +73,14 @@ def test_a_second_run_with_the_same_config_registers_identical_inputs(homelab_ra
     first, second = run_program(homelab_raw), run_program(homelab_raw)
 
     def inputs(rec):
-        return {r.urn: {k: v for k, v in r.inputs.items() if k != "__provider"} for r in rec.resources if r.type.startswith(("kubernetes", "pulumi-python"))}
+        # the post-up gates take a new run id on every `pulumi up` by design (validation.run: always): compared apart
+        return {r.urn: {k: v for k, v in r.inputs.items() if k not in ("__provider", "run_id")}
+                for r in rec.resources if r.type.startswith(("kubernetes", "pulumi-python"))}
 
     assert inputs(first) == inputs(second)
+    gates = [r.name for r in first.of_type(DYNAMIC) if "run_id" in r.inputs]
+    assert sorted(gates) == ["validation-cluster-gate", "validation-network-gate"]
+    assert all(first.named(g).inputs["run_id"] != second.named(g).inputs["run_id"] for g in gates)
 
 
 def test_a_missing_doppler_token_names_the_command(homelab_raw):
@@ -91,4 +93,4 @@ def test_with_the_operator_managed_elsewhere_only_the_objects_are_managed(homela
     homelab_raw["secrets"]["operator"] = {"install": False}
     recording = run_program(homelab_raw)
     assert not [r for r in recording.resources if "Chart" in r.type]
-    assert recording.of_type(STORE_TYPE)
+    assert recording.of_type(SECRET_STORE)

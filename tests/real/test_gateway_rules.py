@@ -8,7 +8,7 @@ from components.render.gateway import GatewayRules, gateway_script
 from lab.netns import Topology
 from tests.real.conftest import require_root
 
-RULES = GatewayRules.build(["10.27.27.0/24"], path_mtu=1280, mtu=1400)
+RULES = GatewayRules.build(["10.27.27.0/24"], stack="homelab", path_mtu=1280, mtu=1400)
 UNRELATED_NFT = """
 table inet homelab {
   chain forward {
@@ -25,15 +25,17 @@ UNRELATED_IPT = [
 
 
 @pytest.fixture
-def gw():
+def gw(tmp_path):
     require_root()
     with Topology("nstg-") as topo:
         topo.add_host("gw")
+        topo.root = tmp_path  # NETSTAB_ROOT: the namespace shares this machine's /etc
         yield topo
 
 
-def run(topo: Topology, action: str, flavor: str, rules: GatewayRules = RULES, check: bool = True):
-    return topo.run("gw", "sh", "-c", gateway_script(action, flavor, rules), check=check)
+def run(topo: Topology, action: str, flavor: str, rules: GatewayRules = RULES, check: bool = True, path: str | None = None):
+    env = [f"NETSTAB_ROOT={topo.root}"] + ([f"PATH={path}"] if path else [])
+    return topo.run("gw", "env", *env, "sh", "-c", gateway_script(action, flavor, rules), check=check)
 
 
 def nft_ruleset(topo: Topology) -> str:
@@ -62,11 +64,11 @@ def test_verify_passes_after_apply_and_fails_when_a_rule_is_deleted_by_hand(gw, 
     run(gw, "apply", flavor)
     ok = run(gw, "verify", flavor, check=False)
     assert ok.returncode == 0, ok.stderr
-    assert "netstab:clamp:10.27.27.0/24:out:1240" in ok.stdout
+    assert "netstab:homelab:clamp:10.27.27.0/24:out:1240" in ok.stdout
     if flavor == "nftables":
-        listing = gw.run("gw", "nft", "-a", "list", "chain", "inet", "netstab", "clamp_mss").stdout
+        listing = gw.run("gw", "nft", "-a", "list", "chain", "inet", "netstab_homelab", "clamp_mss").stdout
         handle = next(line.rsplit("# handle ", 1)[1] for line in listing.splitlines() if ":out:1240" in line)
-        gw.run("gw", "nft", "delete", "rule", "inet", "netstab", "clamp_mss", "handle", handle.strip())
+        gw.run("gw", "nft", "delete", "rule", "inet", "netstab_homelab", "clamp_mss", "handle", handle.strip())
     else:
         gw.run("gw", "iptables", "-t", "mangle", "-D", "FORWARD", "1")
     broken = run(gw, "verify", flavor, check=False)
@@ -75,9 +77,9 @@ def test_verify_passes_after_apply_and_fails_when_a_rule_is_deleted_by_hand(gw, 
 
 def test_verify_notices_a_changed_mss(gw):
     run(gw, "apply", "nftables")
-    other = GatewayRules.build(["10.27.27.0/24"], mss=1300, mtu=1400)
+    other = GatewayRules.build(["10.27.27.0/24"], stack="homelab", mss=1300, mtu=1400)
     result = run(gw, "verify", "nftables", rules=other, check=False)
-    assert result.returncode == 1 and "MISSING rule netstab:clamp:10.27.27.0/24:out:1300" in result.stderr
+    assert result.returncode == 1 and "MISSING rule netstab:homelab:clamp:10.27.27.0/24:out:1300" in result.stderr
 
 
 def test_nft_remove_leaves_no_residue_and_other_tables_untouched(gw):
@@ -100,7 +102,7 @@ def test_iptables_remove_leaves_no_residue_and_other_rules_untouched(gw):
     assert "netstab:" in applied
     # the ICMP accept must come before any other FORWARD rule of the filter table
     forward = [line for line in applied.split("*filter", 1)[1].splitlines() if line.startswith("-A FORWARD")]
-    assert "netstab:icmp:frag-needed" in forward[0]
+    assert "netstab:homelab:icmp:frag-needed" in forward[0]
     run(gw, "remove", "iptables")
     assert ipt_save(gw) == before
 
@@ -111,7 +113,7 @@ def test_an_invalid_ruleset_is_refused_before_the_kernel_is_touched(gw, flavor):
     script = gateway_script("apply", flavor, RULES)
     broken = script.replace("10.27.27.0/24 tcp flags", "10.27.27.0/33 tcp flags").replace("-s 10.27.27.0/24", "-s 10.27.27.0/33")
     before = nft_ruleset(gw) + ipt_save(gw)
-    result = gw.run("gw", "sh", "-c", broken, check=False)
+    result = gw.run("gw", "env", f"NETSTAB_ROOT={gw.root}", "sh", "-c", broken, check=False)
     assert result.returncode != 0
     assert nft_ruleset(gw) + ipt_save(gw) == before
 
@@ -129,3 +131,75 @@ def test_iptables_inspect_reports_policy_drop_without_related(gw):
     assert "PROBLEM: filter FORWARD policy DROP" in run(gw, "inspect", "iptables").stdout
     gw.run("gw", "iptables", "-A", "FORWARD", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
     assert "no forward rule or policy found" in run(gw, "inspect", "iptables").stdout
+
+
+def _reboot(topo: Topology) -> None:
+    """What a reboot does to the kernel's rules: all gone (the distribution's own service flushes)."""
+    topo.run("gw", "nft", "flush", "ruleset")
+
+
+def _boot(topo: Topology, flavor: str, rules: GatewayRules = RULES) -> None:
+    """Run what the installed unit runs at boot: its ExecStart, with the files under NETSTAB_ROOT."""
+    unit = (topo.root / "etc/systemd/system" / rules.unit).read_text()
+    exec_start = next(line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("ExecStart="))
+    relocated = exec_start.replace(" /etc/netstab/", f" {topo.root}/etc/netstab/")
+    topo.run("gw", "sh", "-c", relocated)
+
+
+@pytest.mark.parametrize("flavor", ["nftables", "iptables"])
+def test_the_rules_come_back_after_a_reboot_and_remove_takes_the_boot_files_too(gw, flavor):
+    run(gw, "apply", flavor)
+    _reboot(gw)
+    assert run(gw, "verify", flavor, check=False).returncode == 1, "a reboot loses the live rules"
+    _boot(gw, flavor)
+    ok = run(gw, "verify", flavor, check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert "persistent" in ok.stdout
+    run(gw, "remove", flavor)
+    assert not list((gw.root / "etc/netstab").iterdir()) and not list((gw.root / "etc/systemd/system").iterdir())
+
+
+@pytest.mark.parametrize("flavor", ["nftables", "iptables"])
+def test_verify_fails_when_the_boot_file_is_gone(gw, flavor):
+    run(gw, "apply", flavor)
+    next((gw.root / "etc/netstab").iterdir()).unlink()
+    result = run(gw, "verify", flavor, check=False)
+    assert result.returncode == 1 and "NOT PERSISTENT" in result.stderr
+
+
+STRICT_INPUT = [["iptables", "-P", "INPUT", "DROP"], ["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"]]
+
+
+@pytest.mark.parametrize("broken_save", ["exit 1", "exit 0"], ids=["save_fails", "save_prints_nothing"])
+def test_iptables_apply_changes_nothing_when_the_live_table_cannot_be_read(gw, tmp_path, broken_save):
+    """A gateway whose INPUT is "policy DROP, accept tcp/22" keeps it when iptables-save misbehaves."""
+    for argv in STRICT_INPUT:
+        gw.run("gw", *argv)
+    before = ipt_save(gw)
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    (shims / "iptables-save").write_text(f"#!/bin/sh\n{broken_save}\n")
+    (shims / "iptables-save").chmod(0o755)
+    result = run(gw, "apply", "iptables", check=False, path=f"{shims}:/usr/sbin:/usr/bin:/sbin:/bin")
+    assert result.returncode != 0 and "nothing was changed" in result.stderr
+    assert ipt_save(gw) == before
+
+
+@pytest.mark.parametrize("flavor", ["nftables", "iptables"])
+def test_two_stacks_share_a_gateway_and_remove_takes_only_its_own(gw, flavor):
+    other = GatewayRules.build(["10.28.28.0/24"], stack="lab-b", mss=1300, mtu=1400)
+    run(gw, "apply", flavor)
+    run(gw, "apply", flavor, rules=other)
+    run(gw, "remove", flavor)
+    assert run(gw, "verify", flavor, rules=other, check=False).returncode == 0, "stack lab-b's rules must survive homelab's remove"
+    assert run(gw, "verify", flavor, check=False).returncode == 1
+
+
+def test_iptables_apply_replaces_this_stacks_rules_written_under_an_older_mss(gw):
+    older = GatewayRules.build(["10.27.27.0/24"], stack="homelab", mss=1300, mtu=1400)
+    run(gw, "apply", "iptables", rules=older)
+    run(gw, "apply", "iptables")
+    live = ipt_save(gw)
+    assert "--set-mss 1300" not in live and live.count("--set-mss 1240") == 2
+    run(gw, "remove", "iptables", rules=older)  # remove rendered with the old MSS still finds the new rules
+    assert "netstab:" not in ipt_save(gw)

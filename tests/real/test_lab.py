@@ -60,13 +60,13 @@ def test_pmtu_mode_does_not_fix_a_narrow_link_beyond_the_gateway_but_the_fixed_m
             return diagnose(docs).kind == "healthy"
 
         assert not cp1_ok()
-        pmtu = GatewayRules.build([lab_topology.VM_SUBNET], pmtu=True)
-        topo.run("gw", "sh", "-c", gateway_script("apply", "nftables", pmtu))
+        pmtu = GatewayRules.build([lab_topology.VM_SUBNET], stack="homelab", pmtu=True)
+        topo.run("gw", "env", f"NETSTAB_ROOT={tmp_path}", "sh", "-c", gateway_script("apply", "nftables", pmtu))
         assert not cp1_ok(), "clamping to the gateway's own route MTU cannot know the narrow link upstream"
-        fixed = GatewayRules.build([lab_topology.VM_SUBNET], path_mtu=1280, mtu=1400)
-        topo.run("gw", "sh", "-c", gateway_script("apply", "nftables", fixed))
+        fixed = GatewayRules.build([lab_topology.VM_SUBNET], stack="homelab", path_mtu=1280, mtu=1400)
+        topo.run("gw", "env", f"NETSTAB_ROOT={tmp_path}", "sh", "-c", gateway_script("apply", "nftables", fixed))
         assert cp1_ok()
-        topo.run("gw", "sh", "-c", gateway_script("remove", "nftables", fixed))
+        topo.run("gw", "env", f"NETSTAB_ROOT={tmp_path}", "sh", "-c", gateway_script("remove", "nftables", fixed))
         assert not cp1_ok(), "removing the fix brings the black hole back"
 
 
@@ -75,8 +75,8 @@ def test_the_iptables_flavor_fixes_the_black_hole_too(tmp_path):
     with Topology("nsti-") as topo:
         lab_topology.build(topo, narrow_mtu=1280)
         svc = services.start(topo, tmp_path)
-        rules = GatewayRules.build([lab_topology.VM_SUBNET], path_mtu=1280, mtu=1400)
-        topo.run("gw", "sh", "-c", gateway_script("apply", "iptables", rules))
+        rules = GatewayRules.build([lab_topology.VM_SUBNET], stack="homelab", path_mtu=1280, mtu=1400)
+        topo.run("gw", "env", f"NETSTAB_ROOT={tmp_path}", "sh", "-c", gateway_script("apply", "iptables", rules))
         doc = probing.agent(topo, "worker1", "http", "https://registry-1.docker.io/v2/", "--ca-file", str(svc.cert.ca), "--timeout", "2", "--repeat", "3")
         assert all(r["ok"] for r in doc["records"]), doc["records"]
 

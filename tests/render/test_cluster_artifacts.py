@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from components.config import NodeConfig
 from components.render import cloudinit, k3s
-from components.render.bundle import render_files
+from components.render.shell import as_root
+from tests.render.files import files_of
 
 
 def test_network_config_carries_mtu_address_route_and_dns(homelab):
@@ -20,7 +21,7 @@ def test_network_config_carries_mtu_address_route_and_dns(homelab):
         assert doc["version"] == 2
         assert eth0["mtu"] == 1400
         assert eth0["addresses"] == [f"{node.ip}/24"]
-        assert eth0["routes"] == [{"to": "default", "via": "10.27.27.1"}]
+        assert eth0["routes"] == [{"to": "0.0.0.0/0", "via": "10.27.27.1"}]
         assert eth0["nameservers"]["addresses"] == ["10.27.27.1", "1.1.1.1"]
         assert eth0["match"]["macaddress"] == node.mac
 
@@ -80,20 +81,51 @@ def test_nodes_ready_waits_for_every_node_by_name_with_the_configured_bound(home
 
 def test_kubeconfig_is_rewritten_to_the_server_address():
     text = "clusters:\n- cluster:\n    server: https://127.0.0.1:6443\n"
-    assert "server: https://10.27.27.11:6443" in k3s.rewrite_kubeconfig(text, "10.27.27.11")
+    assert "server: https://10.27.27.11:6443" in k3s.rewrite_kubeconfig(text, "10.27.27.11", "netstab-homelab")
+
+
+K3S_KUBECONFIG = """apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: Q0E=
+    server: https://127.0.0.1:6443
+  name: default
+contexts:
+- context:
+    cluster: default
+    user: default
+  name: default
+current-context: default
+kind: Config
+preferences: {}
+users:
+- name: default
+  user:
+    client-certificate-data: Q0VSVA==
+    client-key-data: S0VZ
+"""
+
+
+def test_kubeconfig_context_is_named_after_the_stack_so_a_merge_does_not_collide():
+    doc = yaml.safe_load(k3s.rewrite_kubeconfig(K3S_KUBECONFIG, "10.27.27.11", "netstab-homelab"))
+    assert doc["current-context"] == "netstab-homelab"
+    assert doc["contexts"] == [{"context": {"cluster": "netstab-homelab", "user": "netstab-homelab"}, "name": "netstab-homelab"}]
+    assert [c["name"] for c in doc["clusters"]] == ["netstab-homelab"] == [u["name"] for u in doc["users"]]
+    assert doc["clusters"][0]["cluster"] == {"certificate-authority-data": "Q0E=", "server": "https://10.27.27.11:6443"}
+    assert doc["users"][0]["user"]["client-key-data"] == "S0VZ"
 
 
 def test_kubeconfig_without_the_loopback_server_is_refused():
     import pytest
 
     with pytest.raises(ValueError, match="no server https://127.0.0.1:6443"):
-        k3s.rewrite_kubeconfig("server: https://elsewhere:6443", "10.27.27.11")
+        k3s.rewrite_kubeconfig("server: https://elsewhere:6443", "10.27.27.11", "netstab-homelab")
 
 
 def test_scripts_are_valid_posix_shell(homelab, tmp_path):
     import subprocess
 
-    for relative, text in render_files(homelab).items():
+    for relative, text in files_of(homelab).items():
         if relative.endswith(".sh"):
             path = tmp_path / relative.replace("/", "_")
             path.write_text(text)
@@ -105,7 +137,7 @@ def test_as_root_keeps_the_script_intact_through_the_shell(tmp_path):
     import subprocess
 
     script = "echo \"it's $((1+1))\"\n"
-    command = k3s.as_root(script).replace("sudo -n ", "")
+    command = as_root(script).replace("sudo -n ", "")
     out = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
     assert out.stdout == "it's 2\n"
 
@@ -114,7 +146,8 @@ def test_the_install_script_reads_the_token_from_stdin_only(tmp_path, homelab):
     """Run the script's token step for real: stdin in, exported variable out, nothing echoed."""
     import subprocess
 
-    preamble = k3s.server_install_script(homelab).split("# Idempotent")[0]
+    preamble = k3s.server_install_script(homelab).split("work=$(mktemp -d)")[0]
+    assert "curl" not in preamble, "the probe must stop before the installer"
     probe = preamble + 'echo "len=${#K3S_TOKEN}"\n'
     out = subprocess.run(["sh", "-c", probe], input="s3cret-token-value", capture_output=True, text=True)
     assert out.stdout.strip() == "len=18" and "s3cret" not in out.stdout + out.stderr
@@ -123,7 +156,7 @@ def test_the_install_script_reads_the_token_from_stdin_only(tmp_path, homelab):
 
 
 def test_render_writes_every_node_artifact(homelab):
-    files = render_files(homelab)
+    files = files_of(homelab)
     for name in ("cp1", "worker1", "worker2"):
         for artifact in ("network-config.yaml", "user-data.yaml", "k3s-install.sh"):
             assert f"nodes/{name}/{artifact}" in files

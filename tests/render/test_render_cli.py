@@ -61,19 +61,19 @@ def test_rendered_files_hold_no_secret_even_when_the_stack_has_them(tmp_path):
 def test_gateway_script_prints_exactly_what_the_component_runs():
     from components.render.gateway import GatewayRules, gateway_script
 
-    result = run("gateway-script", "apply", "--flavor", "iptables", "--subnet", "10.27.27.0/24", "--path-mtu", "1280", "--mtu", "1400")
+    result = run("gateway-script", "apply", "--flavor", "iptables", "--stack", "homelab", "--subnet", "10.27.27.0/24", "--path-mtu", "1280", "--mtu", "1400")
     assert result.returncode == 0
-    assert result.stdout == gateway_script("apply", "iptables", GatewayRules.build(["10.27.27.0/24"], path_mtu=1280, mtu=1400))
+    assert result.stdout == gateway_script("apply", "iptables", GatewayRules.build(["10.27.27.0/24"], stack="homelab", path_mtu=1280, mtu=1400))
 
 
 def test_an_invalid_mss_is_refused_before_any_script_exists():
-    result = run("gateway-script", "apply", "--flavor", "nftables", "--subnet", "10.27.27.0/24", "--mss", "1380", "--mtu", "1400")
+    result = run("gateway-script", "apply", "--flavor", "nftables", "--stack", "homelab", "--subnet", "10.27.27.0/24", "--mss", "1380", "--mtu", "1400")
     assert result.returncode == 2 and result.stdout == ""
     assert "MSS 1380 is outside 536..1360" in result.stderr
 
 
 def test_gateway_script_needs_exactly_one_mss_source():
-    result = run("gateway-script", "apply", "--flavor", "nftables", "--subnet", "10.27.27.0/24", "--mss", "1300", "--pmtu")
+    result = run("gateway-script", "apply", "--flavor", "nftables", "--stack", "homelab", "--subnet", "10.27.27.0/24", "--mss", "1300", "--pmtu")
     assert result.returncode == 2 and "not allowed with argument" in result.stderr
 
 

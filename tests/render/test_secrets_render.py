@@ -6,12 +6,12 @@ import pytest
 import yaml
 
 from components.config import ConfigError, parse_config
-from components.render import secrets as render
-from components.render.bundle import render_files
+from components.render import secrets as secrets_render
+from tests.render.files import files_of
 
 
 def test_the_store_is_a_doppler_cluster_secret_store_reading_the_token_secret(homelab):
-    store = render.cluster_secret_store(homelab.secrets)
+    store = secrets_render.cluster_secret_store(homelab.secrets)
     assert store["apiVersion"] == "external-secrets.io/v1" and store["kind"] == "ClusterSecretStore"
     ref = store["spec"]["provider"]["doppler"]["auth"]["secretRef"]["dopplerToken"]
     assert ref == {"name": "doppler-token", "key": "dopplerToken", "namespace": "external-secrets"}
@@ -19,7 +19,7 @@ def test_the_store_is_a_doppler_cluster_secret_store_reading_the_token_secret(ho
 
 
 def test_external_secrets_map_remote_keys_to_secret_keys(homelab):
-    es = render.external_secret(homelab.secrets, homelab.secrets.external_secrets[1])
+    es = secrets_render.external_secret(homelab.secrets, homelab.secrets.external_secrets[1])
     assert es["spec"]["target"] == {"name": "operator-oauth", "creationPolicy": "Owner"}
     assert es["spec"]["data"] == [{"secretKey": "client_id", "remoteRef": {"key": "TS_OAUTH_CLIENT_ID"}},
                                   {"secretKey": "client_secret", "remoteRef": {"key": "TS_OAUTH_CLIENT_SECRET"}}]
@@ -28,7 +28,7 @@ def test_external_secrets_map_remote_keys_to_secret_keys(homelab):
 
 
 def test_render_writes_the_manifests_with_the_token_redacted(homelab):
-    files = render_files(homelab)
+    files = files_of(homelab)
     token = yaml.safe_load(files["kubernetes/doppler-token-secret.yaml"])
     assert token["stringData"]["dopplerToken"].startswith("<redacted")
     assert "kubernetes/externalsecret-cattle-system-rancher-bootstrap.yaml" in files
@@ -37,7 +37,7 @@ def test_render_writes_the_manifests_with_the_token_redacted(homelab):
 
 
 def test_the_gate_spec_lists_only_critical_secrets_and_their_key_names(homelab):
-    spec = render.gate_spec(homelab.secrets, "hint")
+    spec = secrets_render.gate_spec(homelab.secrets, "hint")
     assert [c["target"] for c in spec["critical"]] == ["bootstrap-secret"]
     assert spec["critical"][0]["keys"] == ["bootstrapPassword"]
 

@@ -1,0 +1,18 @@
+"""How a rendered script becomes the command text of a remote step (stdin stays free for secrets)."""
+
+from __future__ import annotations
+
+import shlex
+
+
+def as_login_user(script: str) -> str:
+    """The command text for a script that needs no root."""
+    return f"sh -c {shlex.quote(script)}"
+
+
+def as_root(script: str, user: str = "") -> str:
+    """The command text for a script run over SSH, elevated with sudo unless the user is root
+    (a Proxmox host has no sudo). The script travels in the command, so stdin stays free.
+    """
+    prefix = "" if user == "root" else "sudo -n "
+    return f"{prefix}sh -c {shlex.quote(script)}"

@@ -1,0 +1,60 @@
+"""Pieces of the rendered remote steps run for real: the bounded cloud-init wait against stand-in
+`cloud-init` programs, and the mirror health check's reading of a real docker-registry's log."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components.render.k3s import cloud_init_wait
+from components.render.mirror import upstream_unreachable_check
+from tests.real.conftest import free_port
+
+
+def _fake_cloud_init(tmp_path: Path, body: str) -> str:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "cloud-init").write_text(f"#!/bin/sh\n{body}\n")
+    (bin_dir / "cloud-init").chmod(0o755)
+    return f"{bin_dir}:/usr/bin:/bin"
+
+
+@pytest.mark.parametrize("body,outcome", [("exit 0", "done"), ("exit 2", "done"), ("exit 1", "failed"), ("sleep 30", "timeout")],
+                         ids=["done", "done_with_warnings", "failed", "hangs"])
+def test_the_cloud_init_wait_is_bounded_and_names_the_outcome(tmp_path, body, outcome):
+    script = cloud_init_wait(timeout_s=1) + 'echo "$cloud_init"\n'
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=20,
+                          env={"PATH": _fake_cloud_init(tmp_path, body)})
+    assert done.stdout.strip() == outcome
+
+
+def _registry_log(tmp_path: Path, config: str) -> str:
+    path = tmp_path / "config.yml"
+    path.write_text(config)
+    try:
+        done = subprocess.run(["docker-registry", "serve", str(path)], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"docker-registry kept running with {config!r}") from exc
+    return done.stdout + done.stderr
+
+
+def _reads_as_upstream_unreachable(log: str) -> bool:
+    script = upstream_unreachable_check() + "upstream_unreachable\n"
+    return subprocess.run(["sh", "-c", script], input=log, text=True, timeout=10).returncode == 0
+
+
+BASE = "version: 0.1\nhttp: {{addr: 127.0.0.1:{port}}}\n"
+
+
+def test_an_unreachable_upstream_is_a_warning_and_a_broken_config_is_a_failure(tmp_path):
+    port = free_port()
+    storage = f"storage: {{filesystem: {{rootdirectory: {tmp_path / 'data'}}}}}\n"
+    refused = _registry_log(tmp_path, BASE.format(port=port) + storage + f"proxy: {{remoteurl: 'https://127.0.0.1:{free_port()}'}}\n")
+    bad_driver = _registry_log(tmp_path, BASE.format(port=port) + "storage: {nosuchdriver: {}}\n")
+    bad_yaml = _registry_log(tmp_path, "version: 0.1\nstorage: [\n")
+    assert "connection refused" in refused, refused[-500:]
+    assert _reads_as_upstream_unreachable(refused)
+    assert not _reads_as_upstream_unreachable(bad_driver), bad_driver[-500:]
+    assert not _reads_as_upstream_unreachable(bad_yaml), bad_yaml[-500:]
