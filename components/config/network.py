@@ -47,8 +47,6 @@ def _resolver(address: IPAddress) -> IPAddress:
     return address
 
 
-
-
 class NetworkConfig(Section):
     """The VM subnet every node and the mirror live on."""
 
