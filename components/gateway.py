@@ -30,7 +30,8 @@ class GatewayFirewall(pulumi.ComponentResource):
         super().__init__("netstab:gateway:GatewayFirewall", name, None, opts)
         gw = args.gateway
         assert gw.manage and gw.host, "GatewayFirewall needs gateway.manage: true and gateway.host (config validation ensures it)"
-        conn = remote.connection(gw.host, gw.user, args.ssh_private_key, port=gw.port)
+        assert gw.host_key, "config validation requires gateway.hostKey with manage: true"
+        conn = remote.connection(gw.host, gw.user, args.ssh_private_key, gw.host_key, port=gw.port)
         script = {action: as_root(args.artifacts.scripts[action], gw.user) for action in ("apply", "remove", "verify")}
         # New rules update in place: apply converges this stack's rules, whatever MSS they had. Another
         # gateway or flavor replaces, delete-first: the old remove runs where the old rules are, first.

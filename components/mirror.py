@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import pulumi
+import pulumi_command as command
 
 from components import remote
 from components.config import StackConfig
-from components.nodes import guest_network
+from components.nodes import guest_network, keyed_vm
 from components.render.bundle import MirrorArtifacts, RegistriesArtifacts
 from components.render.mirror import credentials_stdin
 from components.render.shell import as_login_user, as_root
-from components.vm import BootImage, ProxmoxVm, ProxmoxVmArgs, VmSpec
+from components.vm import BootImage, ProxmoxVmArgs, VmSpec
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,9 @@ class RegistryMirror(pulumi.ComponentResource):
         assert cfg.mirror.enabled and vm_cfg is not None
         spec = VmSpec(vm_cfg.name, vm_cfg.vm_id, vm_cfg.cores, vm_cfg.memory_mb, vm_cfg.disk_gb, vm_cfg.mac, ("netstab", "mirror"),
                       art.network_config, art.user_data)
-        vm = ProxmoxVm(f"{name}-vm", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.image, cfg.image.template_vm_id),
-                       opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)))
-        conn = remote.connection(str(vm_cfg.ip), cfg.ssh.user, args.ssh_private_key)
+        vm, host_key = keyed_vm(f"{name}-vm", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.image, cfg.image.template_vm_id), self,
+                                args.after)
+        conn = remote.connection(str(vm_cfg.ip), cfg.ssh.user, args.ssh_private_key, host_key)
         here = pulumi.ResourceOptions(parent=self)
         steps: list[pulumi.Resource] = []
         if args.credentials is not None:
@@ -64,7 +65,7 @@ class RegistryMirror(pulumi.ComponentResource):
 class NodeRegistriesArgs:
     config: StackConfig
     artifacts: RegistriesArtifacts
-    ssh_private_key: pulumi.Input[str]
+    connections: Mapping[str, command.remote.ConnectionArgs]  # node name -> SSH to it (ClusterNodes.connections)
     booted: Mapping[str, pulumi.Resource]
     vms: Mapping[str, pulumi.Resource]  # node name -> its VM: the file goes (and comes back) with it
     mirror_healthy: pulumi.Resource
@@ -79,7 +80,7 @@ class NodeRegistries(pulumi.ComponentResource):
         write, remove = as_root(args.artifacts.update), as_root(args.artifacts.remove)
         self.written: dict[str, pulumi.Resource] = {}
         for node in cfg.nodes:
-            conn = remote.connection(str(node.ip), cfg.ssh.user, args.ssh_private_key)
+            conn = args.connections[node.name]
             # a delete: disabling the mirror takes the file off every node (and restarts K3s)
             self.written[node.name] = remote.run(
                 f"{name}-{node.name}", conn, write, pulumi.ResourceOptions(parent=self, depends_on=[args.booted[node.name], args.mirror_healthy]),

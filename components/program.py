@@ -100,14 +100,14 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
         # mirror VM healthy -> registries.yaml on each node -> K3s install
         mirror = RegistryMirror("mirror", RegistryMirrorArgs(config, artifacts.mirror, artifacts.agent, secrets.ssh_private_key, image,
                                                               secrets.mirror_credentials, after=[gateway] if gateway else ()), opts=with_provider)
-        registries = NodeRegistries("registries", NodeRegistriesArgs(config, artifacts.registries, secrets.ssh_private_key, nodes.booted,
+        registries = NodeRegistries("registries", NodeRegistriesArgs(config, artifacts.registries, nodes.connections, nodes.booted,
                                                                       vms, mirror.healthy))
         before_install = {node: [written] for node, written in registries.written.items()}
         pulumi.export("mirrorHealth", mirror.health)
         pulumi.export("mirrorWarmup", mirror.warmup)
     cluster = K3sCluster(
         "k3s",
-        K3sClusterArgs(config, artifacts.cluster, secrets.ssh_private_key, secrets.k3s_token, booted=nodes.booted,
+        K3sClusterArgs(config, artifacts.cluster, nodes.connections, secrets.k3s_token, booted=nodes.booted,
                        vms=vms, before_install=before_install),
     )
     secrets_layer = None
@@ -121,7 +121,7 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
         # after the gateway fix, registries.yaml and K3s Ready; nothing but exports waits on it
         after = [*([gateway.verify] if gateway else []), *(w for ws in before_install.values() for w in ws), cluster.ready]
         validation = NetworkValidation("validation", NetworkValidationArgs(
-            config, artifacts.validation, artifacts.agent, secrets.ssh_private_key, cluster.kubeconfig, vms, after))
+            config, artifacts.validation, artifacts.agent, nodes.connections, secrets.ssh_private_key, cluster.kubeconfig, vms, after))
         pulumi.export("networkVerdict", validation.network_verdict)
         pulumi.export("clusterVerdict", validation.cluster_verdict)
     pulumi.export("nodeIps", cluster.node_ips)

@@ -24,12 +24,15 @@ DIAL_ATTEMPTS = 40
 DIAL_TIMEOUT_S = 15
 
 
-def connection(host: pulumi.Input[str], user: str, private_key: pulumi.Input[str], port: int = 22) -> command.remote.ConnectionArgs:
+def connection(host: pulumi.Input[str], user: str, private_key: pulumi.Input[str], host_key: pulumi.Input[str],
+               port: int = 22) -> command.remote.ConnectionArgs:
+    """SSH to `host`, which must prove it holds `host_key` (authorized_keys format): no connection goes unchecked."""
     return command.remote.ConnectionArgs(
         host=host,
         port=port,
         user=user,
         private_key=private_key,
+        host_key=host_key,
         dial_error_limit=DIAL_ATTEMPTS,
         per_dial_timeout=DIAL_TIMEOUT_S,
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
+import pulumi_command as command
 
 from components import remote
 from components.clustergate import ClusterGate
@@ -41,7 +42,8 @@ class NetworkValidationArgs:
     config: StackConfig
     artifacts: ValidationArtifacts
     agent: str
-    ssh_private_key: pulumi.Input[str]
+    connections: Mapping[str, command.remote.ConnectionArgs]  # node name -> SSH to it
+    ssh_private_key: pulumi.Input[str]  # for the Proxmox host
     kubeconfig: pulumi.Input[str]
     vms: Mapping[str, pulumi.Resource]  # node name -> its VM
     after: Sequence[pulumi.Resource]  # the gateway fix, registries.yaml, K3s Ready
@@ -56,13 +58,12 @@ class NetworkValidation(pulumi.ComponentResource):
         super().__init__("netstab:validation:NetworkValidation", name, None, opts)
         cfg, validation = args.config, args.config.validation
         current = run_id(cfg, args.artifacts)
-        nodes = {n.name: n for n in cfg.nodes}
         runs: dict[str, pulumi.Output[str]] = {}
         for point, script in args.artifacts.probe_runs.items():
             if point == PROXMOX:
                 conn, on = proxmox_connection(cfg.proxmox, args.ssh_private_key), None
             else:
-                conn, on = remote.connection(str(nodes[point].ip), cfg.ssh.user, args.ssh_private_key), args.vms[point]
+                conn, on = args.connections[point], args.vms[point]
             probe = remote.run(f"{name}-probe-{point}", conn, as_login_user(script), pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
                                stdin=args.agent, on=on, replace_on=[current])
             runs[point] = probe.stdout

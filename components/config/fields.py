@@ -172,3 +172,21 @@ def hostname(expected: str) -> Check:
 
 
 K3sVersion = Annotated[str, matching("a K3s release such as v1.33.5+k3s1", re.compile(r"^v\d+\.\d+\.\d+\+k3s\d+$"))]
+
+
+# A host key to pin (pulumi-command connection.hostKey): authorized_keys format. Not RSA: pulumi-command
+# offers only the pinned key's type, `ssh-rsa` (SHA-1) for RSA, which a current OpenSSH refuses.
+HOST_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}( \S.*)?$")
+
+
+def _host_key(value: Any) -> str:
+    if isinstance(value, str) and value.startswith("ssh-rsa "):
+        raise ValueError("RSA host keys cannot be pinned: pulumi-command would offer only ssh-rsa (SHA-1), which current sshd refuses; "
+                         "use the host's ed25519 key: ssh-keyscan -t ed25519 HOST")
+    if not isinstance(value, str) or not HOST_KEY.match(value.strip()):
+        raise ValueError("")
+    return value.strip()
+
+
+HostKey = Annotated[str, Check("an SSH host key line such as 'ssh-ed25519 AAAA...' (ssh-keyscan -t ed25519 HOST)", _host_key,
+                               {"type": "string", "pattern": HOST_KEY.pattern})]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from components.config.base import Problems, Section, rule
-from components.config.fields import CIDR_NETWORK, Bool, IPNetwork, Refused, Text, between, one_of
+from components.config.fields import CIDR_NETWORK, Bool, HostKey, IPNetwork, Refused, Text, between, one_of
 from components.config.network import MTU_MAX, MTU_MIN
 
 
@@ -36,6 +36,8 @@ class GatewayConfig(Section):
     """SSH user on the gateway."""
     port: Annotated[int, between(1, 65535)] = 22
     """SSH port of the gateway."""
+    host_key: HostKey | None = None
+    """The gateway's SSH host key, pinned (ssh-keyscan -t ed25519 HOST); needed with manage: true."""
     flavor: Annotated[str, one_of(FLAVORS)] = "nftables"
     """nftables (own table inet netstab) or iptables (rules tagged netstab: in mangle and filter FORWARD)."""
     mss: Annotated[int, between(1, 65535)] | None = None
@@ -59,6 +61,11 @@ class GatewayConfig(Section):
     def _managed_needs_a_host(self) -> Problems:
         if self.manage and not self.host:
             yield ("host",), "missing: manage: true needs the gateway's SSH address (often the Proxmox host)"
+
+    @rule("manage", "host_key")
+    def _managed_needs_a_host_key(self) -> Problems:
+        if self.manage and not self.host_key:
+            yield ("hostKey",), "missing: manage: true needs the gateway's SSH host key to pin (ssh-keyscan -t ed25519 HOST)"
 
     @rule("mss", "path_mtu", "pmtu")
     def _exactly_one_mss_source(self) -> Problems:

@@ -122,6 +122,8 @@ class PassThroughMocks(pmocks.Mocks):
             state["stdout"] = "apiVersion: v1\nclusters:\n- cluster:\n    server: https://127.0.0.1:6443\n"
         if args.typ == "pulumi-python:dynamic:Resource":
             state["secrets"] = {}  # the gate's real outputs are tested against a fake API (tests/real)
+            if "host" in args.inputs:  # a HostKey: what its provider generates (tests/real drives the real one)
+                state.update(private_key=f"PRIVATE-HOST-KEY-{args.inputs['host']}", public_key=f"ssh-ed25519 AAAAC3Nz {args.inputs['host']}")
         return f"{args.name}-id", state
 
     def call(self, args: pmocks.MockCallArgs):

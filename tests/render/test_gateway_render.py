@@ -93,7 +93,8 @@ def test_the_homelab_stack_clamps_to_1360_from_its_path_mtu(homelab):
     assert GatewayRules.for_stack("homelab", homelab.gateway, homelab.network).clamps[0].subnet == ipaddress.ip_network("10.27.27.0/24")
 
 
-GATEWAY_KEYS = "manage, kind, host, user, port, flavor, mss, pathMtu, pmtu, lanInterface, ipv6Subnet"
+GATEWAY_KEYS = "manage, kind, host, user, port, hostKey, flavor, mss, pathMtu, pmtu, lanInterface, ipv6Subnet"
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGatewayHostKey000000000000000000000000000000"
 BROKEN_GATEWAYS = [
     pytest.param({"pathMtu": 1400, "mss": 1300},
                  "gateway: set exactly one MSS source: gateway.mss, gateway.pathMtu (measured; MSS = path MTU - 40) or gateway.pmtu: true",
@@ -107,9 +108,16 @@ BROKEN_GATEWAYS = [
                  id="mss_below_tcp_minimum"),
     pytest.param({"pathMtu": 9999}, "gateway.pathMtu: 9999 is not an integer in 576..9000", id="path_mtu_out_of_range"),
     pytest.param({"pathMtu": 1400, "flavor": "pf"}, "gateway.flavor: 'pf' is not one of nftables, iptables", id="unknown_flavor"),
-    pytest.param({"pathMtu": 1400, "manage": True},
+    pytest.param({"pathMtu": 1400, "manage": True, "hostKey": HOST_KEY},
                  "gateway.host: missing: manage: true needs the gateway's SSH address (often the Proxmox host)", id="managed_without_host"),
-    pytest.param({"pathMtu": 1400, "manage": True, "host": "10.27.27.1", "kind": "opnsense"},
+    pytest.param({"pathMtu": 1400, "manage": True, "host": "10.27.27.1"},
+                 "gateway.hostKey: missing: manage: true needs the gateway's SSH host key to pin (ssh-keyscan -t ed25519 HOST)",
+                 id="managed_without_host_key"),
+    pytest.param({"pathMtu": 1400, "manage": True, "host": "10.27.27.1", "hostKey": "ssh-rsa AAAAB3NzaC1yc2E= root@gw"},
+                 "gateway.hostKey: 'ssh-rsa AAAAB3NzaC1yc2E= root@gw' is not an SSH host key line such as 'ssh-ed25519 AAAA...' "
+                 "(ssh-keyscan -t ed25519 HOST) (RSA host keys cannot be pinned: pulumi-command would offer only ssh-rsa (SHA-1), "
+                 "which current sshd refuses; use the host's ed25519 key: ssh-keyscan -t ed25519 HOST)", id="rsa_host_key"),
+    pytest.param({"pathMtu": 1400, "manage": True, "host": "10.27.27.1", "hostKey": HOST_KEY, "kind": "opnsense"},
                  "gateway.manage: true needs gateway.kind linux (got opnsense); for opnsense, set manage: false and follow gateway/MANUAL.md",
                  id="managed_but_not_linux"),
     pytest.param({"pathMtu": 1400, "ipv6Subnet": "10.0.0.0/8"}, "gateway.ipv6Subnet: 10.0.0.0/8 is not an IPv6 CIDR", id="ipv6_subnet_is_ipv4"),
