@@ -21,7 +21,7 @@ from components.stack import STACKS_DIR, read_stack_file, stack_file
 from probes import agent_source
 
 
-def render(stack: str, out: Path, stacks_dir: Path) -> int:
+def render(stack: str, out: Path, stacks_dir: Path, path_mtu: int | None = None) -> int:
     try:
         raw, secure = read_stack_file(stack_file(stack, stacks_dir))
         config = parse_config(raw, secure)
@@ -30,7 +30,14 @@ def render(stack: str, out: Path, stacks_dir: Path) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    files = render_files(render_artifacts(config, agent_source(), stack))
+    if path_mtu is not None and not config.gateway.measured:
+        print(f"netstab: --path-mtu is for gateway.pathMtu: auto; stack '{stack}' sets its MSS source in the stack file", file=sys.stderr)
+        return 2
+    try:
+        files = render_files(render_artifacts(config, agent_source(), stack, path_mtu))
+    except GatewayRuleError as exc:
+        print(f"netstab: --path-mtu {path_mtu}: {exc}", file=sys.stderr)
+        return 2
     if out.exists() and not out.is_dir():
         print(f"netstab: --out {out}: is a file, not a folder; pick a folder to render into", file=sys.stderr)
         return 2
@@ -115,6 +122,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("stack", help="stack name: reads stacks/Pulumi.STACK.yaml")
     r.add_argument("--out", type=Path, default=None, help="output folder (default: out/STACK)")
     r.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help=argparse.SUPPRESS)
+    r.add_argument("--path-mtu", type=int, help="with gateway.pathMtu: auto, write apply.sh and verify.sh for this path MTU")
     g = sub.add_parser("gateway-script", help="print a gateway script: MSS clamp and ICMP rules")
     g.add_argument("action", choices=ACTIONS)
     g.add_argument("--flavor", choices=FLAVORS, required=True)
@@ -133,7 +141,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "render":
-        return render(args.stack, args.out or Path("out") / args.stack, args.stacks_dir)
+        return render(args.stack, args.out or Path("out") / args.stack, args.stacks_dir, args.path_mtu)
     if args.command == "gateway-script":
         return print_gateway_script(args)
     if args.command == "schema":

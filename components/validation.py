@@ -47,7 +47,7 @@ class NetworkValidationArgs:
     kubeconfig: pulumi.Input[str]
     vms: Mapping[str, pulumi.Resource]  # node name -> its VM
     after: Sequence[pulumi.Resource]  # the gateway fix, registries.yaml, K3s Ready
-    gateway_clamp: int | None = None  # the MSS the gateway rules apply, when known before the run
+    gateway_path_mtu: pulumi.Input[int] | None = None  # the path MTU the gateway clamps for (measured or configured)
 
 
 class NetworkValidation(pulumi.ComponentResource):
@@ -72,7 +72,9 @@ class NetworkValidation(pulumi.ComponentResource):
             "criteria": validation.criteria.judge_criteria(),
             "reference": [PROXMOX],
             "report_dir": str((Path.cwd() / REPORT_DIR).resolve()),
-            "gateway_clamp": args.gateway_clamp,
+            "gateway_path_mtu": args.gateway_path_mtu,
+            "path_mtu_mode": "auto" if cfg.gateway.measured else "fixed",
+            "remeasure": cfg.gateway.remeasure,
             "stack": pulumi.get_stack(),
         }
         gate = NetworkGate(f"{name}-network-gate", runs, spec, current, opts=pulumi.ResourceOptions(parent=self))

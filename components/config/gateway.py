@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from components.config.base import Problems, Section, rule
-from components.config.fields import CIDR_NETWORK, Bool, HostKey, IPNetwork, Refused, Text, between, one_of
+from components.config.fields import CIDR_NETWORK, Bool, Check, HostKey, IPNetwork, Refused, Text, between, one_of
 from components.config.network import MTU_MAX, MTU_MIN
 
 
@@ -13,6 +13,12 @@ def _ipv6(subnet: IPNetwork) -> IPNetwork:
     if subnet.version != 6:
         raise Refused(f"{subnet} is not an IPv6 CIDR")
     return subnet
+
+
+def _path_mtu(value: Any) -> int | str:
+    if value == "auto":
+        return "auto"
+    return int(between(MTU_MIN, MTU_MAX).convert(value))
 
 
 GATEWAY_KINDS = ("linux", "opnsense", "pfsense", "openwrt", "mikrotik", "other")
@@ -42,8 +48,11 @@ class GatewayConfig(Section):
     """nftables (own table inet netstab) or iptables (rules tagged netstab: in mangle and filter FORWARD)."""
     mss: Annotated[int, between(1, 65535)] | None = None
     """Clamp to this MSS (IPv4; IPv6 gets 20 less)."""
-    path_mtu: Annotated[int, between(MTU_MIN, MTU_MAX)] | None = None
-    """Measured working path MTU (mss-sweep's path_mtu): MSS = path MTU - 40 (IPv6: - 60)."""
+    path_mtu: Annotated[int | str, Check(f"an integer in {MTU_MIN}..{MTU_MAX} or auto", _path_mtu,
+                                         {"anyOf": [{"type": "integer", "minimum": MTU_MIN, "maximum": MTU_MAX}, {"const": "auto"}]})] | None = None
+    """Working path MTU: a number (mss-sweep's path_mtu), or auto: measured from the gateway before it clamps. MSS = path MTU - 40 (IPv6: - 60)."""
+    remeasure: Annotated[int, between(0, 1_000_000)] = 0
+    """With pathMtu: auto, raise this number to measure again on the next `pulumi up` (the value is kept otherwise)."""
     pmtu: Bool = False
     """Clamp to the gateway's route MTU instead (misses narrow links beyond it)."""
     lan_interface: Text | None = None
@@ -66,6 +75,21 @@ class GatewayConfig(Section):
     def _managed_needs_a_host_key(self) -> Problems:
         if self.manage and not self.host_key:
             yield ("hostKey",), "missing: manage: true needs the gateway's SSH host key to pin (ssh-keyscan -t ed25519 HOST)"
+
+    @property
+    def measured(self) -> bool:
+        """pathMtu: auto: the path MTU is measured from the gateway at deploy time."""
+        return self.path_mtu == "auto"
+
+    @property
+    def fixed_path_mtu(self) -> int | None:
+        return self.path_mtu if isinstance(self.path_mtu, int) else None
+
+    @rule("path_mtu", "manage")
+    def _measured_only_when_managed(self) -> Problems:
+        if self.path_mtu == "auto" and not self.manage:
+            yield ("pathMtu",), ("auto needs gateway.manage: true (netstab measures from the gateway over SSH); for an unmanaged "
+                                 "gateway run `python3 probes/agent.py mss-sweep registry-1.docker.io` from a node and set the number")
 
     @rule("mss", "path_mtu", "pmtu")
     def _exactly_one_mss_source(self) -> Problems:

@@ -96,11 +96,11 @@ class StackConfig(Section):
     @rule("gateway.mss", "gateway.path_mtu", "gateway.pmtu", "gateway.ipv6_subnet", "network.subnet", "network.mtu")
     def _mss_fits_the_mtu(self) -> Problems:
         gw, network = self.gateway, self.network
-        if sum((gw.mss is not None, gw.path_mtu is not None, gw.pmtu)) != 1:
-            return  # the gateway's own rule says so
+        if sum((gw.mss is not None, gw.path_mtu is not None, gw.pmtu)) != 1 or gw.path_mtu == "auto":
+            return  # the gateway's own rule says so; a measured value is checked when it is measured
         try:
             clamp_values([network.subnet, *([gw.ipv6_subnet] if gw.ipv6_subnet else [])],
-                         mss=gw.mss, path_mtu=gw.path_mtu, pmtu=gw.pmtu, mtu=network.mtu)
+                         mss=gw.mss, path_mtu=gw.path_mtu if isinstance(gw.path_mtu, int) else None, pmtu=gw.pmtu, mtu=network.mtu)
         except MssError as exc:
             key = ("mss",) if gw.mss is not None else ("pathMtu",) if gw.path_mtu is not None else ()
             yield ("gateway", *key), f"{exc} (network.mtu is {network.mtu})"

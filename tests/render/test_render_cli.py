@@ -178,3 +178,12 @@ def test_render_says_which_secrets_pulumi_up_still_needs(tmp_path, extra, edit, 
     result = run("render", "s", "--out", str(tmp_path / "out"), "--stacks-dir", str(stacks))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[1:] == expected
+
+
+def test_render_with_a_path_mtu_writes_the_measured_stacks_apply_script(tmp_path):
+    result = run("render", "homelab", "--out", str(tmp_path), "--path-mtu", "1280")
+    assert result.returncode == 0, result.stderr
+    assert "maxseg size set 1240" in (tmp_path / "gateway" / "apply.sh").read_text()
+    assert not (tmp_path / "gateway" / "MEASURED.md").exists()
+    bad = run("render", "homelab", "--out", str(tmp_path / "x"), "--path-mtu", "9999")
+    assert bad.returncode == 2 and "--path-mtu 9999: MSS 9959 is outside 536..1360" in bad.stderr
