@@ -135,9 +135,20 @@ def parse_config(raw: Mapping[str, Any], secret_keys_present: frozenset[str] | N
         config = StackConfig.model_validate(sections, by_alias=True, by_name=False)
     except ValidationError as exc:
         raise ConfigError(problems + problem_lines(exc)) from None
+    problems += _credentials_exposure(raw, config)
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _credentials_exposure(raw: Mapping[str, Any], config: StackConfig) -> list[str]:
+    """Upstream credentials on an unauthenticated mirror serve that account's images to the whole subnet: refused unless accepted."""
+    if "mirrorCredentials" not in raw or not config.mirror.enabled or config.mirror.credentials_open_to_subnet:
+        return []
+    return [f"{NAMESPACE}:mirrorCredentials: the mirror has no authentication, so every client on {config.network.subnet} (every pod "
+            "included) could pull through it whatever these credentials can, that account's private images too. Use an account "
+            "without private images and set mirror.credentialsOpenToSubnet: true, or remove the secret "
+            f"(pulumi config rm {NAMESPACE}:mirrorCredentials)"]
 
 
 def misspelt_namespace(namespace: str) -> bool:

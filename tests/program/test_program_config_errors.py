@@ -104,6 +104,7 @@ BROKEN_CREDENTIALS = [
 
 @pytest.mark.parametrize("value,expected", BROKEN_CREDENTIALS)
 def test_malformed_mirror_credentials_are_refused_without_quoting_them(homelab_raw, value, expected):
+    homelab_raw["mirror"]["credentialsOpenToSubnet"] = True
     lines = refusal(homelab_raw, secrets={**DUMMY_SECRETS, "mirrorCredentials": value})
     assert lines == [f"netstab:mirrorCredentials: {expected}"]
     assert CANARY not in "\n".join(lines)
@@ -112,5 +113,14 @@ def test_malformed_mirror_credentials_are_refused_without_quoting_them(homelab_r
 def test_any_password_text_is_accepted(homelab_raw):
     password = 'a "quoted" \\ back\\slash\nand a second line'  # the mirror hands it over base64-encoded
     value = json.dumps({"docker.io": {"username": "me", "password": password}})
+    homelab_raw["mirror"]["credentialsOpenToSubnet"] = True
     recording = run_program(homelab_raw, secrets={**DUMMY_SECRETS, "mirrorCredentials": value})
     assert recording.named("mirror-credentials").inputs["stdin"]
+
+
+def test_credentials_on_the_open_mirror_are_refused_until_the_exposure_is_accepted(homelab_raw):
+    value = json.dumps({"docker.io": {"username": "me", "password": CANARY}})
+    assert refusal(homelab_raw, secrets={**DUMMY_SECRETS, "mirrorCredentials": value}) == [
+        "netstab:mirrorCredentials: the mirror has no authentication, so every client on 10.27.27.0/24 (every pod included) could pull "
+        "through it whatever these credentials can, that account's private images too. Use an account without private images and set "
+        "mirror.credentialsOpenToSubnet: true, or remove the secret (pulumi config rm netstab:mirrorCredentials)"]

@@ -165,7 +165,8 @@ def test_a_broken_manifest_removes_nothing(tmp_path):
     pytest.param("", lambda t: t,
                  ["netstab: before `pulumi up`, set the secrets netstab:proxmoxApiToken, netstab:sshPrivateKey, netstab:k3sToken, "
                   "netstab:dopplerToken (pulumi config set --secret KEY VALUE); optional: netstab:mirrorCredentials"], id="none_set"),
-    pytest.param("  netstab:k3sToken:\n    secure: v1:AAAA\n  netstab:mirrorCredentials:\n    secure: v1:BBBB\n", lambda t: t,
+    pytest.param("  netstab:k3sToken:\n    secure: v1:AAAA\n  netstab:mirrorCredentials:\n    secure: v1:BBBB\n",
+                 lambda t: t.replace("    diskGb: 100\n", "    diskGb: 100\n    credentialsOpenToSubnet: true\n"),
                  ["netstab: before `pulumi up`, set the secrets netstab:proxmoxApiToken, netstab:sshPrivateKey, netstab:dopplerToken "
                   "(pulumi config set --secret KEY VALUE)"], id="some_set"),
     pytest.param("  netstab:proxmoxApiToken:\n    secure: v1:A\n  netstab:sshPrivateKey:\n    secure: v1:B\n  netstab:k3sToken:\n    secure: v1:C\n",
