@@ -285,7 +285,7 @@ def connect(family: int, ip: str, port: int, opts: Options, phases: Dict[str, fl
         sock.connect((ip, port))
     except socket.timeout:
         sock.close()
-        raise ProbeFailure("connect_timeout", "TCP connect to %s:%d timed out after %.1fs" % (ip, port, deadline.seconds)) from None
+        raise ProbeFailure("connect_timeout", "TCP connect to %s:%d did not complete within the %.1fs deadline" % (ip, port, deadline.seconds)) from None
     except ConnectionRefusedError:
         sock.close()
         raise ProbeFailure("connect_refused", "TCP connect to %s:%d refused" % (ip, port)) from None
@@ -1091,9 +1091,12 @@ def run_sweep(args: argparse.Namespace, sink: "Collector") -> None:
         sink.add(failed(record("mss-sweep", "%s:%d" % (host, port), 1), failure))
         return
     tracepath = None if args.no_tracepath else Tracepath(ip, args.tracepath_timeout, args.source)
-    result = Sweep(host, port, ip, args, sink.progress).run()
-    if tracepath is not None:
-        result["tracepath"] = tracepath.output()
+    try:
+        result = Sweep(host, port, ip, args, sink.progress).run()
+    finally:
+        evidence = tracepath.output() if tracepath else None  # never left running, even on Ctrl-C
+    if tracepath:
+        result["tracepath"] = evidence
     sink.sweep = result
     sink.add(sweep_record(result))
 

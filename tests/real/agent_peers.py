@@ -105,3 +105,10 @@ def send_file_like(conn: socket.socket, size: int, block: int = 1 << 20) -> None
     while sent < size:
         conn.sendall(chunk[: min(block, size - sent)])
         sent += min(block, size - sent)
+
+
+def serve_tls(conn: socket.socket, peer: Peer, n: int) -> None:
+    """A healthy HTTPS server: TLS, then one 200."""
+    tls = peer.tls(conn)
+    read_request(tls)
+    tls.sendall(answer())

@@ -1,6 +1,8 @@
 """The agent against hostile peers on 127.0.0.1 and hostile command lines: a deadline per attempt,
 bodies that stream, a failure class for every broken response, exit 2 with one line for every
-usage error, and no secret in the evidence whatever its spelling. Every peer gives up by itself
+usage error, and no secret in the evidence whatever its spelling. And the sweep against loopback
+peers: why an unreachable target is unreachable, a certificate error that still sizes, a single
+stalled default handshake that is noise. Every peer gives up by itself
 (agent_peers.HOLD_S) and every agent run is bounded by its subprocess timeout."""
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.real.agent_peers import Peer, answer, drip, read_request, send_file_like
-from tests.real.conftest import AGENT, agent
+from tests.real.agent_peers import Peer, answer, drip, read_request, send_file_like, serve_tls
+from tests.real.conftest import AGENT, agent, free_port
 from tests.real.fake_registry import FakeRegistry
 
 PYTHON38 = Path("/root/.pyenv/versions/3.8.18/bin/python3.8")
@@ -245,8 +247,71 @@ def test_with_an_interval_the_rounds_stay_apart(peer):
     assert rc == 0 and len(doc["records"]) == 3 and p.most_active == 1
 
 
+# ---------------------------------------------------------------- the sweep against loopback peers
+
+
+def sweep(port: int, *extra: str) -> tuple[int, dict]:
+    return agent("mss-sweep", f"127.0.0.1:{port}", "--no-tracepath", *extra)
+
+
+def test_a_closed_port_is_unreachable_because_tcp_is_refused():
+    rc, doc = sweep(free_port())
+    result = doc["mss_sweep"]
+    assert rc == 1 and (result["verdict"], result["unreachable_class"], result["black_hole"]) == ("unreachable", "connect_refused", False)
+    assert doc["records"][0]["error_class"] == "connect_refused"
+    assert all(t["error_class"] == "connect_refused" for t in result["trials"])
+
+
+def test_a_server_that_accepts_tcp_and_never_answers_tls_is_unreachable_because_it_stalls(peer, localhost_cert):
+    p = peer(lambda conn, peer, n: peer.hold(), localhost_cert)
+    rc, doc = sweep(p.port, "--ca-file", str(localhost_cert.ca))
+    result = doc["mss_sweep"]
+    assert rc == 1 and (result["verdict"], result["unreachable_class"]) == ("unreachable", "tls_handshake_timeout")
+    assert result["explanation"].startswith("TCP connects but TLS never answers, even at MSS 536")
+    assert doc["records"][0]["error_class"] == "tls_handshake_timeout"
+
+
+def test_an_untrusted_certificate_still_sizes_and_is_reported(peer, localhost_cert):
+    p = peer(serve_tls, localhost_cert)
+    rc, doc = sweep(p.port)  # no --ca-file: the lab CA is not trusted
+    result = doc["mss_sweep"]
+    # loopback's MTU allows more than the largest MSS Linux lets a socket ask for
+    assert result["verdict"] == "clean" and result["working_mss"] == min(result["route_mtu"] - 40, 32767)
+    assert result["certificate_error"].startswith("certificate of 127.0.0.1: self")  # self-signed ... in the chain
+    assert rc == 1 and doc["records"][0]["error_class"] == "tls_certificate"
+
+
+def test_one_stalled_default_handshake_is_noise(peer, localhost_cert):
+    """The first connection of the sweep (a default-MSS try) is never answered; all others are."""
+
+    def first_silent(conn: socket.socket, peer: Peer, n: int) -> None:
+        if n == 1:
+            peer.hold()
+        else:
+            serve_tls(conn, peer, n)
+
+    p = peer(first_silent, localhost_cert)
+    rc, doc = sweep(p.port, "--ca-file", str(localhost_cert.ca))
+    result = doc["mss_sweep"]
+    assert (result["verdict"], result["black_hole"], result["default_failures"], result["recommended_clamp"]) == ("clean", False, 1, None)
+    assert result["note"] == "1 of 3 default-MSS handshakes failed and did not reproduce: noise, not a size limit"
+    assert rc == 0
+
+
 @pytest.mark.skipif(not PYTHON38.exists(), reason="no Python 3.8 on this machine")
-def test_the_agent_runs_on_python_3_8(peer):
-    p = peer(respond_with(answer()))
-    rc, doc = agent("http", p.url(), "--repeat", "2", "--concurrency", "2", python=str(PYTHON38))
+def test_the_agent_runs_on_python_3_8(peer, localhost_cert, tmp_path):
+    from lab.images import write_layout
+
+    tls = peer(serve_tls, localhost_cert)
+    rc, doc = agent("http", tls.url("https"), "--ca-file", str(localhost_cert.ca), "--repeat", "2", "--concurrency", "2", python=str(PYTHON38))
     assert rc == 0 and doc["host"]["python"].startswith("3.8")
+    rc, doc = agent("mss-sweep", f"127.0.0.1:{tls.port}", "--ca-file", str(localhost_cert.ca), "--no-tracepath", python=str(PYTHON38))
+    assert rc == 0 and doc["mss_sweep"]["verdict"] == "clean"
+    write_layout(tmp_path / "layout", "v1")
+    fake = FakeRegistry(tmp_path / "layout", "team/app", "v1")
+    try:
+        host = fake.url.split("//")[1]
+        rc, doc = agent("pull", f"{host}/team/app:v1", "--plain-http", host, "--platform", "linux/amd64", python=str(PYTHON38))
+    finally:
+        fake.close()
+    assert rc == 0 and doc["records"][0]["digest"].startswith("sha256:")
