@@ -114,11 +114,6 @@ SENSITIVE = re.compile(r"(auth|cookie|token|secret|passw|key|sig|session|credent
 REDACTED = "<redacted>"
 
 
-def redact_header(header: str) -> str:
-    name, sep, _value = header.partition(":")
-    return name + sep + " " + REDACTED if sep and SENSITIVE.search(name) else header
-
-
 def redact_url(url: str) -> str:
     """Drop userinfo and sensitive query values from a URL before it reaches any output."""
     try:
@@ -251,10 +246,12 @@ def resolve(host: str, port: int, opts: Options, phases: Dict[str, float], deadl
         phases["dns"] = 0.0
         return (socket.AF_INET6 if ":" in pinned else socket.AF_INET), pinned
     box: Dict[str, Any] = {}
+    # bound to --source, a connection can only reach an address of the source's family
+    family = 0 if not opts.source else socket.AF_INET6 if ":" in opts.source else socket.AF_INET
 
     def lookup() -> None:
         try:
-            box["infos"] = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+            box["infos"] = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             box["error"] = exc
 
@@ -303,15 +300,21 @@ def handshake(sock: socket.socket, host: str, opts: Options, phases: Dict[str, f
     try:
         tls.settimeout(min(bound, deadline.left()))
         tls.do_handshake()
-    except socket.timeout:
-        raise ProbeFailure("tls_handshake_timeout", "TLS handshake with %s did not finish in %.1fs" % (host, ms(start) / 1000.0),
-                           tcp_info(tls)) from None
-    except ssl.SSLCertVerificationError as exc:
-        raise ProbeFailure("tls_certificate", "certificate of %s: %s" % (host, exc.verify_message or exc.reason), tcp_info(tls)) from None
-    except (ssl.SSLError, OSError) as exc:
-        raise ProbeFailure("tls_error", "TLS handshake with %s: %s" % (host, getattr(exc, "reason", None) or exc), tcp_info(tls)) from None
+    except OSError as exc:  # socket.timeout and the ssl errors are OSErrors
+        failure = handshake_failure(exc, host, ms(start))
+        failure.kernel = tcp_info(tls)
+        tls.close()
+        raise failure from None
     phases["tls"] = ms(start)
     return tls
+
+
+def handshake_failure(exc: OSError, host: str, elapsed_ms: float) -> ProbeFailure:
+    if isinstance(exc, socket.timeout):
+        return ProbeFailure("tls_handshake_timeout", "TLS handshake with %s did not finish in %.1fs" % (host, elapsed_ms / 1000.0))
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ProbeFailure("tls_certificate", "certificate of %s: %s" % (host, exc.verify_message or exc.reason))
+    return ProbeFailure("tls_error", "TLS handshake with %s: %s" % (host, getattr(exc, "reason", None) or exc))
 
 
 class Reader(object):
@@ -436,8 +439,7 @@ def _exchange(
             raise ProbeFailure("read_timeout", "no complete response from %s within the %.1fs deadline" % (host, deadline.seconds),
                                tcp_info(sock)) from None
         except ssl.SSLError as exc:
-            timed_out = "timed out" in str(exc)
-            raise ProbeFailure("read_timeout" if timed_out else "tls_error", "reading from %s: %s" % (host, exc), tcp_info(sock)) from None
+            raise ProbeFailure("tls_error", "reading from %s: %s" % (host, exc), tcp_info(sock)) from None
         except OSError as exc:
             raise ProbeFailure("bad_response", "the connection to %s broke: %s" % (host, exc.strerror or exc), tcp_info(sock)) from None
         resp.body, resp.truncated = b"".join(keeper.parts), keeper.overflow
@@ -752,6 +754,8 @@ class Puller(object):
                 continue
             if resp.status in (301, 302, 303, 307, 308) and "location" in resp.headers:
                 url = urljoin(url, resp.headers["location"])
+                if url_problem(url):
+                    raise ProbeFailure("registry_error", "%s redirected to an unusable URL: %s" % (step, url_problem(url)))
                 continue
             if resp.status != 200:
                 raise ProbeFailure("http_status", "HTTP %d for %s at %s" % (resp.status, step, host_of(url)))
@@ -768,8 +772,8 @@ class Puller(object):
             raise ProbeFailure("registry_error", "registry wants %s auth; only anonymous bearer tokens are supported" % scheme)
         fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
         realm = fields.get("realm", "")
-        if urlsplit(realm).scheme not in ("http", "https") or not urlsplit(realm).hostname:
-            raise ProbeFailure("registry_error", "bearer challenge without a usable realm")
+        if url_problem(realm):
+            raise ProbeFailure("registry_error", "bearer challenge without a usable realm: %s" % url_problem(realm))
         query = "service=%s&scope=%s" % (fields.get("service", ""), fields.get("scope") or "repository:%s:pull" % self.ref.repository)
         start = time.monotonic()
         resp = exchange(realm + ("&" if "?" in realm else "?") + query, self.opts)
@@ -787,6 +791,23 @@ class Puller(object):
         host = host_of(url)
         if host not in self.hosts:
             self.hosts.append(host)
+
+
+def url_problem(url: str) -> Optional[str]:
+    """Why `url` is not an http:// or https:// URL with a host and a valid port, or None:
+    nothing else is requested, from the command line or from a registry's answers."""
+    if "://" not in url:
+        return "no scheme, write https://" + redact_url(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return "only http:// and https:// are probed"
+    if not parts.hostname or port == 0:
+        return "no host, or port 0"
+    return None
 
 
 def same_host(a: str, b: str) -> bool:
@@ -995,11 +1016,14 @@ class Sweep(object):
                 break
             best, above = bounds(self.trials, big, high)
         confirmed = best is not None and all(t["through"] for t in self.round([(best, big)] * self.args.repeat))
-        small_failures = sum(stalled(t) for t in default_trials[:DEFAULT_TRIES])
-        failures = sum(stalled(default_trials[i]) or stalled(default_trials[DEFAULT_TRIES + i]) for i in range(DEFAULT_TRIES))
-        result.update(default_mss_works=failures < REPRODUCED, default_tries=DEFAULT_TRIES, default_failures=failures)
-        result.update(sweep_verdict(failures, best, confirmed, high, overhead, None if best else floor_trials[0]["error_class"]))
-        result["direction"] = ("both" if small_failures >= REPRODUCED else "toward-server") if result["black_hole"] else None
+        # a try is one small and one large hello at the default MSS
+        tries = [(default_trials[i], default_trials[DEFAULT_TRIES + i]) for i in range(DEFAULT_TRIES)]
+        stalls = sum(stalled(small) or stalled(large) for small, large in tries)
+        failures = sum(not (small["through"] and large["through"]) for small, large in tries)
+        result.update(default_mss_works=failures < REPRODUCED, default_tries=DEFAULT_TRIES, default_stalls=stalls)
+        result.update(sweep_verdict(stalls, best, confirmed, high, overhead, floor_trials[0]["error_class"] if best is None else None))
+        small_stalls = sum(stalled(small) for small, _ in tries)
+        result["direction"] = ("both" if small_stalls >= REPRODUCED else "toward-server") if result["black_hole"] else None
         if not big:
             result["note"] = ((result["note"] or "") + " Sized with the small hello: the server refuses a large one even at MSS %d." % MIN_MSS).strip()
         certificate = [t["error"] for t in self.trials if t["error_class"] == "tls_certificate"]
@@ -1016,22 +1040,23 @@ UNREACHABLE = {
 }
 
 
-def sweep_verdict(default_failures: int, best: Optional[int], confirmed: bool, high: int, overhead: int,
+def sweep_verdict(default_stalls: int, best: Optional[int], confirmed: bool, high: int, overhead: int,
                   unreachable_class: Optional[str] = None) -> Dict[str, Any]:
-    """The sweep's conclusion. A black hole needs the default MSS to fail in REPRODUCED of its
-    tries while a smaller MSS passes every one of its own; anything less is noise, called clean
-    with a note. `best` is None when even MIN_MSS failed (`unreachable_class` says how)."""
+    """The sweep's conclusion. A black hole needs handshakes at the default MSS to stall in
+    REPRODUCED of its tries while a smaller MSS passes every one of its own; anything less is
+    noise, called clean with a note. `best` is None when even MIN_MSS failed (`unreachable_class`
+    says how)."""
     out: Dict[str, Any] = {"working_mss": best, "path_mtu": best + overhead if best else None, "black_hole": False,
                            "recommended_clamp": None, "note": None, "unreachable_class": None}
-    noise = "%d of %d default-MSS handshakes failed" % (default_failures, DEFAULT_TRIES)
+    noise = "%d of %d default-MSS tries stalled" % (default_stalls, DEFAULT_TRIES)
     if best is None:
         cause = UNREACHABLE.get(unreachable_class or "", "handshakes fail even at MSS %%d (%s): not an MTU problem" % unreachable_class)
         out.update(verdict="unreachable", unreachable_class=unreachable_class, explanation=cause % MIN_MSS)
-    elif default_failures >= REPRODUCED and best < high and confirmed:
+    elif default_stalls >= REPRODUCED and best < high and confirmed:
         out.update(black_hole=True, verdict="black-hole", recommended_clamp=best,
                    explanation="%s but every one completes at MSS %d: a PMTU black hole; clamp TCP MSS to %d (path MTU %d)"
                    % (noise, best, best, best + overhead))
-    elif default_failures >= REPRODUCED:
+    elif default_stalls >= REPRODUCED:
         why = "MSS %d, the full size, passes" % best if best >= high else "handshakes at MSS %d fail too" % best
         out.update(verdict="clean", explanation="no size limit explains the failures: %s" % why,
                    note="%s, but %s: loss or a flaky server, not a PMTU black hole" % (noise, why))
@@ -1040,7 +1065,7 @@ def sweep_verdict(default_failures: int, best: Optional[int], confirmed: bool, h
             out.update(verdict="clean-default", explanation="the default MSS works although larger probes above %d failed" % best)
         else:
             out.update(verdict="clean", explanation="full-size segments get through in both directions; no clamp needed")
-        if default_failures:
+        if default_stalls:
             out["note"] = "%s and did not reproduce: noise, not a size limit" % noise
     return out
 
@@ -1102,8 +1127,8 @@ def run_sweep(args: argparse.Namespace, sink: "Collector") -> None:
 
 
 def sweep_record(result: Dict[str, Any]) -> Dict[str, Any]:
-    """The sweep as one attempt record: ok when the default MSS works and the certificate is
-    trusted; otherwise classified by the black hole, the unreachable cause or the certificate."""
+    """The sweep as one attempt record: ok when the sweep finds no size limit and the certificate
+    is trusted; otherwise classified by the black hole, the unreachable cause or the certificate."""
     rec = record("mss-sweep", result["target"], 1, remote_ip=result["remote_ip"], remote_port=int(result["target"].rsplit(":", 1)[1]))
     if result["black_hole"]:
         defaults = [t["error_class"] for t in result["trials"] if t["mss"] is None and not t["through"]]
@@ -1328,18 +1353,9 @@ def count(text: str) -> int:
 
 
 def web_url(text: str) -> str:
-    """An http:// or https:// URL with a host and a valid port; nothing else is probed."""
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError("%s: %s" % (redact_url(text), exc)) from None
-    if "://" not in text:
-        raise argparse.ArgumentTypeError("%s has no scheme: write https://%s" % (redact_url(text), redact_url(text)))
-    if parts.scheme not in ("http", "https"):
-        raise argparse.ArgumentTypeError("%s: only http:// and https:// are probed" % redact_url(text))
-    if not parts.hostname or port == 0:
-        raise argparse.ArgumentTypeError("%s has no host or a zero port" % redact_url(text))
+    problem = url_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError("%s: %s" % (redact_url(text), problem))
     return text
 
 
@@ -1374,9 +1390,11 @@ def resolve_entry(text: str) -> Tuple[Tuple[str, int], str]:
 
 def image(text: str) -> str:
     try:
-        parse_image(text)
+        problem = url_problem(registry_endpoint(parse_image(text).registry, []))
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        problem = str(exc)
+    if problem:
+        raise argparse.ArgumentTypeError("%s: %s" % (text, problem))
     return text
 
 

@@ -47,11 +47,11 @@ def test_invalid_references_are_refused(text):
 @pytest.mark.parametrize("header", ["Authorization: Bearer s3cr3t", "authorization: Basic s3cr3t", "X-Api-Key: s3cr3t",
                                     "Cookie: s=s3cr3t", "X-Auth: s3cr3t", "X-Auth-Token: s3cr3t", "Proxy-Authorization: s3cr3t"])
 def test_sensitive_header_values_are_redacted(header):
-    assert agent.redact_header(header) == header.split(":")[0] + ": <redacted>"
+    assert agent.redact_text(header) == header.split(":")[0] + ": <redacted>"
 
 
 def test_plain_headers_are_kept():
-    assert agent.redact_header("Accept: application/json") == "Accept: application/json"
+    assert agent.redact_text("Accept: application/json") == "Accept: application/json"
 
 
 def test_urls_lose_userinfo_and_secret_query_values():
@@ -113,30 +113,30 @@ def test_the_handshake_timeout_is_ten_connect_times_at_least_a_second_at_most_th
 
 
 def test_a_reproduced_default_failure_with_a_confirmed_working_mss_is_a_black_hole():
-    out = agent.sweep_verdict(default_failures=3, best=1280, confirmed=True, high=1460, overhead=40)
+    out = agent.sweep_verdict(default_stalls=3, best=1280, confirmed=True, high=1460, overhead=40)
     assert (out["verdict"], out["black_hole"], out["working_mss"], out["path_mtu"], out["recommended_clamp"]) == (
         "black-hole", True, 1280, 1320, 1280)
 
 
 def test_over_ipv6_the_path_mtu_adds_sixty():
-    out = agent.sweep_verdict(default_failures=2, best=1220, confirmed=True, high=1440, overhead=60)
+    out = agent.sweep_verdict(default_stalls=2, best=1220, confirmed=True, high=1440, overhead=60)
     assert out["black_hole"] and out["path_mtu"] == 1280
 
 
 def test_one_failed_default_handshake_is_noise():
-    out = agent.sweep_verdict(default_failures=1, best=1460, confirmed=True, high=1460, overhead=40)
+    out = agent.sweep_verdict(default_stalls=1, best=1460, confirmed=True, high=1460, overhead=40)
     assert (out["verdict"], out["black_hole"], out["recommended_clamp"]) == ("clean", False, None)
-    assert out["note"] == "1 of 3 default-MSS handshakes failed and did not reproduce: noise, not a size limit"
+    assert out["note"] == "1 of 3 default-MSS tries stalled and did not reproduce: noise, not a size limit"
 
 
 def test_never_a_clamp_at_the_full_mss():
-    out = agent.sweep_verdict(default_failures=3, best=1460, confirmed=True, high=1460, overhead=40)
+    out = agent.sweep_verdict(default_stalls=3, best=1460, confirmed=True, high=1460, overhead=40)
     assert (out["verdict"], out["black_hole"], out["recommended_clamp"]) == ("clean", False, None)
     assert "MSS 1460, the full size, passes" in out["note"]
 
 
 def test_a_working_mss_that_fails_some_of_its_tries_is_loss_not_a_black_hole():
-    out = agent.sweep_verdict(default_failures=3, best=1100, confirmed=False, high=1460, overhead=40)
+    out = agent.sweep_verdict(default_stalls=3, best=1100, confirmed=False, high=1460, overhead=40)
     assert (out["verdict"], out["black_hole"], out["recommended_clamp"]) == ("clean", False, None)
     assert "handshakes at MSS 1100 fail too" in out["note"]
 
@@ -151,13 +151,13 @@ def test_a_working_mss_that_fails_some_of_its_tries_is_loss_not_a_black_hole():
     ],
 )
 def test_unreachable_says_why_in_data_and_words(cls, words):
-    out = agent.sweep_verdict(default_failures=3, best=None, confirmed=False, high=1460, overhead=40, unreachable_class=cls)
+    out = agent.sweep_verdict(default_stalls=3, best=None, confirmed=False, high=1460, overhead=40, unreachable_class=cls)
     assert (out["verdict"], out["black_hole"], out["unreachable_class"]) == ("unreachable", False, cls)
     assert out["explanation"].startswith(words)
 
 
 def test_a_working_default_with_larger_failures_is_clean_default():
-    out = agent.sweep_verdict(default_failures=0, best=1300, confirmed=True, high=1460, overhead=40)
+    out = agent.sweep_verdict(default_stalls=0, best=1300, confirmed=True, high=1460, overhead=40)
     assert (out["verdict"], out["black_hole"], out["note"]) == ("clean-default", False, None)
 
 

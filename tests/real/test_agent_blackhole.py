@@ -46,7 +46,7 @@ def test_mss_sweep_with_its_defaults_finds_the_exact_working_mss_both_ways(both_
     rc, doc = agent("mss-sweep", "lab.test:443", "--ca-file", str(lab_cert.ca), netns=both_ways.ns("client"))
     sweep = doc["mss_sweep"]
     assert rc == 1 and doc["records"][0]["error_class"] == "tls_handshake_timeout"
-    assert (sweep["default_mss_works"], sweep["default_failures"], sweep["direction"]) == (False, 3, "both")
+    assert (sweep["default_mss_works"], sweep["default_stalls"], sweep["direction"]) == (False, 3, "both")
     assert sweep["working_mss"] == 1280 - 40 and sweep["path_mtu"] == 1280
     assert sweep["black_hole"] and sweep["recommended_clamp"] == 1240
     # tracepath ran beside the sweep: its pmtu never came down from the local 1500

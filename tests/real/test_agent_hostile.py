@@ -115,19 +115,31 @@ def test_a_broken_response_is_a_bad_response_not_a_traceback(peer, raw, words):
     assert rc == 1 and rec["error_class"] == "bad_response" and words in rec["error"], rec
 
 
-def test_a_broken_blob_host_fails_the_pull_with_a_class(tmp_path, peer):
+def pull_with_blobs_at(tmp_path: Path, blob_host: str) -> tuple[int, dict]:
+    """A pull whose registry redirects every blob to `blob_host`."""
     from lab.images import write_layout
 
     write_layout(tmp_path / "layout", "v1")
-    broken = peer(respond_with(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n"))
-    fake = FakeRegistry(tmp_path / "layout", "team/app", "v1", blob_host=f"127.0.0.1:{broken.port}")
+    fake = FakeRegistry(tmp_path / "layout", "team/app", "v1", blob_host=blob_host)
     try:
         host = fake.url.split("//")[1]
-        rc, doc = agent("pull", f"{host}/team/app:v1", "--plain-http", host, "--platform", "linux/amd64", "--timeout", "5")
+        return agent("pull", f"{host}/team/app:v1", "--plain-http", host, "--platform", "linux/amd64", "--timeout", "5")
     finally:
         fake.close()
+
+
+def test_a_broken_blob_host_fails_the_pull_with_a_class(tmp_path, peer):
+    broken = peer(respond_with(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n"))
+    rc, doc = pull_with_blobs_at(tmp_path, f"127.0.0.1:{broken.port}")
     rec = doc["records"][0]
     assert rc == 1 and rec["error_class"] == "bad_response" and "bad chunk size" in rec["error"]
+
+
+def test_a_redirect_to_an_unusable_url_fails_the_pull_with_a_class(tmp_path):
+    rc, doc = pull_with_blobs_at(tmp_path, "127.0.0.1:99999")
+    rec = doc["records"][0]
+    assert rc == 1 and rec["error_class"] == "registry_error"
+    assert rec["error"] == "config redirected to an unusable URL: Port out of range 0-65535"
 
 
 # ---------------------------------------------------------------- usage errors: exit 2, one line, nothing sent
@@ -139,7 +151,7 @@ USAGE = [
     ("timeout-zero", ["http", "{url}", "--timeout", "0"], "argument --timeout: '0' is not a positive number of seconds"),
     ("broken-ipv6-url", ["http", "http://[::1/"], "argument URL: http://[::1/: Invalid IPv6 URL"),
     ("port-out-of-range", ["http", "http://127.0.0.1:99999/"], "argument URL: http://127.0.0.1:99999/: Port out of range 0-65535"),
-    ("no-scheme", ["http", "example.com/v2/"], "argument URL: example.com/v2/ has no scheme: write https://example.com/v2/"),
+    ("no-scheme", ["http", "example.com/v2/"], "argument URL: example.com/v2/: no scheme, write https://example.com/v2/"),
     ("ftp", ["http", "ftp://example.com/"], "argument URL: ftp://example.com/: only http:// and https:// are probed"),
     ("resolve-short", ["http", "{url}", "--resolve", "x:1"], "argument --resolve: 'x:1' is not HOST:PORT:ADDR with ADDR an IP address"),
     ("resolve-name", ["http", "{url}", "--resolve", "x:443:example.com"], "is not HOST:PORT:ADDR with ADDR an IP address"),
@@ -147,8 +159,9 @@ USAGE = [
     ("repeat-zero", ["http", "{url}", "--repeat", "0"], "argument --repeat: '0' is not a positive whole number"),
     ("header-without-name", ["http", "{url}", "-H", "Bearer xyz"], "argument --header/-H: a header is NAME: VALUE on one line"),
     ("platform-without-arch", ["pull", "busybox", "--mirror", "{url}", "--platform", "linux"], "argument --platform: 'linux' is not OS/ARCH[/VARIANT]"),
-    ("bad-image", ["pull", "Busy/Box", "--mirror", "{url}"], "argument IMAGE: invalid repository name in 'Busy/Box'"),
-    ("mirror-no-scheme", ["pull", "busybox", "--mirror", "127.0.0.1:5000"], "argument --mirror: 127.0.0.1:5000 has no scheme"),
+    ("bad-image", ["pull", "Busy/Box", "--mirror", "{url}"], "argument IMAGE: Busy/Box: invalid repository name in 'Busy/Box'"),
+    ("mirror-no-scheme", ["pull", "busybox", "--mirror", "127.0.0.1:5000"], "argument --mirror: 127.0.0.1:5000: no scheme, write https://127.0.0.1:5000"),
+    ("image-port", ["pull", "localhost:99999/x:1"], "argument IMAGE: localhost:99999/x:1: Port out of range 0-65535"),
     ("sweep-port", ["mss-sweep", "127.0.0.1:99999"], "argument HOST[:PORT]: '127.0.0.1:99999' is not HOST[:PORT]"),
     ("source-not-here", ["mss-sweep", "127.0.0.1", "--source", "192.0.2.77"], "argument --source: '192.0.2.77' is not an IP address of this host"),
     ("no-subcommand", [], "agent.py: error: choose a subcommand: http, pull, mss-sweep or facts (see --help)"),
@@ -293,8 +306,8 @@ def test_one_stalled_default_handshake_is_noise(peer, localhost_cert):
     p = peer(first_silent, localhost_cert)
     rc, doc = sweep(p.port, "--ca-file", str(localhost_cert.ca))
     result = doc["mss_sweep"]
-    assert (result["verdict"], result["black_hole"], result["default_failures"], result["recommended_clamp"]) == ("clean", False, 1, None)
-    assert result["note"] == "1 of 3 default-MSS handshakes failed and did not reproduce: noise, not a size limit"
+    assert (result["verdict"], result["black_hole"], result["default_stalls"], result["recommended_clamp"]) == ("clean", False, 1, None)
+    assert result["note"] == "1 of 3 default-MSS tries stalled and did not reproduce: noise, not a size limit"
     assert rc == 0
 
 
