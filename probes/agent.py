@@ -1459,10 +1459,10 @@ def parser() -> argparse.ArgumentParser:
                epilog="failure classes:\n" + "\n".join("  %-22s %s" % kv for kv in FAILURE_CLASSES.items()))
     sub = p.add_subparsers(dest="command", metavar="{http,pull,mss-sweep,facts}")
 
-    def common(sp: argparse.ArgumentParser, timeout: float) -> None:
+    def common(sp: argparse.ArgumentParser, timeout: float, bounded: str = "a whole attempt") -> None:
         sp.add_argument("--timeout", type=seconds, default=timeout,
-                        help="bound on a whole attempt, seconds (default %g); a TLS handshake gets 10x the TCP connect "
-                        "time, at least %gs, within it" % (timeout, HANDSHAKE_FLOOR_S))
+                        help="bound on %s, seconds (default %g); a TLS handshake gets 10x the TCP connect "
+                        "time, at least %gs, within it" % (bounded, timeout, HANDSHAKE_FLOOR_S))
         sp.add_argument("--resolve", type=resolve_entry, action="append", default=[], metavar="HOST:PORT:ADDR", help="pin a name to an address, as curl's")
         sp.add_argument("--ca-file", type=ca_bundle, help="PEM bundle of CAs to trust instead of the system store")
         sp.add_argument("--json", action="store_true", help="print one netstab.probe/v1 JSON document")
@@ -1471,9 +1471,9 @@ def parser() -> argparse.ArgumentParser:
     source_help = "bind outgoing connections to this local address (a gateway probing as its VM subnet does)"
     h = sub.add_parser("http", help="timed HTTP(S) requests per phase")
     h.add_argument("urls", nargs="+", type=web_url, metavar="URL")
-    h.add_argument("--repeat", type=count, default=1)
+    h.add_argument("--repeat", type=count, default=1, help="attempts per URL (default 1)")
     h.add_argument("--interval", type=pause, default=0.0, help="seconds between rounds; without it all attempts overlap up to --concurrency")
-    h.add_argument("--concurrency", type=count, default=1)
+    h.add_argument("--concurrency", type=count, default=1, help="attempts at once (default 1)")
     h.add_argument("--header", "-H", type=header, action="append", default=[], help="extra request header; sensitive values are redacted in output")
     h.add_argument("--expect", type=expect_spec, default=status_ranges("200-399,401"), help="statuses that count as success (default 200-399,401)")
     h.add_argument("--big-hello", action="store_true", help="a ClientHello larger than one segment, like containerd's")
@@ -1482,13 +1482,13 @@ def parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("pull", help="registry-API image pull, digests verified")
     pl.add_argument("images", nargs="+", type=image, metavar="IMAGE")
-    pl.add_argument("--repeat", type=count, default=1)
+    pl.add_argument("--repeat", type=count, default=1, help="pulls per image (default 1)")
     pl.add_argument("--mirror", type=web_url, help="mirror endpoint URL tried first; the upstream is the fallback")
     pl.add_argument("--no-fallback", action="store_true", help="with --mirror: do not fall back to the upstream (warm-up, mirror checks)")
     pl.add_argument("--runtime", choices=("api", "crictl"), default="api", help="crictl: pull with the node's runtime instead")
     pl.add_argument("--platform", type=platform_spec, default=default_platform(), help="OS/ARCH[/VARIANT] picked from an index (default: this machine)")
     pl.add_argument("--plain-http", action="append", default=[], metavar="REGISTRY", help="reach this registry over plain HTTP")
-    common(pl, 10.0)
+    common(pl, 10.0, "each request of a pull (a blob's grows by 1s per 128 KiB it declares)")
 
     s = sub.add_parser("mss-sweep", help="find the largest working MSS: PMTU black-hole detection")
     s.add_argument("target", type=host_port, metavar="HOST[:PORT]")
