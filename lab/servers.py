@@ -95,6 +95,8 @@ def _hold(conn: socket.socket) -> None:
 class LabServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # the lab probes with dozens of concurrent connections; the default backlog (5) would drop SYNs
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], mode: str, cert: Path | None, key: Path | None):
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET

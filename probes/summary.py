@@ -90,8 +90,9 @@ def compare(ev: Collected) -> Comparison:
     if not vms:
         return Comparison(ref, vms, None, "no VM node evidence to compare with the reference host")
     if vm_bad and not ref_bad:
-        return Comparison(ref, vms, "vm-egress", f"the reference host ({refs}) passes while VM nodes fail: look at the VM subnet's "
-                          "egress, the gateway (MSS clamping, ICMP frag-needed, NAT, firewall)")
+        return Comparison(ref, vms, "vm-egress", f"the reference host ({refs}) passes while VM nodes fail: the fault is on the VM "
+                          "side, the subnet's egress through the gateway (MSS clamping, ICMP frag-needed, NAT, firewall) or the "
+                          "nodes' own settings")
     if vm_bad and ref_bad:
         return Comparison(ref, vms, "upstream", f"the reference host ({refs}) fails too: look upstream of the gateway (the ISP, "
                           "the upstream DNS, the services)")

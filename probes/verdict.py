@@ -60,6 +60,10 @@ def _count(attempts: Iterable[Attempt], what: str) -> str:
     return f"{n} {what}{'' if n == 1 else 's'}"
 
 
+def _verb(subjects: Collection[str], one: str, many: str) -> str:
+    return one if len(set(subjects)) == 1 else many
+
+
 def _reference_text(hosts: Iterable[str]) -> str:
     hosts = sorted(set(hosts))
     return f"the reference host{'s' if len(hosts) > 1 else ''} {', '.join(hosts)}"
@@ -114,26 +118,36 @@ def _upstream_down(ev: Collected) -> Finding | SetAside | None:
 
 def _stall(ev: Collected) -> Finding | SetAside | None:
     """Needs: a sweep whose handshakes still stall at MSS 536 after TCP connected: the server
-    accepts TCP and never answers TLS, whatever the segment size. Ruled out by: any host, the
-    reference host included, that completed TLS with that server or received its certificate."""
+    accepts TCP and never answers TLS, whatever the segment size. Other servers whose every
+    attempt stalled the same way, from a reference host too, are named with it. Ruled out by:
+    any host, the reference host included, that completed TLS with that server or received its
+    certificate."""
     silent = [s for s in ev.sweeps if s.verdict == "unreachable" and s.unreachable_class == "tls_handshake_timeout"]
     if not silent:
         return None
-    servers = {s.server for s in silent}
-    answered = {srv: {a.host for a in ev.attempts if a.server == srv and a.reached_tls} for srv in servers}
-    stalled = sorted(srv for srv in servers if not answered[srv])
+    swept = {s.server for s in silent}
+    answered = {srv: {a.host for a in ev.attempts if a.server == srv and a.reached_tls} for srv in swept}
+    stalled = {srv for srv in swept if not answered[srv]}
     if not stalled:
         return SetAside("server-stall", "; ".join(f"{srv} completes TLS with {_names(hosts)}" for srv, hosts in sorted(answered.items()))
-                        + _only_vms_note(ev, servers, lambda a: a.reached_tls, "TLS"))
+                        + _only_vms_note(ev, swept, lambda a: a.reached_tls, "TLS"))
+    stalled |= {srv for srv in {a.server for a in ev.failures} if _stalls_everywhere(ev, srv)}
     stalls = [a for a in ev.failures if a.server in stalled and a.error_class == "tls_handshake_timeout"]
     references = {a.host for a in stalls} & ev.reference
     evidence = [f"mss-sweep from {s.host} to {s.target}: {s.explanation}" for s in silent if s.server in stalled]
     evidence += [f"tls_handshake_timeout x{n} on {host}" for host, n in _host_counts(stalls)]
     where = f", {_reference_text(references)} included" if references else "; no reference host probed it"
-    return Finding("server-stall", f"{', '.join(stalled)} accept{'s' if len(stalled) == 1 else ''} TCP but never answer TLS, "
-                   f"even at MSS 536, from {_names({a.host for a in stalls} | {s.host for s in silent})}{where}",
+    return Finding("server-stall", f"{_names(stalled)} {_verb(stalled, 'accepts', 'accept')} TCP but never {_verb(stalled, 'answers', 'answer')} "
+                   f"TLS, from {_names({a.host for a in stalls} | {s.host for s in silent})}{where}; "
+                   f"mss-sweep from {_names(s.host for s in silent)} stalls even at MSS 536",
                    "the server, or a middlebox in front of it, takes the connection and never answers the ClientHello: check the "
                    "service and any TLS-inspecting firewall; no clamp helps, the MSS fix does not apply", tuple(evidence))
+
+
+def _stalls_everywhere(ev: Collected, server: str) -> bool:
+    """Every attempt to `server` stalled in the TLS handshake, a reference host's included."""
+    attempts = [a for a in ev.attempts if a.server == server]
+    return all(a.error_class == "tls_handshake_timeout" for a in attempts) and any(a.host in ev.reference for a in attempts)
 
 
 def _black_hole(ev: Collected) -> Finding | SetAside | None:
@@ -148,7 +162,8 @@ def _black_hole(ev: Collected) -> Finding | SetAside | None:
         return None
     against = [s for s in ev.sweeps if not s.black_hole and s.host not in ev.reference]
     if against:
-        return SetAside("pmtu-black-hole", "; ".join(f"mss-sweep from {s.host} to {s.target} says {s.verdict}: {s.note or s.explanation}" for s in against))
+        return SetAside("pmtu-black-hole", "; ".join(f"mss-sweep from {s.host} to {s.target} says {s.verdict}: {s.explanation}"
+                                                     + (f" ({s.note})" if s.note else "") for s in against))
     if found:
         return _black_hole_found(ev, found, vm_stalls)
     return _black_hole_by_reference(ev, vm_stalls)
@@ -216,12 +231,12 @@ def _rate_limited(ev: Collected) -> Finding | SetAside | None:
     limited = [a for a in ev.failures if a.status == 429]
     if not limited:
         return None
-    servers = _names(a.server for a in limited)
-    return Finding("rate-limited", f"{servers} answer{'s' if ',' not in servers else ''} 429 Too Many Requests on "
+    servers = {a.server for a in limited}
+    return Finding("rate-limited", f"{_names(servers)} {_verb(servers, 'answers', 'answer')} 429 Too Many Requests on "
                    f"{_names(a.host for a in limited)}",
                    "the registry limits these hosts (Docker Hub limits anonymous pulls per address): pull through the registry "
                    "mirror (mirror.enabled: true), so each image leaves the upstream once, or give the mirror registry credentials; "
-                   "the MSS fix does not apply", tuple(f"HTTP 429 x{n} on {host}" for host, n in _host_counts(limited)))
+                   "the MSS fix does not apply", _status_counts(limited))
 
 
 def _server_error(ev: Collected) -> Finding | SetAside | None:
@@ -229,11 +244,11 @@ def _server_error(ev: Collected) -> Finding | SetAside | None:
     errors = [a for a in ev.failures if a.status is not None and a.status >= 500]
     if not errors:
         return None
-    statuses = _names(str(a.status) for a in errors)
-    return Finding("server-error", f"{_names(a.server for a in errors)} answer HTTP {statuses} on {_names(a.host for a in errors)}",
+    servers = {a.server for a in errors}
+    return Finding("server-error", f"{_names(servers)} {_verb(servers, 'answers', 'answer')} HTTP {_names(str(a.status) for a in errors)} "
+                   f"on {_names(a.host for a in errors)}",
                    "the service itself fails: check its status and retry later (the registry mirror keeps cached images "
-                   "available); nothing on the network side fixes a 5xx, the MSS fix does not apply",
-                   tuple(f"HTTP {a.status} from {a.server} on {a.host}" for a in errors[:5]))
+                   "available); nothing on the network side fixes a 5xx, the MSS fix does not apply", _status_counts(errors))
 
 
 def _loss(ev: Collected) -> Finding | SetAside | None:
@@ -243,9 +258,8 @@ def _loss(ev: Collected) -> Finding | SetAside | None:
     lossy = [atts for atts in ev.cells().values()
              if any(a.ok for a in atts) and any(a.error_class in LOSS_CLASSES for a in atts)]
     if not lossy:
-        if ev.failures and not any(a.ok for a in ev.attempts):
-            return SetAside("packet-loss", "nothing succeeded: a wall, not loss")
-        return None
+        walled = any(a.error_class in LOSS_CLASSES for a in ev.failures) and not any(a.ok for a in ev.attempts)
+        return SetAside("packet-loss", "nothing succeeded: a wall, not loss") if walled else None
     failed = [a for atts in lossy for a in atts if not a.ok]
     total = sum(len(atts) for atts in lossy)
     notes = [f"mss-sweep from {s.host}: {s.note}" for s in ev.sweeps if s.note]
@@ -276,6 +290,13 @@ def _only_vms_note(ev: Collected, servers: set[str], got: Callable[[Attempt], bo
     return ""
 
 
+def _status_counts(attempts: list[Attempt]) -> tuple[str, ...]:
+    counts: dict[tuple[int, str], int] = {}
+    for a in attempts:
+        counts[(a.status or 0, a.host)] = counts.get((a.status or 0, a.host), 0) + 1
+    return tuple(f"HTTP {status} x{n} on {host}" for (status, host), n in sorted(counts.items()))
+
+
 def _host_counts(attempts: Iterable[Attempt]) -> list[tuple[str, int]]:
     counts: dict[str, int] = {}
     for a in attempts:
@@ -304,9 +325,12 @@ def _where_black_hole(ev: Collected, vm_stalls: list[Attempt]) -> str:
     ref = [a for a in ev.attempts if a.host in ev.reference and a.server in stalled]
     if not ref:
         return ""
+    stalling = {a.host for a in ref if a.error_class == "tls_handshake_timeout"}
+    if stalling:
+        return f"; {_reference_text(stalling)} stall{'s' if len(stalling) == 1 else ''} too: the hole is upstream of the gateway (the ISP path)"
     if all(a.ok for a in ref):
         return f" while {_reference_text(a.host for a in ref)} passes"
-    return f"; {_reference_text(a.host for a in ref)} stalls too: the hole is upstream of the gateway (the ISP path)"
+    return ""
 
 
 def _clamp_fix(clamp: int | None) -> str:
