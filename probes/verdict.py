@@ -30,20 +30,20 @@ REPRODUCED = 2  # stalled handshakes before their absence of any success means a
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str
     summary: str
     fix: str
     evidence: tuple[str, ...] = ()
     mss_fix_applies: bool = False
     recommended_clamp: int | None = None
     direction: str | None = None  # pmtu-black-hole: "both" or "toward-server"
+    kind: str = ""  # the rule's kind (RULES), or healthy/unknown when no rule found anything
     rule: str = ""
 
 
 @dataclass(frozen=True)
 class SetAside:
-    kind: str
     reason: str
+    kind: str = ""
     rule: str = ""
 
 
@@ -87,7 +87,7 @@ def _dns(ev: Collected) -> Finding | SetAside | None:
         where = f"the resolver {_names(hosts)} use{'s' if len(hosts) == 1 else ''}, since {_names(resolved)} resolve{'s' if len(resolved) == 1 else ''} them"
     else:
         where = "every host that tried: the upstream DNS, or the names themselves"
-    return Finding("dns", f"{_names(servers)} do not resolve on {_names(hosts)}; the fault is {where}",
+    return Finding(f"{_names(servers)} do not resolve on {_names(hosts)}; the fault is {where}",
                    "fix the resolver the nodes use (/etc/resolv.conf, systemd-resolved's upstreams, the stack's network.dns) "
                    "and check that it answers from the VM subnet; the MSS fix does not apply", tuple(evidence))
 
@@ -103,7 +103,7 @@ def _upstream_down(ev: Collected) -> Finding | SetAside | None:
     reached = {srv: {a.host for a in ev.attempts if a.server == srv and a.reached_tcp} | _swept_through(ev, srv) for srv in servers}
     down = sorted(srv for srv in servers if not reached[srv])
     if not down:
-        return SetAside("upstream-down", "; ".join(f"{srv} accepts TCP from {_names(hosts)}" for srv, hosts in sorted(reached.items()))
+        return SetAside("; ".join(f"{srv} accepts TCP from {_names(hosts)}" for srv, hosts in sorted(reached.items()))
                         + _only_vms_note(ev, servers, lambda a: a.reached_tcp, "TCP"))
     failed = [a for a in ev.failures if a.server in down]
     tried = {a.host for a in failed} | {s.host for s in sweeps if s.server in down}
@@ -111,7 +111,7 @@ def _upstream_down(ev: Collected) -> Finding | SetAside | None:
     references = tried & ev.reference
     where = f"from every host that tried, {_reference_text(references)} included" if references else \
         f"from {_names(tried)}; no reference host tried: if the Proxmox host connects, the VM subnet's egress is at fault instead"
-    return Finding("upstream-down", f"{', '.join(down)} refuse{'s' if len(down) == 1 else ''} or do not answer TCP {where}",
+    return Finding(f"{', '.join(down)} refuse{'s' if len(down) == 1 else ''} or do not answer TCP {where}",
                    "the service, or the path to it, is down: check its status and the upstream firewall; nothing on the VM side "
                    "fixes it (the registry mirror serves what it has cached meanwhile); the MSS fix does not apply", tuple(evidence))
 
@@ -129,7 +129,7 @@ def _stall(ev: Collected) -> Finding | SetAside | None:
     answered = {srv: {a.host for a in ev.attempts if a.server == srv and a.reached_tls} for srv in swept}
     stalled = {srv for srv in swept if not answered[srv]}
     if not stalled:
-        return SetAside("server-stall", "; ".join(f"{srv} completes TLS with {_names(hosts)}" for srv, hosts in sorted(answered.items()))
+        return SetAside("; ".join(f"{srv} completes TLS with {_names(hosts)}" for srv, hosts in sorted(answered.items()))
                         + _only_vms_note(ev, swept, lambda a: a.reached_tls, "TLS"))
     stalled |= {srv for srv in {a.server for a in ev.failures} if _stalls_everywhere(ev, srv)}
     stalls = [a for a in ev.failures if a.server in stalled and a.error_class == "tls_handshake_timeout"]
@@ -137,7 +137,7 @@ def _stall(ev: Collected) -> Finding | SetAside | None:
     evidence = [f"mss-sweep from {s.host} to {s.target}: {s.explanation}" for s in silent if s.server in stalled]
     evidence += [f"tls_handshake_timeout x{n} on {host}" for host, n in _host_counts(stalls)]
     where = f", {_reference_text(references)} included" if references else "; no reference host probed it"
-    return Finding("server-stall", f"{_names(stalled)} {_verb(stalled, 'accepts', 'accept')} TCP but never {_verb(stalled, 'answers', 'answer')} "
+    return Finding(f"{_names(stalled)} {_verb(stalled, 'accepts', 'accept')} TCP but never {_verb(stalled, 'answers', 'answer')} "
                    f"TLS, from {_names({a.host for a in stalls} | {s.host for s in silent})}{where}; "
                    f"mss-sweep from {_names(s.host for s in silent)} stalls even at MSS 536",
                    "the server, or a middlebox in front of it, takes the connection and never answers the ClientHello: check the "
@@ -162,7 +162,7 @@ def _black_hole(ev: Collected) -> Finding | SetAside | None:
         return None
     against = [s for s in ev.sweeps if not s.black_hole and s.host not in ev.reference]
     if against:
-        return SetAside("pmtu-black-hole", "; ".join(f"mss-sweep from {s.host} to {s.target} says {s.verdict}: {s.explanation}"
+        return SetAside("; ".join(f"mss-sweep from {s.host} to {s.target} says {s.verdict}: {s.explanation}"
                                                      + (f" ({s.note})" if s.note else "") for s in against))
     if found:
         return _black_hole_found(ev, found, vm_stalls)
@@ -177,7 +177,7 @@ def _black_hole_found(ev: Collected, found: list[Sweep], vm_stalls: list[Attempt
     stalls = f"TLS handshakes stall on {_names(a.host for a in vm_stalls)}" if vm_stalls else "the sweep's handshakes stall"
     summary = f"{stalls}{_direction_text(direction)}{_where_black_hole(ev, vm_stalls)}; mss-sweep from {best.host} finds a " \
               f"working MSS of {best.working_mss} (path MTU {best.path_mtu})"
-    return Finding("pmtu-black-hole", summary, _clamp_fix(best.recommended_clamp), tuple(evidence), True, best.recommended_clamp, direction)
+    return Finding(summary, _clamp_fix(best.recommended_clamp), tuple(evidence), True, best.recommended_clamp, direction)
 
 
 def _black_hole_by_reference(ev: Collected, vm_stalls: list[Attempt]) -> Finding | SetAside:
@@ -186,14 +186,14 @@ def _black_hole_by_reference(ev: Collected, vm_stalls: list[Attempt]) -> Finding
                if key[0] not in ev.reference and all(a.error_class == "tls_handshake_timeout" for a in atts)}
     flaky = sorted({f"{a.host} {a.label}" for a in vm_stalls if a.cell not in stalled})
     if flaky:
-        return SetAside("pmtu-black-hole", f"stalls come and go (successes to the same target in between): {', '.join(flaky)}; "
+        return SetAside(f"stalls come and go (successes to the same target in between): {', '.join(flaky)}; "
                         "a black hole stalls every full-size handshake")
     if len(vm_stalls) < REPRODUCED:
-        return SetAside("pmtu-black-hole", f"one stalled handshake ({vm_stalls[0].host} {vm_stalls[0].label}) did not reproduce")
+        return SetAside(f"one stalled handshake ({vm_stalls[0].host} {vm_stalls[0].label}) did not reproduce")
     passing = {key[1:] for key, atts in cells.items() if key[0] in ev.reference and all(a.ok for a in atts)}
     confirmed = [key for key in stalled if key[1:] in passing]
     if not confirmed:
-        return SetAside("pmtu-black-hole", "no sweep found a size limit and no reference host passes where the VM nodes stall: "
+        return SetAside("no sweep found a size limit and no reference host passes where the VM nodes stall: "
                         "run mss-sweep from an affected node, and probe from the Proxmox host")
     direction = "toward-server" if all(key[3] for key in stalled) and _plain_hellos_pass(cells, stalled) else "both"
     evidence = [f"tls_handshake_timeout x{n} on {host}" for host, n in _host_counts(vm_stalls)]
@@ -201,7 +201,7 @@ def _black_hole_by_reference(ev: Collected, vm_stalls: list[Attempt]) -> Finding
                     f"{_names(key[2] + (' [big hello]' if key[3] else '') for key in confirmed)}")
     summary = f"TLS handshakes stall on {_names(a.host for a in vm_stalls)}{_direction_text(direction)} while " \
               f"{_reference_text(ev.reference)} complete{'s' if len(ev.reference) == 1 else ''} them; run mss-sweep to size the clamp"
-    return Finding("pmtu-black-hole", summary, _clamp_fix(None), tuple(evidence), True, None, direction)
+    return Finding(summary, _clamp_fix(None), tuple(evidence), True, None, direction)
 
 
 def _certificate(ev: Collected) -> Finding | SetAside | None:
@@ -221,7 +221,7 @@ def _certificate(ev: Collected) -> Finding | SetAside | None:
         cause = f"only {_names(hosts)} reject it: a TLS-intercepting proxy on their path, or their CA bundle or clock"
     else:
         cause = "every host that tried rejects it: the server's certificate, or the CA the hosts trust"
-    return Finding("tls-certificate", f"the certificate of {_names(servers)} is not accepted on {_names(hosts)}; {cause}",
+    return Finding(f"the certificate of {_names(servers)} is not accepted on {_names(hosts)}; {cause}",
                    "install the CA the servers chain to (ca-certificates), fix the clock, or remove the intercepting proxy; "
                    "the handshake's packets got through, so the MSS fix does not apply", tuple(evidence))
 
@@ -232,7 +232,7 @@ def _rate_limited(ev: Collected) -> Finding | SetAside | None:
     if not limited:
         return None
     servers = {a.server for a in limited}
-    return Finding("rate-limited", f"{_names(servers)} {_verb(servers, 'answers', 'answer')} 429 Too Many Requests on "
+    return Finding(f"{_names(servers)} {_verb(servers, 'answers', 'answer')} 429 Too Many Requests on "
                    f"{_names(a.host for a in limited)}",
                    "the registry limits these hosts (Docker Hub limits anonymous pulls per address): pull through the registry "
                    "mirror (mirror.enabled: true), so each image leaves the upstream once, or give the mirror registry credentials; "
@@ -245,7 +245,7 @@ def _server_error(ev: Collected) -> Finding | SetAside | None:
     if not errors:
         return None
     servers = {a.server for a in errors}
-    return Finding("server-error", f"{_names(servers)} {_verb(servers, 'answers', 'answer')} HTTP {_names(str(a.status) for a in errors)} "
+    return Finding(f"{_names(servers)} {_verb(servers, 'answers', 'answer')} HTTP {_names(str(a.status) for a in errors)} "
                    f"on {_names(a.host for a in errors)}",
                    "the service itself fails: check its status and retry later (the registry mirror keeps cached images "
                    "available); nothing on the network side fixes a 5xx, the MSS fix does not apply", _status_counts(errors))
@@ -259,18 +259,28 @@ def _loss(ev: Collected) -> Finding | SetAside | None:
              if any(a.ok for a in atts) and any(a.error_class in LOSS_CLASSES for a in atts)]
     if not lossy:
         walled = any(a.error_class in LOSS_CLASSES for a in ev.failures) and not any(a.ok for a in ev.attempts)
-        return SetAside("packet-loss", "nothing succeeded: a wall, not loss") if walled else None
+        return SetAside("nothing succeeded: a wall, not loss") if walled else None
     failed = [a for atts in lossy for a in atts if not a.ok]
     total = sum(len(atts) for atts in lossy)
     notes = [f"mss-sweep from {s.host}: {s.note}" for s in ev.sweeps if s.note]
     classes = ", ".join(f"{cls} x{n}" for cls, n in _class_counts(failed))
-    return Finding("packet-loss", f"{len(failed)} of {total} attempts failed on {_names(a.host for a in failed)} ({classes}) with successes "
+    return Finding(f"{len(failed)} of {total} attempts failed on {_names(a.host for a in failed)} ({classes}) with successes "
                    "to the same targets in between: packets are lost, not sized out",
                    "find the lossy hop: long pings or mtr from a node and from the Proxmox host, interface errors (ip -s link), "
                    "the ISP line; the MSS fix does not help loss", tuple(notes))
 
 
-RULES: tuple[Rule, ...] = (_dns, _upstream_down, _stall, _black_hole, _certificate, _rate_limited, _server_error, _loss)
+# (the kind a rule names, the rule), in the order they are tried: the first finding names the kind
+RULES: tuple[tuple[str, Rule], ...] = (
+    ("dns", _dns),
+    ("upstream-down", _upstream_down),
+    ("server-stall", _stall),
+    ("pmtu-black-hole", _black_hole),
+    ("tls-certificate", _certificate),
+    ("rate-limited", _rate_limited),
+    ("server-error", _server_error),
+    ("packet-loss", _loss),
+)
 
 
 # ---------------------------------------------------------------- rule helpers
@@ -343,25 +353,25 @@ def _clamp_fix(clamp: int | None) -> str:
 def _fallback(ev: Collected, set_aside: list[SetAside]) -> Finding:
     """No rule found anything: healthy, or failures no rule explains (unknown)."""
     if not ev.attempts and not ev.sweeps:
-        return Finding("unknown", "no probe records in the evidence", "run the probes (http, pull, mss-sweep) and judge their documents", rule="fallback")
+        return Finding("no probe records in the evidence", "run the probes (http, pull, mss-sweep) and judge their documents", kind="unknown")
     if not ev.failures:
-        return Finding("healthy", f"all {len(ev.attempts)} attempts succeeded" + (f"; {len(ev.sweeps)} sweep(s) found no limit" if ev.sweeps else ""),
-                       "nothing to fix", rule="fallback")
+        return Finding(f"all {len(ev.attempts)} attempts succeeded" + (f"; {len(ev.sweeps)} sweep(s) found no limit" if ev.sweeps else ""),
+                       "nothing to fix", kind="healthy")
     classes = ", ".join(f"{cls} x{n}" for cls, n in _class_counts(ev.failures))
-    return Finding("unknown", f"{len(ev.failures)} of {len(ev.attempts)} attempts failed ({classes}) and no rule explains them",
+    return Finding(f"{len(ev.failures)} of {len(ev.attempts)} attempts failed ({classes}) and no rule explains them",
                    "probe again with more repeats, sweep from an affected node and probe from the Proxmox host; see the failures below",
-                   tuple(f"not {s.kind}: {s.reason}" for s in set_aside), rule="fallback")
+                   tuple(f"not {s.kind}: {s.reason}" for s in set_aside), kind="unknown")
 
 
 def apply_rules(ev: Collected) -> tuple[list[Finding], list[SetAside]]:
     findings: list[Finding] = []
     set_aside: list[SetAside] = []
-    for rule in RULES:
+    for kind, rule in RULES:
         result = rule(ev)
         if isinstance(result, Finding):
-            findings.append(replace(result, rule=rule.__name__.lstrip("_")))
+            findings.append(replace(result, kind=kind, rule=rule.__name__.lstrip("_")))
         elif isinstance(result, SetAside):
-            set_aside.append(replace(result, rule=rule.__name__.lstrip("_")))
+            set_aside.append(replace(result, kind=kind, rule=rule.__name__.lstrip("_")))
     return findings, set_aside
 
 
