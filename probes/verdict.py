@@ -10,6 +10,7 @@ finding names the kind; later ones are reported beside it. docs/judge.md explain
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any
@@ -25,7 +26,7 @@ CLAMP_COMMAND = "pulumi config set --path netstab:gateway.mss {mss}"
 CONNECT_FAILURES = PRE_TCP - {"dns_error"}
 # Failure classes loss produces: a segment or a handshake went missing, a stream broke off.
 LOSS_CLASSES = frozenset({"connect_timeout", "connect_error", "tls_handshake_timeout", "tls_error", "read_timeout", "bad_response"})
-REPRODUCED = 2  # stalled handshakes before their absence of any success means a wall, not noise
+REPRODUCED = 2  # stalled handshakes (none alike succeeding) that make a wall rather than noise
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,6 @@ Cell = tuple[str, str, str, bool]
 
 def _names(values: Iterable[str]) -> str:
     return ", ".join(sorted(set(values)))
-
-
-def _count(attempts: Iterable[Attempt], what: str) -> str:
-    n = len(list(attempts))
-    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def _verb(subjects: Collection[str], one: str, many: str) -> str:
@@ -163,7 +159,7 @@ def _black_hole(ev: Collected) -> Finding | SetAside | None:
     against = [s for s in ev.sweeps if not s.black_hole and s.host not in ev.reference]
     if against:
         return SetAside("; ".join(f"mss-sweep from {s.host} to {s.target} says {s.verdict}: {s.explanation}"
-                                                     + (f" ({s.note})" if s.note else "") for s in against))
+                                  + (f" ({s.note})" if s.note else "") for s in against))
     if found:
         return _black_hole_found(ev, found, vm_stalls)
     return _black_hole_by_reference(ev, vm_stalls)
@@ -184,7 +180,7 @@ def _black_hole_by_reference(ev: Collected, vm_stalls: list[Attempt]) -> Finding
     cells = ev.cells()
     stalled = {key: atts for key, atts in cells.items()
                if key[0] not in ev.reference and all(a.error_class == "tls_handshake_timeout" for a in atts)}
-    flaky = sorted({f"{a.host} {a.label}" for a in vm_stalls if a.cell not in stalled})
+    flaky = sorted({f"{a.host} {a.label}" for a in vm_stalls if any(b.ok for b in cells[a.cell])})
     if flaky:
         return SetAside(f"stalls come and go (successes to the same target in between): {', '.join(flaky)}; "
                         "a black hole stalls every full-size handshake")
@@ -196,11 +192,12 @@ def _black_hole_by_reference(ev: Collected, vm_stalls: list[Attempt]) -> Finding
         return SetAside("no sweep found a size limit and no reference host passes where the VM nodes stall: "
                         "run mss-sweep from an affected node, and probe from the Proxmox host")
     direction = "toward-server" if all(key[3] for key in stalled) and _plain_hellos_pass(cells, stalled) else "both"
+    passers = {key[0] for key, atts in cells.items() if key[0] in ev.reference and key[1:] in {c[1:] for c in confirmed}}
     evidence = [f"tls_handshake_timeout x{n} on {host}" for host, n in _host_counts(vm_stalls)]
-    evidence.append(f"{_reference_text(ev.reference)} complete{'s' if len(ev.reference) == 1 else ''} "
+    evidence.append(f"{_reference_text(passers)} {_verb(passers, 'completes', 'complete')} "
                     f"{_names(key[2] + (' [big hello]' if key[3] else '') for key in confirmed)}")
     summary = f"TLS handshakes stall on {_names(a.host for a in vm_stalls)}{_direction_text(direction)} while " \
-              f"{_reference_text(ev.reference)} complete{'s' if len(ev.reference) == 1 else ''} them; run mss-sweep to size the clamp"
+              f"{_reference_text(passers)} {_verb(passers, 'completes', 'complete')} them; run mss-sweep to size the clamp"
     return Finding(summary, _clamp_fix(None), tuple(evidence), True, None, direction)
 
 
@@ -301,24 +298,17 @@ def _only_vms_note(ev: Collected, servers: set[str], got: Callable[[Attempt], bo
 
 
 def _status_counts(attempts: list[Attempt]) -> tuple[str, ...]:
-    counts: dict[tuple[int, str], int] = {}
-    for a in attempts:
-        counts[(a.status or 0, a.host)] = counts.get((a.status or 0, a.host), 0) + 1
+    counts = Counter((a.status, a.host) for a in attempts)
     return tuple(f"HTTP {status} x{n} on {host}" for (status, host), n in sorted(counts.items()))
 
 
 def _host_counts(attempts: Iterable[Attempt]) -> list[tuple[str, int]]:
-    counts: dict[str, int] = {}
-    for a in attempts:
-        counts[a.host] = counts.get(a.host, 0) + 1
-    return sorted(counts.items())
+    return sorted(Counter(a.host for a in attempts).items())
 
 
 def _class_counts(attempts: Iterable[Attempt]) -> list[tuple[str, int]]:
-    counts: dict[str, int] = {}
-    for a in attempts:
-        counts[str(a.error_class)] = counts.get(str(a.error_class), 0) + 1
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    """Most frequent first."""
+    return sorted(Counter(str(a.error_class) for a in attempts).items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def _plain_hellos_pass(cells: dict[Cell, list[Attempt]], stalled: dict[Cell, list[Attempt]]) -> bool:
@@ -337,7 +327,7 @@ def _where_black_hole(ev: Collected, vm_stalls: list[Attempt]) -> str:
         return ""
     stalling = {a.host for a in ref if a.error_class == "tls_handshake_timeout"}
     if stalling:
-        return f"; {_reference_text(stalling)} stall{'s' if len(stalling) == 1 else ''} too: the hole is upstream of the gateway (the ISP path)"
+        return f"; {_reference_text(stalling)} {_verb(stalling, 'stalls', 'stall')} too: the hole is upstream of the gateway (the ISP path)"
     if all(a.ok for a in ref):
         return f" while {_reference_text(a.host for a in ref)} passes"
     return ""
@@ -350,7 +340,7 @@ def _clamp_fix(clamp: int | None) -> str:
     return f"clamp the VM subnet's TCP MSS at the gateway to {clamp}: {CLAMP_COMMAND.format(mss=clamp)}, then pulumi up"
 
 
-def _fallback(ev: Collected, set_aside: list[SetAside]) -> Finding:
+def _fallback(ev: Collected) -> Finding:
     """No rule found anything: healthy, or failures no rule explains (unknown)."""
     if not ev.attempts and not ev.sweeps:
         return Finding("no probe records in the evidence", "run the probes (http, pull, mss-sweep) and judge their documents", kind="unknown")
@@ -360,10 +350,10 @@ def _fallback(ev: Collected, set_aside: list[SetAside]) -> Finding:
     classes = ", ".join(f"{cls} x{n}" for cls, n in _class_counts(ev.failures))
     return Finding(f"{len(ev.failures)} of {len(ev.attempts)} attempts failed ({classes}) and no rule explains them",
                    "probe again with more repeats, sweep from an affected node and probe from the Proxmox host; see the failures below",
-                   tuple(f"not {s.kind}: {s.reason}" for s in set_aside), kind="unknown")
+                   kind="unknown")
 
 
-def apply_rules(ev: Collected) -> tuple[list[Finding], list[SetAside]]:
+def _apply_rules(ev: Collected) -> tuple[list[Finding], list[SetAside]]:
     findings: list[Finding] = []
     set_aside: list[SetAside] = []
     for kind, rule in RULES:
@@ -411,8 +401,8 @@ def diagnose(evidence: Evidence, reference: Collection[str] = (), criteria: Crit
     """host -> its `netstab.probe/v1` documents (one, or a list: http, pull, mss-sweep, facts);
     `reference`: hosts outside the VM subnet (the Proxmox host). Raises EvidenceError."""
     ev = collect(evidence, reference)
-    findings, set_aside = apply_rules(ev)
-    primary = findings[0] if findings else _fallback(ev, set_aside)
+    findings, set_aside = _apply_rules(ev)
+    primary = findings[0] if findings else _fallback(ev)
     judged = checks(ev, primary.kind, criteria or Criteria())
     clamp = primary.recommended_clamp
     return Diagnosis(primary.kind, _verdict(primary.kind, judged, ev.notes), primary.summary, primary.fix, primary.mss_fix_applies, clamp,
