@@ -141,7 +141,7 @@ def run_judged(scenario: Scenario, topo: Topology, work: Path, report_dir: Path,
     timings["setup (namespaces, registry, image push)"] = time.monotonic() - started
     say(f"[{scenario.name}] Phase 1 probes from {', '.join(lab_topology.PROBE_HOSTS)} ...")
     first_probe = time.monotonic()
-    before = probe_and_sweep(topo, svc, say, scenario.name)
+    before = probe_and_sweep(topo, svc, say, scenario.name, timings)
     diagnosis = diagnose(before, REFERENCE)
     timings["first probe to diagnosis"] = time.monotonic() - first_probe
     _save(report_dir, "before", before)
@@ -165,14 +165,19 @@ def run_judged(scenario: Scenario, topo: Topology, work: Path, report_dir: Path,
     return Outcome(scenario.name, not problems, diagnosis.kind, problems, timings, report_dir)
 
 
-def probe_and_sweep(topo: Topology, svc: services.Services, say: Callable[[str], None], name: str) -> dict[str, list[dict[str, Any]]]:
+def probe_and_sweep(topo: Topology, svc: services.Services, say: Callable[[str], None], name: str,
+                    timings: dict[str, float]) -> dict[str, list[dict[str, Any]]]:
     """Phase 1 from every host; when a handshake stalled on the sweeping node, an mss-sweep to that
     server joins its evidence (as the post-up gate does)."""
+    started = time.monotonic()
     docs = probing.phase1(topo, lab_topology.PROBE_HOSTS, svc.cert.ca, services.TEST_IMAGE)
+    timings["Phase 1 probes, every host at once"] = time.monotonic() - started
     stalled = first_stall(docs[SWEEP_FROM])
     if stalled:
         say(f"[{name}] a TLS handshake stalled: mss-sweep from {SWEEP_FROM} to {stalled} ...")
+        started = time.monotonic()
         docs[SWEEP_FROM].append(probing.sweep(topo, SWEEP_FROM, f"{stalled}:443", svc.cert.ca))
+        timings["mss-sweep"] = time.monotonic() - started
     return docs
 
 
