@@ -38,6 +38,8 @@ class Criteria:
     tolerate: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if isinstance(self.tolerate, list):  # as JSON gives it
+            object.__setattr__(self, "tolerate", tuple(self.tolerate))
         problems = _problems(self)
         if problems:
             raise CriteriaError("\n".join(problems))
@@ -51,10 +53,7 @@ class Criteria:
         unknown = sorted(set(data) - known)
         if unknown:
             raise CriteriaError("\n".join(f"{key}: unknown criterion (known: {', '.join(sorted(known))})" for key in unknown))
-        values = dict(data)
-        if isinstance(values.get("tolerate"), list):
-            values["tolerate"] = tuple(values["tolerate"])
-        return cls(**values)
+        return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from probes.verdict import KINDS, RULES, diagnose
-from tests.probes.docs import IMAGE, doc, http, pull, rec, sweep
+from probes.verdict import KINDS, RULES, EvidenceError, diagnose
+from tests.probes.docs import IMAGE, doc, facts, http, pull, rec, sweep
 
 BH = "tls_handshake_timeout"
 REF = ["pve"]
@@ -292,3 +292,30 @@ def test_the_text_says_the_verdict_the_kind_the_fix_and_whether_the_mss_fix_appl
     assert lines[2] == "fix: clamp the VM subnet's TCP MSS at the gateway to 1240: pulumi config set --path netstab:gateway.mss 1240, then pulumi up"
     assert not [line for line in lines if "Traceback" in line or "File \"" in line]
     assert diagnose({"cp1": [http("dns_error")]}).text().splitlines()[1] == "MSS fix: does not apply"
+
+
+def test_a_facts_document_gives_the_node_facts_shown_beside_its_pull_failures():
+    facts_doc = {"schema": "netstab.probe/v1", "command": "facts", "host": facts(mtu=1450, via="10.27.27.254", resolver="1.1.1.1")}
+    (failure,) = diagnose({"cp1": [facts_doc, pull("connect_timeout")]}).pull_failures
+    assert failure.node_facts == "MTU 1450, default route via 10.27.27.254 dev eth0, resolver 1.1.1.1"
+
+
+@pytest.mark.parametrize(("evidence", "message"), [
+    ({"cp1": "x"}, "cp1: expected a document or a list of documents, got str"),
+    ({"cp1": [[]]}, "cp1, document 1: not a JSON object"),
+    ({"cp1": [{**http(None), "schema": "netstab.probe/v0"}]}, "cp1, document 1: not a netstab.probe/v1 document (schema 'netstab.probe/v0')"),
+    ({"cp1": [http(None), {**http(None), "command": "ping"}]}, "cp1, document 2: unknown command 'ping' (expected one of http, pull, mss-sweep, facts)"),
+    ({"cp1": [{**http(None), "records": [{"target": "x", "ok": False}]}]}, "cp1, document 1: a failed record has no error_class"),
+    ({"cp1": [{**http(None), "records": [{**rec("https://ghcr.io/v2/"), "phases_ms": [1]}]}]},
+     "cp1, document 1: phases_ms of https://ghcr.io/v2/ is not an object"),
+    ({"cp1": [{**sweep("clean"), "mss_sweep": {"target": "ghcr.io:443"}}]}, "cp1, document 1: mss_sweep has no verdict"),
+], ids=["not-documents", "not-object", "schema", "command", "no-class", "phases", "sweep-verdict"])
+def test_evidence_the_judge_cannot_read_is_refused_with_where_and_why(evidence, message):
+    with pytest.raises(EvidenceError) as err:
+        diagnose(evidence)
+    assert str(err.value) == message
+
+
+def test_a_reference_host_without_evidence_is_noted_and_the_verdict_is_at_best_a_warning():
+    d = diagnose({"cp1": [http(None), pull(None)]}, reference=["pve"])
+    assert d.notes == ("reference host pve gave no evidence",) and d.verdict == "warn"
