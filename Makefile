@@ -8,7 +8,7 @@ SCENARIO ?= default
 # Debian packages the probes, the lab and the real-ring tests start for real.
 LAB_PACKAGES := nftables iptables iproute2 docker-registry openssl skopeo tcpdump curl iputils-tracepath iputils-ping
 
-.PHONY: venv deps render test lint typecheck pytest lab bench clean
+.PHONY: venv deps render schema test lint typecheck pytest lab bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ deps:
 
 render: venv
 	$(PY) -m components render $(STACK) --out out/$(STACK)
+
+# The stack file's JSON Schema and config reference, generated from components/config (a test checks both).
+schema: venv
+	$(PY) -m components schema > stacks/netstab.schema.json
+	$(PY) -m components schema --markdown > stacks/README.md
 
 lint: venv
 	$(VENV)/bin/ruff check .

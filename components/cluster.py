@@ -19,10 +19,12 @@ from components.render.shell import as_root
 class K3sClusterArgs:
     config: StackConfig
     artifacts: ClusterArtifacts
-    ssh_private_key: pulumi.Input[str]
+    connections: Mapping[str, command.remote.ConnectionArgs]  # node name -> SSH to it (ClusterNodes.connections)
     k3s_token: pulumi.Input[str]
     # node name -> the resource after which the node is up (ClusterNodes.booted)
     booted: Mapping[str, pulumi.Resource]
+    # node name -> its VM: what each step configures, and is rebuilt with
+    vms: Mapping[str, pulumi.Resource]
     # The hook for files that must be on a node before K3s starts (registries.yaml):
     # node name -> resources that must finish before that node's K3s install runs.
     before_install: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
@@ -44,15 +46,22 @@ class K3sCluster(pulumi.ComponentResource):
                 after.append(installs[cfg.server.name])
             installs[node.name] = remote.run(
                 f"{name}-{node.name}-k3s",
-                self._conn(str(node.ip), args),
+                args.connections[node.name],
                 as_root(art.nodes[node.name].k3s_install),
                 pulumi.ResourceOptions(parent=self, depends_on=after),
                 stdin=args.k3s_token,
+                on=args.vms[node.name],
+                # a rebuilt server is a new cluster: every agent joins it again
+                follows=[args.vms[cfg.server.name]] if node.role == "agent" else (),
             )
 
-        server_conn = self._conn(str(cfg.server.ip), args)
+        server_conn = args.connections[cfg.server.name]
+        server_vm = args.vms[cfg.server.name]
+        # re-check readiness whenever any node is rebuilt or any install changes
         ready = remote.run(
-            f"{name}-nodes-ready", server_conn, as_root(art.nodes_ready), pulumi.ResourceOptions(parent=self, depends_on=list(installs.values()))
+            f"{name}-nodes-ready", server_conn, as_root(art.nodes_ready), pulumi.ResourceOptions(parent=self, depends_on=list(installs.values())),
+            on=server_vm, follows=[vm for n, vm in args.vms.items() if n != cfg.server.name],
+            replace_on=[remote.script_hash("".join(art.nodes[n].k3s_install for n in sorted(art.nodes)))],
         )
         fetched = remote.run(
             f"{name}-kubeconfig",
@@ -60,15 +69,13 @@ class K3sCluster(pulumi.ComponentResource):
             as_root(art.fetch_kubeconfig),
             pulumi.ResourceOptions(parent=self, depends_on=[ready]),
             secret_stdout=True,
+            on=server_vm,
         )
         server_ip = str(cfg.server.ip)
         self.installs = installs
+        self.ready = ready
         context = f"netstab-{pulumi.get_stack()}"
         self.kubeconfig = pulumi.Output.secret(fetched.stdout.apply(lambda text: rewrite_kubeconfig(text, server_ip, context)))
         self.node_ips = pulumi.Output.from_input({n.name: str(n.ip) for n in cfg.nodes})
         self.nodes_ready = ready.stdout
         self.register_outputs({"kubeconfig": self.kubeconfig, "node_ips": self.node_ips, "nodes_ready": self.nodes_ready})
-
-    @staticmethod
-    def _conn(host: str, args: K3sClusterArgs) -> command.remote.ConnectionArgs:
-        return remote.connection(host, args.config.ssh.user, args.ssh_private_key)

@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import pulumi
+import pulumi_command as command
 
 from components import remote
 from components.config import StackConfig
+from components.nodes import guest_network, keyed_vm
 from components.render.bundle import MirrorArtifacts, RegistriesArtifacts
 from components.render.mirror import credentials_stdin
 from components.render.shell import as_login_user, as_root
-from components.vm import ProxmoxVm, ProxmoxVmArgs, VmSpec
+from components.vm import BootImage, ProxmoxVmArgs, VmSpec
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class RegistryMirrorArgs:
     artifacts: MirrorArtifacts
     agent: str  # the probe agent's text: the warm-up pulls with it
     ssh_private_key: pulumi.Input[str]
-    boot_disk_file_id: pulumi.Input[str] | None = None
+    image: BootImage | None = None
     credentials: pulumi.Input[Any] | None = None  # secret JSON, see netstab:mirrorCredentials
     after: Sequence[pulumi.Resource] = ()
 
@@ -39,19 +41,21 @@ class RegistryMirror(pulumi.ComponentResource):
         assert cfg.mirror.enabled and vm_cfg is not None
         spec = VmSpec(vm_cfg.name, vm_cfg.vm_id, vm_cfg.cores, vm_cfg.memory_mb, vm_cfg.disk_gb, vm_cfg.mac, ("netstab", "mirror"),
                       art.network_config, art.user_data)
-        vm = ProxmoxVm(f"{name}-vm", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.boot_disk_file_id, cfg.image.template_vm_id),
-                       opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)))
-        conn = remote.connection(str(vm_cfg.ip), cfg.ssh.user, args.ssh_private_key)
-        steps: list[pulumi.Resource] = [vm]
+        vm, host_key = keyed_vm(f"{name}-vm", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.image, cfg.image.template_vm_id), self,
+                                args.after)
+        conn = remote.connection(str(vm_cfg.ip), cfg.ssh.user, args.ssh_private_key, host_key)
+        here = pulumi.ResourceOptions(parent=self)
+        steps: list[pulumi.Resource] = []
         if args.credentials is not None:
             lines: pulumi.Output[str] = pulumi.Output.from_input(args.credentials).apply(credentials_stdin)
             stdin = cast("pulumi.Output[str]", pulumi.Output.secret(lines))
-            steps.append(remote.run(f"{name}-credentials", conn, as_root(art.credentials),
-                                    pulumi.ResourceOptions(parent=self, depends_on=[vm]), stdin=stdin))
-        health = remote.run(f"{name}-health", conn, as_root(art.health), pulumi.ResourceOptions(parent=self, depends_on=steps))
-        warm = remote.run(f"{name}-warmup", conn, as_login_user(art.warmup), pulumi.ResourceOptions(parent=self, depends_on=[health]),
-                          stdin=args.agent, extra_triggers=[remote.script_hash(args.agent)])
-        self.healthy = health
+            steps.append(remote.run(f"{name}-credentials", conn, as_root(art.credentials), here, stdin=stdin, on=vm.vm))
+        health = remote.run(f"{name}-health", conn, as_root(art.health), pulumi.ResourceOptions(parent=self, depends_on=steps), on=vm.vm)
+        network = guest_network(f"{name}-network", vm, art.guest_network, cfg.proxmox, args.ssh_private_key, health, self)
+        # the warm-up pulls with the agent it gets on stdin: a new agent re-runs it (it has no delete)
+        warm = remote.run(f"{name}-warmup", conn, as_login_user(art.warmup), pulumi.ResourceOptions(parent=self, depends_on=[network]),
+                          stdin=args.agent, on=vm.vm)
+        self.healthy = network
         self.health = health.stdout
         self.warmup = warm.stdout
         self.register_outputs({"health": self.health, "warmup": self.warmup})
@@ -61,8 +65,9 @@ class RegistryMirror(pulumi.ComponentResource):
 class NodeRegistriesArgs:
     config: StackConfig
     artifacts: RegistriesArtifacts
-    ssh_private_key: pulumi.Input[str]
+    connections: Mapping[str, command.remote.ConnectionArgs]  # node name -> SSH to it (ClusterNodes.connections)
     booted: Mapping[str, pulumi.Resource]
+    vms: Mapping[str, pulumi.Resource]  # node name -> its VM: the file goes (and comes back) with it
     mirror_healthy: pulumi.Resource
 
 
@@ -72,11 +77,13 @@ class NodeRegistries(pulumi.ComponentResource):
     def __init__(self, name: str, args: NodeRegistriesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("netstab:registries:NodeRegistries", name, None, opts)
         cfg = args.config
-        script = as_root(args.artifacts.update)
+        write, remove = as_root(args.artifacts.update), as_root(args.artifacts.remove)
         self.written: dict[str, pulumi.Resource] = {}
         for node in cfg.nodes:
-            conn = remote.connection(str(node.ip), cfg.ssh.user, args.ssh_private_key)
+            conn = args.connections[node.name]
+            # a delete: disabling the mirror takes the file off every node (and restarts K3s)
             self.written[node.name] = remote.run(
-                f"{name}-{node.name}", conn, script, pulumi.ResourceOptions(parent=self, depends_on=[args.booted[node.name], args.mirror_healthy])
+                f"{name}-{node.name}", conn, write, pulumi.ResourceOptions(parent=self, depends_on=[args.booted[node.name], args.mirror_healthy]),
+                delete=remove, on=args.vms[node.name],
             )
         self.register_outputs({})

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from components.schema import IPNetwork
+if TYPE_CHECKING:
+    from components.config import IPNetwork
 
 MIN_MSS = 536  # TCP's minimum (RFC 879): a clamp below it is never right
 IPV4_OVERHEAD = 40  # IPv4 header 20 + TCP header 20

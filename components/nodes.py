@@ -1,4 +1,5 @@
-"""ClusterNodes: a VM per cluster node at the stack MTU, and a wait until cloud-init has finished.
+"""ClusterNodes: a VM per cluster node at the stack MTU, booted (cloud-init finished) and its guest
+network as rendered.
 
 Split from K3sCluster so that files a later layer places on the nodes (registries.yaml) fit in
 between: nodes booted -> files written -> K3s installed.
@@ -6,16 +7,21 @@ between: nodes booted -> files written -> K3s installed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 import pulumi
+import pulumi_command as command
 
 from components import remote
-from components.config import StackConfig
-from components.render.bundle import ClusterArtifacts
+from components.config import ProxmoxConfig, StackConfig
+from components.hostkeys import HostKey
+from components.render.bundle import ClusterArtifacts, GuestNetwork
+from components.render.cloudinit import install_host_key
 from components.render.shell import as_root
-from components.vm import ProxmoxVm, ProxmoxVmArgs, VmSpec
+from components.vm import BootImage, ProxmoxVm, ProxmoxVmArgs, VmSpec
 
 
 @dataclass(frozen=True)
@@ -23,9 +29,40 @@ class ClusterNodesArgs:
     config: StackConfig
     artifacts: ClusterArtifacts
     ssh_private_key: pulumi.Input[str]
-    boot_disk_file_id: pulumi.Input[str] | None = None
+    image: BootImage | None = None
     # What the VMs wait for (the gateway fix): a component's depends_on does not reach its children.
     after: Sequence[pulumi.Resource] = ()
+
+
+def proxmox_connection(px: ProxmoxConfig, private_key: pulumi.Input[str]) -> command.remote.ConnectionArgs:
+    """SSH to the Proxmox node, where the guest-agent steps run (the provider uploads snippets the same way)."""
+    return remote.connection(urlparse(px.endpoint).hostname or px.endpoint, px.ssh_user, private_key, px.ssh_host_key)
+
+
+def guest_network(name: str, vm: ProxmoxVm, texts: GuestNetwork, px: ProxmoxConfig, private_key: pulumi.Input[str],
+                  booted: pulumi.Resource, parent: pulumi.Resource) -> command.remote.Command:
+    """First boot: check that the guest carries the rendered network; every later change of it:
+    converge the running guest (cloud-init applies network-config only once per instance)."""
+    return remote.run(
+        name,
+        proxmox_connection(px, private_key),
+        as_root(texts.check, px.ssh_user),
+        pulumi.ResourceOptions(parent=parent, depends_on=[booted]),
+        update=as_root(texts.converge, px.ssh_user),
+        on=vm.vm,
+    )
+
+
+def keyed_vm(name: str, args: ProxmoxVmArgs, parent: pulumi.Resource, after: Sequence[pulumi.Resource] = ()
+             ) -> tuple[ProxmoxVm, pulumi.Output[str]]:
+    """A VM whose user-data (rendered with markers) carries the host key generated for it; the public half to pin."""
+    template = args.spec.user_data
+    assert isinstance(template, str), "the rendered user-data, before its host key is put in"
+    key = HostKey(f"{name}-host-key", args.spec.name, opts=pulumi.ResourceOptions(parent=parent))
+    user_data = pulumi.Output.all(key.private_key, key.public_key).apply(lambda k: install_host_key(template, k[0], k[1]))
+    keyed = dataclasses.replace(args, spec=dataclasses.replace(args.spec, user_data=pulumi.Output.secret(user_data)))
+    vm = ProxmoxVm(name, keyed, opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after)))
+    return vm, key.public_key
 
 
 class ClusterNodes(pulumi.ComponentResource):
@@ -34,7 +71,10 @@ class ClusterNodes(pulumi.ComponentResource):
         cfg, art = args.config, args.artifacts
         self.vms: dict[str, ProxmoxVm] = {}
         self.booted: dict[str, pulumi.Resource] = {}
+        # node name -> how every later step reaches it: the login user, the key, the pinned host key
+        self.connections: dict[str, command.remote.ConnectionArgs] = {}
         for node in cfg.nodes:
+            texts = art.nodes[node.name]
             spec = VmSpec(
                 name=node.name,
                 vm_id=node.vm_id,
@@ -43,17 +83,16 @@ class ClusterNodes(pulumi.ComponentResource):
                 disk_gb=node.disk_gb,
                 mac=node.mac,
                 tags=("netstab", "k3s", node.role),
-                network_config=art.nodes[node.name].network_config,
-                user_data=art.nodes[node.name].user_data,
+                network_config=texts.network_config,
+                user_data=texts.user_data,
             )
-            vm = ProxmoxVm(
-                f"{name}-{node.name}",
-                ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.boot_disk_file_id, cfg.image.template_vm_id),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
-            )
+            vm, host_key = keyed_vm(f"{name}-{node.name}", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.image, cfg.image.template_vm_id),
+                                    self, args.after)
             self.vms[node.name] = vm
-            conn = remote.connection(str(node.ip), cfg.ssh.user, args.ssh_private_key)
-            self.booted[node.name] = remote.run(
-                f"{name}-{node.name}-cloud-init", conn, as_root(art.cloud_init_wait), pulumi.ResourceOptions(parent=self, depends_on=[vm])
-            )
+            conn = remote.connection(str(node.ip), cfg.ssh.user, args.ssh_private_key, host_key)
+            self.connections[node.name] = conn
+            cloud_init = remote.run(f"{name}-{node.name}-cloud-init", conn, as_root(art.cloud_init_wait), pulumi.ResourceOptions(parent=self),
+                                    on=vm.vm)
+            self.booted[node.name] = guest_network(f"{name}-{node.name}-network", vm, texts.guest_network, cfg.proxmox,
+                                                   args.ssh_private_key, cloud_init, self)
         self.register_outputs({"vm_ids": {n: vm.vm_id for n, vm in self.vms.items()}})

@@ -9,14 +9,15 @@ import pulumi
 import pulumi_proxmoxve as proxmox
 
 from components.cluster import K3sCluster, K3sClusterArgs
-from components.config import StackConfig
+from components.config import ConfigError, StackConfig
 from components.gateway import GatewayFirewall, GatewayFirewallArgs
 from components.mirror import NodeRegistries, NodeRegistriesArgs, RegistryMirror, RegistryMirrorArgs
 from components.nodes import ClusterNodes, ClusterNodesArgs
 from components.render.bundle import Artifacts, render_artifacts
-from components.schema import ConfigError
 from components.secrets import SecretsLayer, SecretsLayerArgs
 from components.stack import Secrets, load_pulumi_config
+from components.validation import NetworkValidation, NetworkValidationArgs
+from components.vm import BootImage, volume_id
 from probes import agent_source
 
 
@@ -26,6 +27,7 @@ class Program:
     gateway: GatewayFirewall | None
     mirror: RegistryMirror | None
     secrets: SecretsLayer | None
+    validation: NetworkValidation | None
 
 
 def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
@@ -45,32 +47,52 @@ def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
     )
 
 
+def boot_image(config: StackConfig, provider: proxmox.Provider) -> BootImage | None:
+    """The cloud image the VMs boot from, downloaded to the Proxmox node (None: VMs clone a template).
+
+    Its file name is fixed, so a new URL with the same name is replaced delete-first: create-first
+    would fail on the existing file (or, allowed to overwrite it, lose it to the old delete).
+    """
+    image = config.image
+    if not image.url or not image.file_name:
+        return None
+    download = proxmox.download.FileLegacy(
+        "cloud-image",
+        proxmox.download.FileLegacyArgs(
+            content_type="iso",
+            datastore_id=config.proxmox.image_datastore,
+            node_name=config.proxmox.node,
+            url=image.url,
+            file_name=image.file_name,
+            overwrite=False,
+        ),
+        opts=pulumi.ResourceOptions(provider=provider, delete_before_replace=True),
+    )
+    return BootImage(volume_id(config.proxmox.image_datastore, "iso", image.file_name), download)
+
+
+def gateway_path_mtu(config: StackConfig, gateway: GatewayFirewall | None) -> pulumi.Input[int] | None:
+    """The path MTU the gateway clamps for (measured or configured), for the gate to compare with the nodes'."""
+    if gateway is not None and gateway.path_mtu is not None:
+        return gateway.path_mtu
+    return config.gateway.fixed_path_mtu
+
+
 def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = None) -> Program:
     """Declare every resource. `artifacts` is everything rendered from `config`, once (rendered here when not given)."""
     artifacts = artifacts or render_artifacts(config, agent_source(), pulumi.get_stack())
     provider = proxmox_provider(config, secrets)
     with_provider = pulumi.ResourceOptions(providers=[provider])
-    image_id: pulumi.Input[str] | None = None
-    if config.image.url:
-        image = proxmox.download.FileLegacy(
-            "cloud-image",
-            proxmox.download.FileLegacyArgs(
-                content_type="iso",
-                datastore_id=config.proxmox.image_datastore,
-                node_name=config.proxmox.node,
-                url=config.image.url,
-                file_name=config.image.file_name,
-                overwrite=False,
-            ),
-            opts=pulumi.ResourceOptions(provider=provider),
-        )
-        image_id = image.id
+    image = boot_image(config, provider)
 
     # The egress fix first: nodes come up with the clamp already in place on their path.
     gateway = None
     if config.gateway.manage:
-        gateway = GatewayFirewall("gateway", GatewayFirewallArgs(config.gateway, artifacts.gateway, secrets.ssh_private_key))
+        gateway = GatewayFirewall("gateway", GatewayFirewallArgs(config.gateway, config.network, artifacts.gateway, artifacts.agent,
+                                                                 secrets.ssh_private_key))
         pulumi.export("gatewayVerified", gateway.verified)
+        if gateway.path_mtu is not None:
+            pulumi.export("gatewayPathMtu", gateway.path_mtu)
     else:
         message = "gateway.manage is false: netstab does not touch the gateway; apply gateway/MANUAL.md (python -m components render) by hand"
         pulumi.log.warn(message)
@@ -78,23 +100,25 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
 
     nodes = ClusterNodes(
         "nodes",
-        ClusterNodesArgs(config, artifacts.cluster, secrets.ssh_private_key, boot_disk_file_id=image_id, after=[gateway] if gateway else ()),
+        ClusterNodesArgs(config, artifacts.cluster, secrets.ssh_private_key, image=image, after=[gateway] if gateway else ()),
         opts=with_provider,
     )
+    vms = {n: vm.vm for n, vm in nodes.vms.items()}
     before_install: dict[str, list[pulumi.Resource]] = {}
     mirror = None
     if artifacts.mirror is not None and artifacts.registries is not None:
         # mirror VM healthy -> registries.yaml on each node -> K3s install
-        mirror = RegistryMirror("mirror", RegistryMirrorArgs(config, artifacts.mirror, artifacts.agent, secrets.ssh_private_key, image_id,
+        mirror = RegistryMirror("mirror", RegistryMirrorArgs(config, artifacts.mirror, artifacts.agent, secrets.ssh_private_key, image,
                                                               secrets.mirror_credentials, after=[gateway] if gateway else ()), opts=with_provider)
-        registries = NodeRegistries("registries", NodeRegistriesArgs(config, artifacts.registries, secrets.ssh_private_key, nodes.booted,
-                                                                      mirror.healthy))
+        registries = NodeRegistries("registries", NodeRegistriesArgs(config, artifacts.registries, nodes.connections, nodes.booted,
+                                                                      vms, mirror.healthy))
         before_install = {node: [written] for node, written in registries.written.items()}
         pulumi.export("mirrorHealth", mirror.health)
         pulumi.export("mirrorWarmup", mirror.warmup)
     cluster = K3sCluster(
         "k3s",
-        K3sClusterArgs(config, artifacts.cluster, secrets.ssh_private_key, secrets.k3s_token, booted=nodes.booted, before_install=before_install),
+        K3sClusterArgs(config, artifacts.cluster, nodes.connections, secrets.k3s_token, booted=nodes.booted,
+                       vms=vms, before_install=before_install),
     )
     secrets_layer = None
     if artifacts.secrets is not None:
@@ -102,11 +126,20 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
         secrets_layer = SecretsLayer("secrets", SecretsLayerArgs(config.secrets, artifacts.secrets, cluster.kubeconfig, secrets.doppler_token))
         if secrets_layer.gate_result is not None:
             pulumi.export("secretGate", secrets_layer.gate_result)
+    validation = None
+    if artifacts.validation is not None:
+        # after the gateway fix, registries.yaml and K3s Ready; nothing but exports waits on it
+        after = [*([gateway.verify] if gateway else []), *(w for ws in before_install.values() for w in ws), cluster.ready]
+        validation = NetworkValidation("validation", NetworkValidationArgs(
+            config, artifacts.validation, artifacts.agent, nodes.connections, secrets.ssh_private_key, cluster.kubeconfig, vms, after,
+            gateway_path_mtu=gateway_path_mtu(config, gateway)))
+        pulumi.export("networkVerdict", validation.network_verdict)
+        pulumi.export("clusterVerdict", validation.cluster_verdict)
     pulumi.export("nodeIps", cluster.node_ips)
     pulumi.export("mtu", config.network.mtu)
     pulumi.export("nodesReady", cluster.nodes_ready)
     pulumi.export("kubeconfig", cluster.kubeconfig)
-    return Program(cluster=cluster, gateway=gateway, mirror=mirror, secrets=secrets_layer)
+    return Program(cluster=cluster, gateway=gateway, mirror=mirror, secrets=secrets_layer, validation=validation)
 
 
 def main() -> None:

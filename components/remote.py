@@ -1,8 +1,20 @@
-"""SSH commands as the components use them: one connection shape, logging off where secrets flow."""
+"""SSH commands as the components use them: one connection shape, one lifecycle, logging off
+where secrets flow.
+
+The lifecycle follows pulumi-command v1.2.1 and the Pulumi engine (see docs/lifecycle.md):
+- a change to a command's own text is an *update*: the provider runs `update` (else `create`)
+  again in place and never the old `delete` (remote/commandController.go, Update);
+- only `triggers` replaces (replace-on-changes; pulumi-command#855), and a replacement is
+  create-before-delete unless delete-before-replace, so an old `delete` would run *after* the new
+  create. A command with a `delete` is therefore always replaced delete-first;
+- a command that configures a VM is replaced with it (`replace_with`) and never dials it to
+  delete when the VM goes too (`deleted_with`), so `pulumi destroy` works with the VMs gone.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_command as command
@@ -12,12 +24,15 @@ DIAL_ATTEMPTS = 40
 DIAL_TIMEOUT_S = 15
 
 
-def connection(host: pulumi.Input[str], user: str, private_key: pulumi.Input[str], port: int = 22) -> command.remote.ConnectionArgs:
+def connection(host: pulumi.Input[str], user: str, private_key: pulumi.Input[str], host_key: pulumi.Input[str],
+               port: int = 22) -> command.remote.ConnectionArgs:
+    """SSH to `host`, which must prove it holds `host_key` (authorized_keys format): no connection goes unchecked."""
     return command.remote.ConnectionArgs(
         host=host,
         port=port,
         user=user,
         private_key=private_key,
+        host_key=host_key,
         dial_error_limit=DIAL_ATTEMPTS,
         per_dial_timeout=DIAL_TIMEOUT_S,
     )
@@ -30,31 +45,47 @@ def script_hash(text: str) -> str:
 def run(
     name: str,
     conn: command.remote.ConnectionArgs,
-    create: str,
+    create: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
     *,
-    stdin: pulumi.Input[str] | None = None,
+    update: str | None = None,
     delete: str | None = None,
+    stdin: pulumi.Input[str] | None = None,
     secret_stdout: bool = False,
-    extra_triggers: list[pulumi.Input[str]] | None = None,
+    on: pulumi.Resource | None = None,
+    follows: Sequence[pulumi.Resource] = (),
+    replace_on: Sequence[pulumi.Input[str]] = (),
+    ignore_changes: Sequence[str] = (),
 ) -> command.remote.Command:
-    """A remote command re-run exactly when its text changes (the trigger is the text's hash).
+    """A remote command that re-runs in place when its text (or stdin) changes.
 
-    With a secret on stdin or in stdout, logging is off so nothing secret reaches the engine's log.
+    `update`: what runs on a change, when it differs from `create` (a check first, a converge later).
+    `on`: the VM the command configures. `follows`: other resources whose replacement must re-run it
+    (an agent's join follows its server). `replace_on`: values whose change must replace the command
+    (a new host to apply to, a script it checks). `ignore_changes`: inputs whose change must not re-run
+    it (a measurement kept until asked again). With a secret on stdin or in stdout, logging is off.
     """
     quiet = stdin is not None or secret_stdout
+    lifecycle = pulumi.ResourceOptions(
+        additional_secret_outputs=["stdout"] if secret_stdout else None,
+        delete_before_replace=True if delete is not None else None,
+        replace_with=[*([on] if on is not None else []), *follows] or None,
+        deleted_with=on,
+        depends_on=[on] if on is not None else None,
+        ignore_changes=list(ignore_changes) or None,
+    )
     return command.remote.Command(
         name,
         command.remote.CommandArgs(
             connection=conn,
             create=create,
-            update=create,
+            update=update,
             delete=delete,
             stdin=stdin,
             # on by default, it sends PULUMI_COMMAND_STDOUT/STDERR as SSH setenv, which a stock sshd refuses
             add_previous_output_in_env=False,
-            triggers=[script_hash(create), *(extra_triggers or [])],
+            triggers=list(replace_on) or None,
             logging=command.remote.Logging.NONE if quiet else command.remote.Logging.STDOUT_AND_STDERR,
         ),
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["stdout"] if secret_stdout else None)),
+        opts=pulumi.ResourceOptions.merge(opts, lifecycle),
     )

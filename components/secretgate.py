@@ -11,84 +11,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pulumi
-import requests
 from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
-from components.kubeconfig import ApiAccess, KubeconfigError, parse
+from components.kubeapi import GateError, KubeApi
+from components.kubeconfig import KubeconfigError, parse
 from components.sdkvalues import UNKNOWN, unwrap
 
 FORCE_SYNC = "external-secrets.io/force-sync"
 ESO = "/apis/external-secrets.io/v1"
 
 
-class SecretGateError(Exception):
+class SecretGateError(GateError):
     """A failure a person can act on; its text is the whole message shown."""
-
-
-class KubeApi:
-    """Just enough of the Kubernetes API: GET and merge-PATCH, with the kubeconfig's credentials.
-    CA and client key go to private temp files for the life of the client only."""
-
-    def __init__(self, access: ApiAccess, timeout_s: float = 10.0):
-        self.server = access.server
-        self.timeout = timeout_s
-        self.session = requests.Session()
-        self._files: list[str] = []
-        self.session.verify = False if access.insecure else (self._file(access.ca_pem) if access.ca_pem else True)
-        if access.token:
-            self.session.headers["Authorization"] = f"Bearer {access.token}"
-        elif access.cert_pem and access.key_pem:
-            self.session.cert = (self._file(access.cert_pem), self._file(access.key_pem))
-
-    def _file(self, content: bytes) -> str:
-        fd, path = tempfile.mkstemp(prefix="netstab-gate-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        self._files.append(path)
-        return path
-
-    def close(self) -> None:
-        self.session.close()
-        for path in self._files:
-            os.unlink(path)
-        self._files.clear()
-
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any] | None]:
-        headers = {"Content-Type": "application/merge-patch+json"} if body is not None else {}
-        try:
-            resp = self.session.request(method, self.server + path, data=json.dumps(body) if body is not None else None,
-                                        headers=headers, timeout=self.timeout)
-        except requests.exceptions.SSLError as exc:
-            raise SecretGateError(f"netstab secret gate: TLS with the Kubernetes API at {self.server} failed: {_reason(exc)}; "
-                                  "is the kubeconfig's certificate-authority-data from this cluster?") from None
-        except requests.exceptions.RequestException as exc:
-            raise SecretGateError(f"netstab secret gate: cannot reach the Kubernetes API at {self.server}: {_reason(exc)}; "
-                                  "is the cluster up and the server address in the kubeconfig reachable from where `pulumi up` runs?") from None
-        if resp.status_code in (401, 403):
-            raise SecretGateError(f"netstab secret gate: the Kubernetes API at {self.server} rejected the kubeconfig's credentials "
-                                  f"(HTTP {resp.status_code} for {method} {path}); refresh the kubeconfig output (pulumi up on the cluster) "
-                                  "or check the token's RBAC")
-        if resp.status_code == 404:
-            return 404, None
-        if resp.status_code >= 400:
-            raise SecretGateError(f"netstab secret gate: HTTP {resp.status_code} from the Kubernetes API for {method} {path}")
-        return resp.status_code, resp.json()
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc)
-    for marker in ("Failed to establish a new connection: ", "Connection refused", "timed out", "certificate verify failed"):
-        if marker in text:
-            return marker.rstrip(": ") if marker.endswith(": ") else marker
-    return exc.__class__.__name__
 
 
 def secret_keys(api: KubeApi, namespace: str, name: str) -> set[str] | None:
@@ -191,7 +131,7 @@ class SecretGateProvider(ResourceProvider):
             access = parse(str(unwrap(props["kubeconfig"])))
         except KubeconfigError as exc:
             raise SecretGateError(f"netstab secret gate: {exc}") from None
-        api = KubeApi(access)
+        api = KubeApi(access, "netstab secret gate")
         try:
             outs = wait(api, props["spec"])
         finally:

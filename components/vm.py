@@ -1,4 +1,12 @@
-"""ProxmoxVm: one cloud-init VM at the stack's MTU. Cluster nodes and the registry mirror share it."""
+"""ProxmoxVm: one cloud-init VM at the stack's MTU. Cluster nodes and the registry mirror share it.
+
+Lifecycle (bpg provider, see docs/lifecycle.md): a snippet's `source_raw` is ForceNew and its file
+name fixed, so a changed snippet is replaced delete-first (create-first would let the old delete
+remove the new file). The VM names its snippets and its boot image by their volume ids, known
+before they exist, and depends on them explicitly: a property that came from their outputs would
+be unknown while they are replaced, and the VM's `*_file_id` fields are ForceNew, so every network
+change would preview as a rebuild (bpg#2901), and a delete-first replacement would cascade into one.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +30,15 @@ class VmSpec:
     mac: str
     tags: tuple[str, ...]
     network_config: str
-    user_data: str
+    user_data: pulumi.Input[str]  # a secret: it carries the VM's host key
+
+
+@dataclass(frozen=True)
+class BootImage:
+    """A cloud image on the Proxmox node: its volume id and the resource that downloads it."""
+
+    file_id: str
+    download: pulumi.Resource
 
 
 @dataclass(frozen=True)
@@ -30,8 +46,14 @@ class ProxmoxVmArgs:
     spec: VmSpec
     proxmox: ProxmoxConfig
     network: NetworkConfig
-    boot_disk_file_id: pulumi.Input[str] | None = None
+    image: BootImage | None = None
     template_vm_id: int | None = None
+
+
+def volume_id(datastore: str, content_type: str, file_name: str) -> str:
+    """How the provider names a file on a datastore: `<datastore>:<content type>/<file name>`
+    (bpg proxmoxtf/resource/file.go and fwprovider/nodes/resource_download_file.go)."""
+    return f"{datastore}:{content_type}/{file_name}"
 
 
 class ProxmoxVm(pulumi.ComponentResource):
@@ -44,13 +66,17 @@ class ProxmoxVm(pulumi.ComponentResource):
         # the component's own depends_on does not reach its children: pass it on
         child = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None)
 
-        network_data = self._snippet(f"{name}-network-config", f"{spec.name}-network-config.yaml", spec.network_config, px, child)
-        user_data = self._snippet(f"{name}-user-data", f"{spec.name}-user-data.yaml", spec.user_data, px, child)
+        snippets = {
+            kind: self._snippet(f"{name}-{kind}", f"{spec.name}-{kind}.yaml", text, px, child)
+            for kind, text in (("network-config", spec.network_config), ("user-data", spec.user_data))
+        }
+        self.snippet_ids = {kind: volume_id(px.snippets_datastore, "snippets", f"{spec.name}-{kind}.yaml") for kind in snippets}
+        after: list[pulumi.Resource] = [*snippets.values(), *([args.image.download] if args.image else [])]
 
         disk = proxmox.VmLegacyDiskArgs(
             interface="virtio0",
             datastore_id=px.vm_datastore,
-            file_id=args.boot_disk_file_id,
+            file_id=args.image.file_id if args.image else None,
             size=spec.disk_gb,
             discard="on",
             iothread=True,
@@ -85,18 +111,19 @@ class ProxmoxVm(pulumi.ComponentResource):
                     # NoCloud reads the v2 network-config as written; a configdrive2 template would misread it
                     type="nocloud",
                     datastore_id=px.vm_datastore,
-                    network_data_file_id=network_data.id,
-                    user_data_file_id=user_data.id,
+                    network_data_file_id=self.snippet_ids["network-config"],
+                    user_data_file_id=self.snippet_ids["user-data"],
                 ),
             ),
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(delete_before_replace=True)),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(delete_before_replace=True, depends_on=after)),
         )
+        self.vm = vm
         self.vm_id = vm.vm_id.apply(lambda v: int(v or spec.vm_id))
         self.name = pulumi.Output.from_input(spec.name)
         self.register_outputs({"vm_id": self.vm_id, "name": self.name})
 
     @staticmethod
-    def _snippet(resource: str, file_name: str, text: str, px: ProxmoxConfig, opts: pulumi.ResourceOptions) -> proxmox.FileLegacy:
+    def _snippet(resource: str, file_name: str, text: pulumi.Input[str], px: ProxmoxConfig, opts: pulumi.ResourceOptions) -> proxmox.FileLegacy:
         return proxmox.FileLegacy(
             resource,
             proxmox.FileLegacyArgs(
@@ -106,5 +133,5 @@ class ProxmoxVm(pulumi.ComponentResource):
                 overwrite=True,
                 source_raw=proxmox.FileLegacySourceRawArgs(data=text, file_name=file_name),
             ),
-            opts=opts,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True)),
         )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from components.config import MirrorConfig, NodeConfig, UpstreamConfig
+from components.config import MirrorConfig, UpstreamConfig, WarmupConfig
 from components.render import mirror as render
 from components.render.registry import registry_config
 from lab import probing, services
@@ -21,14 +21,14 @@ from lab import registry as lab_registry
 from lab import topology as lab_topology
 from lab.netns import Topology, wait_for_port
 
-UPSTREAM = UpstreamConfig("ghcr.io", "https://ghcr.io", 5002, ())
+UPSTREAM = UpstreamConfig(registry="ghcr.io", remote="https://ghcr.io", port=5002)
 
 
 def lab_mirror() -> MirrorConfig:
     import ipaddress
 
-    vm = NodeConfig("mirror", "mirror", 2731, ipaddress.ip_address(lab_topology.MIRROR_IP), 2, 2048, 100)
-    return MirrorConfig(True, vm, (UPSTREAM,), {}, False, False)
+    return MirrorConfig(enabled=True, name="mirror", vm_id=2731, ip=ipaddress.ip_address(lab_topology.MIRROR_IP),
+                        upstreams=(UPSTREAM,), warmup=WarmupConfig(groups={}, k3s_images=False))
 
 
 def start_mirror(topo: Topology, work: Path, ca_file: Path) -> Any:

@@ -1,8 +1,24 @@
-import sys
-from pathlib import Path
+"""Fixtures every ring shares: the homelab stack, raw and validated."""
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import copy
+
+import pytest
+
+from components.config import parse_config
+from components.stack import read_stack_file, stack_file
+
+
+@pytest.fixture
+def homelab_raw():
+    """The homelab stack's netstab: keys, a fresh copy per test (secrets come from the harness)."""
+    raw, _ = read_stack_file(stack_file("homelab"))
+    return copy.deepcopy(raw)
+
+
+@pytest.fixture
+def homelab(homelab_raw):
+    """The homelab stack, validated (program tests override it with a recorded run of the program)."""
+    return parse_config(homelab_raw)
 
 # Resource type tokens as the SDKs register them (asserted on by the program and lifecycle rings).
 VM = "proxmoxve:index/vmLegacy:VmLegacy"

@@ -8,23 +8,34 @@ are added by the components from config, on stdin or as Pulumi secrets.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from components.config import StackConfig
-from components.render import cloudinit, k3s
+from components.config import NetworkConfig, NodeConfig, StackConfig
+from components.render import cloudinit, guest, k3s, validation
 from components.render import mirror as mirror_render
 from components.render import secrets as secrets_render
 from components.render.gateway import ACTIONS, GatewayRules, gateway_script
+from components.render.gateway_measure import measure_script
 from components.render.manual import manual
+
+
+@dataclass(frozen=True)
+class GuestNetwork:
+    """Run on the Proxmox host, inside the VM through its guest agent (render/guest.py)."""
+
+    check: str  # first boot: cloud-init applied the rendered network
+    converge: str  # any later change: bring the running guest to it
 
 
 @dataclass(frozen=True)
 class NodeArtifacts:
     network_config: str
     user_data: str
+    guest_network: GuestNetwork
     k3s_install: str
 
 
@@ -40,12 +51,17 @@ class ClusterArtifacts:
 class GatewayArtifacts:
     scripts: dict[str, str]  # action (apply, remove, verify, inspect) -> script; Linux gateways only
     manual: str | None  # gateway/MANUAL.md when netstab does not manage the gateway
+    # gateway.pathMtu: auto: the measurement to run on the gateway first, and the apply and verify
+    # scripts for the path MTU it measures (`scripts` then holds only what does not depend on it)
+    measure: str | None = None
+    for_path_mtu: Callable[[int], dict[str, str]] | None = None
 
 
 @dataclass(frozen=True)
 class MirrorArtifacts:
     network_config: str
     user_data: str
+    guest_network: GuestNetwork
     instance_configs: dict[str, str]  # upstream registry -> docker-registry config (inside user_data)
     firewall: str  # the host firewall (inside user_data)
     health: str
@@ -59,6 +75,7 @@ class RegistriesArtifacts:
 
     content: str
     update: str
+    remove: str  # when the mirror is disabled
 
 
 @dataclass(frozen=True)
@@ -72,25 +89,50 @@ class SecretsArtifacts:
 
 
 @dataclass(frozen=True)
+class ValidationArtifacts:
+    probe_runs: dict[str, str]  # vantage point (proxmox or a node name) -> its probe run, the agent on stdin
+
+
+@dataclass(frozen=True)
 class Artifacts:
     cluster: ClusterArtifacts
     gateway: GatewayArtifacts
     mirror: MirrorArtifacts | None
     registries: RegistriesArtifacts | None
     secrets: SecretsArtifacts | None
+    validation: ValidationArtifacts | None
     agent: str  # probes/agent.py, fed to `python3 -` on the nodes
 
 
-def render_artifacts(config: StackConfig, agent: str, stack: str) -> Artifacts:
+MEASURED_NOTE = """# The gateway's MSS is measured at deploy time
+
+`gateway.pathMtu` is `auto`: `pulumi up` first runs `measure.sh` on the gateway (the probe agent's
+mss-sweep against the plan's endpoints, from the gateway's address on the VM subnet), then applies
+the clamp for the path MTU it measured. So `apply.sh` and `verify.sh` are not written here.
+
+To review the scripts for a value, render with it: `python -m components render STACK --path-mtu 1280`.
+The measured value is exported as `gatewayPathMtu`; raise `gateway.remeasure` to measure again.
+"""
+
+
+def render_artifacts(config: StackConfig, agent: str, stack: str, path_mtu: int | None = None) -> Artifacts:
     """`stack` is the Pulumi stack's name: the gateway rules carry it, so stacks sharing a gateway
-    never touch each other's rules."""
+    never touch each other's rules. `path_mtu`: see `render_gateway`."""
     return Artifacts(
         cluster=render_cluster(config),
-        gateway=render_gateway(config, stack),
+        gateway=render_gateway(config, stack, path_mtu),
         mirror=render_mirror(config),
         registries=render_registries(config),
         secrets=render_secrets(config),
+        validation=render_validation(config),
         agent=agent,
+    )
+
+
+def render_guest_network(vm: NodeConfig, network: NetworkConfig) -> GuestNetwork:
+    return GuestNetwork(
+        check=guest.via_guest_agent(vm.vm_id, guest.network_check_script(vm, network)),
+        converge=guest.via_guest_agent(vm.vm_id, guest.network_converge_script(vm, network)),
     )
 
 
@@ -99,6 +141,7 @@ def render_cluster(config: StackConfig) -> ClusterArtifacts:
         node.name: NodeArtifacts(
             network_config=cloudinit.network_config(node, config.network),
             user_data=cloudinit.user_data(node, config.ssh),
+            guest_network=render_guest_network(node, config.network),
             k3s_install=k3s.install_script(config, node),
         )
         for node in config.nodes
@@ -111,13 +154,23 @@ def render_cluster(config: StackConfig) -> ClusterArtifacts:
     )
 
 
-def render_gateway(config: StackConfig, stack: str) -> GatewayArtifacts:
-    gateway = config.gateway
-    scripts: dict[str, str] = {}
-    if gateway.kind == "linux":
-        rules = GatewayRules.for_stack(stack, gateway, config.network)
-        scripts = {action: gateway_script(action, gateway.flavor, rules) for action in ACTIONS}
-    return GatewayArtifacts(scripts=scripts, manual=None if gateway.manage else manual(gateway, config.network))
+def render_gateway(config: StackConfig, stack: str, path_mtu: int | None = None) -> GatewayArtifacts:
+    """`path_mtu`: with gateway.pathMtu: auto, render the rules for this value (offline render's --path-mtu)."""
+    gateway, network = config.gateway, config.network
+    if gateway.kind != "linux":
+        return GatewayArtifacts(scripts={}, manual=manual(gateway, network))
+
+    def scripts_for(measured: int | None, actions: Sequence[str] = ACTIONS) -> dict[str, str]:
+        rules = GatewayRules.for_stack(stack, gateway, network, measured)
+        return {action: gateway_script(action, gateway.flavor, rules) for action in actions}
+
+    text = None if gateway.manage else manual(gateway, network)
+    if not gateway.measured:
+        return GatewayArtifacts(scripts=scripts_for(None), manual=text)
+    # remove and inspect do not depend on the MSS: rendered for any valid value
+    scripts = scripts_for(network.mtu, ("remove", "inspect")) | (scripts_for(path_mtu, ("apply", "verify")) if path_mtu else {})
+    return GatewayArtifacts(scripts=scripts, manual=text, measure=measure_script(network, config.validation.endpoints),
+                            for_path_mtu=lambda measured: scripts_for(measured, ("apply", "verify")))
 
 
 def render_mirror(config: StackConfig) -> MirrorArtifacts | None:
@@ -127,6 +180,7 @@ def render_mirror(config: StackConfig) -> MirrorArtifacts | None:
     return MirrorArtifacts(
         network_config=cloudinit.network_config(mirror.vm, config.network),
         user_data=mirror_render.user_data(mirror, config.network, config.ssh),
+        guest_network=render_guest_network(mirror.vm, config.network),
         instance_configs=mirror_render.instance_configs(mirror),
         firewall=mirror_render.firewall(mirror, config.network),
         health=mirror_render.health_script(mirror),
@@ -139,7 +193,8 @@ def render_registries(config: StackConfig) -> RegistriesArtifacts | None:
     if not config.mirror.enabled or config.mirror.vm is None:
         return None
     content = mirror_render.registries_yaml(config.mirror)
-    return RegistriesArtifacts(content=content, update=mirror_render.registries_update_script(content))
+    return RegistriesArtifacts(content=content, update=mirror_render.registries_update_script(content),
+                               remove=mirror_render.registries_remove_script())
 
 
 def render_secrets(config: StackConfig) -> SecretsArtifacts | None:
@@ -164,6 +219,15 @@ def render_secrets(config: StackConfig) -> SecretsArtifacts | None:
     )
 
 
+def render_validation(config: StackConfig) -> ValidationArtifacts | None:
+    if not config.validation.enabled:
+        return None
+    mirror = config.mirror if config.mirror.enabled else None
+    nodes = {n.name for n in config.nodes}
+    return ValidationArtifacts({point: validation.probe_script(point, config.validation, mirror if point in nodes else None)
+                                for point in config.vantage_points})
+
+
 def render_files(artifacts: Artifacts) -> dict[str, str]:
     """Relative path -> text, for `python -m components render`: a serialization of `artifacts`."""
     files: dict[str, str] = {}
@@ -171,6 +235,8 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
     for name, node in cluster.nodes.items():
         files[f"nodes/{name}/network-config.yaml"] = node.network_config
         files[f"nodes/{name}/user-data.yaml"] = node.user_data
+        files[f"nodes/{name}/network-check.sh"] = node.guest_network.check
+        files[f"nodes/{name}/network-converge.sh"] = node.guest_network.converge
         files[f"nodes/{name}/k3s-install.sh"] = node.k3s_install
     files["k3s/cloud-init-wait.sh"] = cluster.cloud_init_wait
     files["k3s/nodes-ready.sh"] = cluster.nodes_ready
@@ -178,13 +244,20 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
     files.update({f"gateway/{action}.sh": script for action, script in artifacts.gateway.scripts.items()})
     if artifacts.gateway.manual is not None:
         files["gateway/MANUAL.md"] = artifacts.gateway.manual
+    if artifacts.gateway.measure is not None:
+        files["gateway/measure.sh"] = artifacts.gateway.measure
+        if "apply" not in artifacts.gateway.scripts:
+            files["gateway/MEASURED.md"] = MEASURED_NOTE
     if artifacts.registries is not None:
         files.update({f"nodes/{name}/registries.yaml": artifacts.registries.content for name in cluster.nodes})
         files["k3s/registries-update.sh"] = artifacts.registries.update
+        files["k3s/registries-remove.sh"] = artifacts.registries.remove
     if artifacts.mirror is not None:
         files.update(_mirror_files(artifacts.mirror))
     if artifacts.secrets is not None:
         files.update(_secrets_files(artifacts.secrets))
+    if artifacts.validation is not None:
+        files.update({f"validation/probe-{point}.sh": script for point, script in artifacts.validation.probe_runs.items()})
     return files
 
 
@@ -192,6 +265,8 @@ def _mirror_files(mirror: MirrorArtifacts) -> dict[str, str]:
     files = {f"mirror/{registry}.yml": text for registry, text in mirror.instance_configs.items()}
     files["mirror/network-config.yaml"] = mirror.network_config
     files["mirror/user-data.yaml"] = mirror.user_data
+    files["mirror/network-check.sh"] = mirror.guest_network.check
+    files["mirror/network-converge.sh"] = mirror.guest_network.converge
     files["mirror/health.sh"] = mirror.health
     files["mirror/warmup.sh"] = mirror.warmup
     files["mirror/firewall.nft"] = mirror.firewall

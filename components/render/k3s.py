@@ -15,30 +15,68 @@ KUBECONFIG_PATH = "/etc/rancher/k3s/k3s.yaml"
 API_PORT = 6443
 LOOPBACK_SERVER = f"https://127.0.0.1:{API_PORT}"
 
+STAMP_DIR = "/var/lib/netstab"
+SERVER_TOKEN_FILE = "/var/lib/rancher/k3s/server/token"  # K10<CA hash>::server:<token>
+AGENT_CA_FILE = "/var/lib/rancher/k3s/agent/server-ca.crt"
+NODE_PASSWORD_FILE = "/etc/rancher/node/password"
+
 _READ_TOKEN = """\
-# The cluster token arrives on stdin, never in this text or the environment.
+# The cluster token arrives on stdin, never in this text or the environment of the SSH session.
 IFS= read -r K3S_TOKEN || true
 if [ -z "${K3S_TOKEN:-}" ]; then echo "netstab: no K3s token on stdin" >&2; exit 1; fi
 export K3S_TOKEN
 """
 
+# A running server's token is the key of its datastore: it cannot change in place (K3s: `k3s token
+# rotate`). A changed netstab:k3sToken that the server does not hold is refused before anything runs.
+_SERVER_TOKEN_MATCHES = f"""if [ -f {SERVER_TOKEN_FILE} ] && [ "$(sed 's/^.*::server://' {SERVER_TOKEN_FILE})" != "$K3S_TOKEN" ]; then
+  echo "netstab: netstab:k3sToken is not the token of the running server $(hostname). A server's token cannot change in place: rotate it on the server (k3s token rotate --new-token ...), then set netstab:k3sToken to the new value; or rebuild the cluster." >&2
+  exit 1
+fi
+"""
 
-def _install(k3s: K3sConfig, node: NodeConfig, service: str, exec_args: list[str], extra_env: str = "") -> str:
+
+def _agent_follows_server(url: str) -> str:
+    """An agent whose server was rebuilt (a new cluster CA) rejoins it instead of retrying forever."""
+    return f"""if [ -f {AGENT_CA_FILE} ] && curl -fsSk --max-time 10 {url}/cacerts -o "$work/server-ca.crt" && ! cmp -s "$work/server-ca.crt" {AGENT_CA_FILE}; then
+  echo "netstab: the server at {url} has a new cluster CA (it was rebuilt): resetting this agent's state so it rejoins"
+  systemctl stop k3s-agent 2>/dev/null || true
+  rm -rf /var/lib/rancher/k3s/agent
+  rm -f {STAMP_DIR}/k3s-agent.applied
+fi
+"""
+
+
+def _install(k3s: K3sConfig, node: NodeConfig, service: str, exec_args: list[str], extra_env: str = "", before: str = "") -> str:
+    """Install or re-apply K3s when anything of its invocation changed: version, arguments, server
+    URL or token. The installer rewrites its unit (arguments) and env file (token, URL) and restarts
+    the service when either changed; the stamp is a hash of the whole invocation, the token hashed
+    on the node, so no command text derives from the secret."""
     version = shlex.quote(k3s.version)
     args = " ".join(shlex.quote(a) for a in exec_args)
+    invocation = shlex.quote(f"{k3s.version} {extra_env}{args}")
+    stamp = f"{STAMP_DIR}/{service}.applied"
     return f"""#!/bin/sh
 set -eu
-{_READ_TOKEN}
-# Idempotent: a node already running this exact version is left alone.
-if systemctl is-active --quiet {service} && /usr/local/bin/k3s --version 2>/dev/null | grep -qF {version}; then
-  echo "netstab: {node.name} already runs K3s {k3s.version}; nothing to do"
+{_READ_TOKEN}work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+want=$(printf '%s %s' {invocation} "$(printf '%s' "$K3S_TOKEN" | sha256sum | cut -d' ' -f1)" | sha256sum | cut -d' ' -f1)
+{before}if systemctl is-active --quiet {service} && [ "$(cat {stamp} 2>/dev/null)" = "$want" ]; then
+  echo "netstab: {node.name} already runs K3s {k3s.version} with this configuration; nothing to do"
   exit 0
 fi
+# The same node password every time this node is built, so a rebuilt VM of the same name is
+# accepted back into the cluster (K3s keeps each node's password as <name>.node-password.k3s).
+if [ ! -f {NODE_PASSWORD_FILE} ]; then
+  install -d -m 0700 "$(dirname {NODE_PASSWORD_FILE})"
+  (umask 077; printf 'netstab-node-password %s %s' {shlex.quote(node.name)} "$K3S_TOKEN" | sha256sum | cut -c1-32 > {NODE_PASSWORD_FILE})
+fi
 echo "netstab: installing K3s {k3s.version} on {node.name} ({service})"
-curl -sfL --retry 5 --retry-all-errors --connect-timeout 15 {shlex.quote(k3s.install_url)} -o /tmp/netstab-k3s-install.sh
-{extra_env}INSTALL_K3S_VERSION={version} sh /tmp/netstab-k3s-install.sh {args}
-rm -f /tmp/netstab-k3s-install.sh
-echo "netstab: K3s {k3s.version} running on {node.name}"
+curl -sfL --retry 5 --retry-all-errors --connect-timeout 15 {shlex.quote(k3s.install_url)} -o "$work/install.sh"
+{extra_env}INSTALL_K3S_VERSION={version} sh "$work/install.sh" {args}
+install -d -m 0700 {STAMP_DIR}
+printf '%s\\n' "$want" > {stamp}
+echo "netstab: K3s {k3s.version} running on {node.name} with this configuration"
 """
 
 
@@ -49,12 +87,13 @@ def _common_args(node: NodeConfig) -> list[str]:
 def server_install_script(config: StackConfig) -> str:
     node = config.server
     args = ["server", *_common_args(node), "--advertise-address", str(node.ip), "--tls-san", str(node.ip), "--write-kubeconfig-mode", "0600"]
-    return _install(config.k3s, node, "k3s", args)
+    return _install(config.k3s, node, "k3s", args, before=_SERVER_TOKEN_MATCHES)
 
 
 def agent_install_script(config: StackConfig, node: NodeConfig) -> str:
-    url = shlex.quote(server_url(config))
-    return _install(config.k3s, node, "k3s-agent", ["agent", *_common_args(node)], extra_env=f"K3S_URL={url} ")
+    url = server_url(config)
+    return _install(config.k3s, node, "k3s-agent", ["agent", *_common_args(node)], extra_env=f"K3S_URL={shlex.quote(url)} ",
+                    before=_agent_follows_server(url))
 
 
 def install_script(config: StackConfig, node: NodeConfig) -> str:

@@ -4,6 +4,7 @@ firewall, cloud-init, health check and warm-up; and the K3s `registries.yaml` th
 
 from __future__ import annotations
 
+import base64
 import json
 import shlex
 from typing import Any
@@ -32,6 +33,23 @@ def instance_configs(mirror: MirrorConfig) -> dict[str, str]:
     return {u.registry: registry_config(instance(mirror, u)) for u in mirror.upstreams}
 
 
+SERVE = "/usr/local/lib/netstab/registry-serve"
+
+# Upstream credentials reach an instance as base64 in its environment file (characters systemd's
+# EnvironmentFile parsing cannot mangle), decoded here into what distribution reads, byte for byte.
+SERVE_TEXT = f"""#!/bin/sh
+# netstab: start one pull-through instance ($1 = upstream registry), with its credentials if any
+set -eu
+decode() {{ value=$(printf '%s' "$1" | base64 -d; printf x); printf '%s' "${{value%x}}"; }}
+if [ -n "${{NETSTAB_PROXY_USERNAME_B64:-}}" ]; then
+  REGISTRY_PROXY_USERNAME=$(decode "$NETSTAB_PROXY_USERNAME_B64"; printf x); REGISTRY_PROXY_USERNAME=${{REGISTRY_PROXY_USERNAME%x}}
+  REGISTRY_PROXY_PASSWORD=$(decode "$NETSTAB_PROXY_PASSWORD_B64"; printf x); REGISTRY_PROXY_PASSWORD=${{REGISTRY_PROXY_PASSWORD%x}}
+  export REGISTRY_PROXY_USERNAME REGISTRY_PROXY_PASSWORD
+fi
+unset NETSTAB_PROXY_USERNAME_B64 NETSTAB_PROXY_PASSWORD_B64
+exec docker-registry serve "{CONFIG_DIR}/$1.yml"
+"""
+
 UNIT_TEXT = f"""[Unit]
 Description=netstab pull-through registry mirror for %i
 After=network-online.target netstab-mirror-firewall.service
@@ -41,8 +59,9 @@ StartLimitIntervalSec=0
 
 [Service]
 User=docker-registry
+# root-only (0600): systemd reads it before it drops to the service's user
 EnvironmentFile=-{CONFIG_DIR}/%i.env
-ExecStart=/usr/bin/docker-registry serve {CONFIG_DIR}/%i.yml
+ExecStart=/bin/sh {SERVE} %i
 StateDirectory=netstab-mirror/%i
 Restart=always
 RestartSec=5
@@ -90,14 +109,17 @@ def user_data(mirror: MirrorConfig, network: NetworkConfig, ssh: SshConfig) -> s
         {"path": f"{CONFIG_DIR}/{registry}.yml", "permissions": "0644", "content": text} for registry, text in instance_configs(mirror).items()
     ]
     files += [
+        {"path": SERVE, "permissions": "0755", "content": SERVE_TEXT},
         {"path": f"/etc/systemd/system/{UNIT}.service", "permissions": "0644", "content": UNIT_TEXT},
         {"path": "/etc/netstab/mirror-firewall.nft", "permissions": "0644", "content": firewall(mirror, network)},
         {"path": "/etc/systemd/system/netstab-mirror-firewall.service", "permissions": "0644", "content": FIREWALL_UNIT},
     ]
     base["write_files"] = files
     units = [f"{UNIT}{u.registry}.service" for u in mirror.upstreams]
+    # The package's own instance would listen on :5000 on every interface as soon as it is installed:
+    # masked at boot, before the packages stage, so it never starts.
+    base["bootcmd"] = [["systemctl", "mask", "docker-registry.service"]]
     base["runcmd"] = [
-        ["systemctl", "disable", "--now", "docker-registry.service"],  # the package's own instance on :5000
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", "--now", "netstab-mirror-firewall.service"],
         ["systemctl", "enable", "--now", *units],
@@ -185,7 +207,7 @@ def warmup_script(mirror: MirrorConfig, k3s_version: str) -> str:
             for u in mirror.upstreams
         )
         k3s = f"""# the pinned K3s release's own image list
-list=/tmp/netstab-k3s-images.txt
+list="$work/k3s-images.txt"
 if curl -fsSL --retry 3 --max-time 60 "https://github.com/k3s-io/k3s/releases/download/{release}/k3s-images.txt" -o "$list"; then
 {greps}
 else
@@ -195,7 +217,9 @@ fi
     verdict = 'exit 1' if mirror.warmup_fatal else 'echo "warmup: warning only (mirror.warmup.fatal: false)"'
     return f"""#!/bin/sh
 set -u
-agent=/tmp/netstab-agent.py
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+agent="$work/agent.py"
 cat > "$agent"
 failed=0
 warm() {{  # $1 mirror endpoint, then images
@@ -260,17 +284,41 @@ echo "netstab: registries.yaml written on $(hostname); K3s is not running yet an
 """
 
 
+def registries_remove_script() -> str:
+    """Take registries.yaml off a node (the mirror was disabled): K3s then pulls upstream directly,
+    after a restart of a running k3s / k3s-agent, which reads the file only at start."""
+    return f"""#!/bin/sh
+set -eu
+target={REGISTRIES_PATH}
+if [ ! -f "$target" ]; then
+  echo "netstab: no registries.yaml on $(hostname); nothing to remove"
+  exit 0
+fi
+rm -f "$target" "$target.netstab-backup"
+for svc in k3s k3s-agent; do
+  if systemctl is-active --quiet "$svc"; then
+    systemctl restart "$svc"
+    echo "netstab: registries.yaml removed on $(hostname); $svc restarted and pulls upstream directly"
+    exit 0
+  fi
+done
+echo "netstab: registries.yaml removed on $(hostname); K3s is not running"
+"""
+
+
 def credentials_script(mirror: MirrorConfig) -> str:
-    """Reads `registry<TAB>username<TAB>password` lines on stdin into per-instance env files (0600)
-    and restarts those instances. Values never appear in this text or its output."""
+    """Reads `registry base64(username) base64(password)` lines on stdin into per-instance
+    environment files (root-only) and restarts those instances. Values never appear in this text or
+    its output; base64 keeps any byte of them intact through the file (registry-serve decodes)."""
     known = " ".join(shlex.quote(u.registry) for u in mirror.upstreams)
     return f"""#!/bin/sh
 set -eu
 umask 077
-while IFS="$(printf '\\t')" read -r registry username password; do
+dir="${{NETSTAB_ROOT:-}}{CONFIG_DIR}"
+while read -r registry username password; do
   case " {known} " in *" $registry "*) ;; *) echo "netstab: no mirror instance for $registry; credentials ignored" >&2; continue ;; esac
-  printf 'REGISTRY_PROXY_USERNAME=%s\\nREGISTRY_PROXY_PASSWORD=%s\\n' "$username" "$password" > "{CONFIG_DIR}/$registry.env"
-  chown docker-registry "{CONFIG_DIR}/$registry.env"
+  printf 'NETSTAB_PROXY_USERNAME_B64=%s\\nNETSTAB_PROXY_PASSWORD_B64=%s\\n' "$username" "$password" > "$dir/$registry.env.new"
+  mv "$dir/$registry.env.new" "$dir/$registry.env"
   systemctl restart "{UNIT}$registry.service"
   echo "netstab: credentials installed for the $registry instance"
 done
@@ -278,12 +326,17 @@ done
 
 
 def credentials_stdin(credentials: Any) -> str:
-    """The secret JSON {"docker.io": {"username": ..., "password": ...}} as the script's stdin lines."""
+    """The secret JSON {"docker.io": {"username": ..., "password": ...}} as the script's stdin lines.
+    Errors name the registry, never a value."""
     if isinstance(credentials, str):
-        credentials = json.loads(credentials)
+        try:
+            credentials = json.loads(credentials)
+        except ValueError:
+            raise ValueError("netstab:mirrorCredentials is not JSON") from None
     lines = []
     for registry, pair in sorted((credentials or {}).items()):
         if not isinstance(pair, dict) or not {"username", "password"} <= set(pair):
             raise ValueError(f"netstab:mirrorCredentials: {registry} needs username and password")
-        lines.append(f"{registry}\t{pair['username']}\t{pair['password']}")
+        encoded = (base64.b64encode(str(pair[k]).encode()).decode() for k in ("username", "password"))
+        lines.append(" ".join((registry, *encoded)))
     return "\n".join(lines) + "\n"

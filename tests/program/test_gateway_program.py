@@ -1,4 +1,4 @@
-"""GatewayFirewall under mocks: apply on create, remove on delete, triggers follow the rendered rules."""
+"""GatewayFirewall under mocks: apply on create and on change, remove on delete; replaced (delete-first) only for another gateway."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ def test_the_gateway_command_applies_and_removes_our_rules(homelab_raw):
     recording = run_program(homelab_raw)
     rules = recording.named("gateway-rules")
     assert "nft -f" in rules.inputs["create"] and "maxseg size set 1360" in rules.inputs["create"]
-    assert rules.inputs["update"] == rules.inputs["create"]
+    assert "update" not in rules.inputs, "a change re-runs create (apply converges), never the old delete"
     assert "delete table inet netstab_test" in rules.inputs["delete"]
     assert "maxseg" not in rules.inputs["delete"], "delete must only remove"
     connection = unwrap(rules.inputs["connection"])
@@ -29,15 +29,17 @@ def test_the_cluster_waits_for_the_gateway_fix(homelab_raw):
     assert recording.depends_on(recording.named("k3s-cp1-k3s"), recording.named("gateway-rules"))
 
 
-def test_triggers_change_exactly_when_the_rendered_rules_change(homelab_raw):
+def test_new_rules_update_in_place_and_re_verify_while_another_gateway_replaces(homelab_raw):
     base = run_program(homelab_raw)
-    same = run_program(homelab_raw)
     homelab_raw["gateway"]["pathMtu"] = 1280
     changed = run_program(homelab_raw)
-    for name in ("gateway-rules", "gateway-verify"):
-        assert base.named(name).inputs["triggers"] == same.named(name).inputs["triggers"], name
-        assert base.named(name).inputs["triggers"] != changed.named(name).inputs["triggers"], name
-    assert "maxseg size set 1240" in changed.named("gateway-rules").inputs["create"]
+    homelab_raw["gateway"]["host"] = "10.27.27.2"
+    moved = run_program(homelab_raw)
+    rules = [r.named("gateway-rules") for r in (base, changed, moved)]
+    assert rules[0].inputs["triggers"] == rules[1].inputs["triggers"], "new rules on the same gateway must not replace"
+    assert "maxseg size set 1240" in rules[1].inputs["create"]
+    assert rules[1].inputs["triggers"] != rules[2].inputs["triggers"], "another gateway replaces"
+    assert base.named("gateway-verify").inputs["triggers"] != changed.named("gateway-verify").inputs["triggers"]
 
 
 def test_no_secret_in_gateway_commands(homelab_raw):
@@ -62,3 +64,25 @@ def test_a_non_linux_gateway_cannot_be_managed(homelab_raw):
     homelab_raw["gateway"]["kind"] = "mikrotik"
     with pytest.raises(SystemExit, match="gateway.manage: true needs gateway.kind linux"):
         run_program(homelab_raw)
+
+
+BLACK_HOLE = '{"schema": "netstab.gateway-measure/v1", "sweeps": [{"target": "ghcr.io:443", "verdict": "black-hole", "path_mtu": 1280}]}'
+
+
+def test_auto_measures_from_the_gateway_first_and_clamps_for_what_it_measured(homelab_raw):
+    recording = run_program(homelab_raw, stdout={"-measure": BLACK_HOLE})
+    measure, rules = recording.named("gateway-measure"), recording.named("gateway-rules")
+    assert "mss-sweep ghcr.io:443 --source 10.27.27.1" in measure.inputs["create"]
+    assert "netstab probe agent" in measure.inputs["stdin"]
+    assert recording.depends_on(rules, measure)
+    assert "maxseg size set 1240" in rules.inputs["create"]
+    assert recording.outputs["gatewayPathMtu"][0] == 1280
+    assert recording.named("validation-network-gate").inputs["spec"]["gateway_path_mtu"] == 1280
+
+
+def test_the_measurement_repeats_only_when_asked(homelab_raw):
+    first = run_program(homelab_raw).named("gateway-measure")
+    assert first.inputs["triggers"] == ["remeasure 0"]
+    assert set(first.ignore_changes) == {"create", "stdin"}, "a new agent or endpoint list must not re-measure"
+    homelab_raw["gateway"]["remeasure"] = 1
+    assert run_program(homelab_raw).named("gateway-measure").inputs["triggers"] == ["remeasure 1"]

@@ -36,12 +36,16 @@ def test_every_guest_gets_the_mtu_through_its_network_snippet(homelab):
         assert snippet.inputs["contentType"] == "snippets"
 
 
-def test_each_vm_boots_from_its_own_cloud_init_snippets(homelab):
+def test_each_vm_boots_from_its_own_cloud_init_snippets_named_by_volume_id(homelab):
+    snippets = {s.urn: s for s in homelab.of_type(SNIPPET)}
     for vm in homelab.of_type(VM):
-        component = vm.name.removesuffix("-vm")  # the ProxmoxVm that owns this VM and its snippets
+        name = vm.inputs["name"]
         init = vm.inputs["initialization"]
-        assert init["networkDataFileId"] == f"{component}-network-config-id", vm.urn
-        assert init["userDataFileId"] == f"{component}-user-data-id", vm.urn
+        assert init["networkDataFileId"] == f"local:snippets/{name}-network-config.yaml", vm.urn
+        assert init["userDataFileId"] == f"local:snippets/{name}-user-data.yaml", vm.urn
+        assert init["type"] == "nocloud", vm.urn
+        uploaded = {snippets[u].inputs["sourceRaw"]["fileName"] for u in vm.dependencies if u in snippets}
+        assert uploaded == {f"{name}-network-config.yaml", f"{name}-user-data.yaml"}, f"{vm.urn} must wait for its snippets"
 
 
 def test_agents_install_after_the_server(homelab):
@@ -89,16 +93,13 @@ def test_the_kubeconfig_is_a_secret_pointing_at_the_server(homelab):
     assert "stdout" in homelab.named("k3s-kubeconfig").secret_outputs
 
 
-def test_command_triggers_change_exactly_when_the_script_changes(homelab_raw):
+def test_a_k3s_change_changes_the_install_text_and_nothing_else_of_the_node(homelab_raw):
     before = run_program(homelab_raw)
     homelab_raw["k3s"]["version"] = "v1.34.1+k3s1"
     after = run_program(homelab_raw)
-    again = run_program(homelab_raw)
-    install_before = before.named("k3s-cp1-k3s").inputs["triggers"]
-    install_after = after.named("k3s-cp1-k3s").inputs["triggers"]
-    assert install_before != install_after
-    assert install_after == again.named("k3s-cp1-k3s").inputs["triggers"]
-    assert before.named("nodes-cp1-cloud-init").inputs["triggers"] == after.named("nodes-cp1-cloud-init").inputs["triggers"]
+    assert before.named("k3s-cp1-k3s").inputs["create"] != after.named("k3s-cp1-k3s").inputs["create"]
+    assert "triggers" not in after.named("k3s-cp1-k3s").inputs, "a changed install updates in place"
+    assert before.named("nodes-cp1-cloud-init").inputs == after.named("nodes-cp1-cloud-init").inputs
 
 
 def test_proxmox_provider_gets_the_token_as_a_secret(homelab):
@@ -111,6 +112,7 @@ def test_files_hooked_before_install_are_written_first(homelab_raw):
     """The hook a later layer (registries.yaml) uses: its resources precede that node's install."""
     import pulumi_command as command
 
+    from components import remote
     from components.cluster import K3sCluster, K3sClusterArgs
     from components.render.bundle import render_cluster
     from components.stack import load_pulumi_config
@@ -119,8 +121,9 @@ def test_files_hooked_before_install_are_written_first(homelab_raw):
         config, secrets = load_pulumi_config()
         marker = command.local.Command("registries-worker1", create="true")
         booted = {n.name: command.local.Command(f"booted-{n.name}", create="true") for n in config.nodes}
-        K3sCluster("k3s", K3sClusterArgs(config, render_cluster(config), secrets.ssh_private_key, secrets.k3s_token,
-                                         booted=booted, before_install={"worker1": [marker]}))
+        connections = {n.name: remote.connection(str(n.ip), "ubuntu", secrets.ssh_private_key, "ssh-ed25519 AAAA") for n in config.nodes}
+        K3sCluster("k3s", K3sClusterArgs(config, render_cluster(config), connections, secrets.k3s_token,
+                                         booted=booted, vms=booted, before_install={"worker1": [marker]}))
 
     recording = run_program(homelab_raw, program=program)
     marker = recording.named("registries-worker1")

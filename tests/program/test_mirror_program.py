@@ -33,12 +33,15 @@ def test_on_every_node_registries_yaml_is_written_before_k3s_is_installed(homela
         assert "/etc/rancher/k3s/registries.yaml" in written.inputs["create"]
 
 
-def test_registries_triggers_follow_the_content(homelab_raw):
+def test_new_registries_content_updates_in_place_and_disabling_the_mirror_removes_the_file(homelab_raw):
     base = run_program(homelab_raw)
     homelab_raw["mirror"]["upstreams"] = [{"registry": "ghcr.io", "port": 5102}]
     changed = run_program(homelab_raw)
-    assert base.named("registries-cp1").inputs["triggers"] != changed.named("registries-cp1").inputs["triggers"]
-    assert "http://10.27.27.5:5102" in changed.named("registries-cp1").inputs["create"]
+    written = changed.named("registries-cp1")
+    assert "http://10.27.27.5:5102" in written.inputs["create"]
+    assert "triggers" not in written.inputs, "a command with a delete must update in place, never replace create-first"
+    assert base.named("registries-cp1").inputs["delete"] == written.inputs["delete"]
+    assert 'rm -f "$target"' in written.inputs["delete"] and "systemctl restart" in written.inputs["delete"]
 
 
 def test_warmup_runs_after_health_with_the_agent_on_stdin(homelab):
@@ -52,10 +55,14 @@ def test_upstream_credentials_travel_as_a_secret_on_stdin_only(homelab_raw):
     secrets = {**DUMMY_SECRETS, "mirrorCredentials": '{"docker.io": {"username": "hubuser", "password": "hub-PASSWORD-77"}}'}
     recording = run_program(homelab_raw, secrets=secrets)
     creds = recording.named("mirror-credentials")
-    assert SECRET_SIG in creds.inputs["stdin"] and "hub-PASSWORD-77" in creds.inputs["stdin"]["value"]
+    import base64
+
+    assert SECRET_SIG in creds.inputs["stdin"]
+    assert base64.b64encode(b"hub-PASSWORD-77").decode() in creds.inputs["stdin"]["value"]
     assert creds.inputs["logging"] == "none"
     for resource in recording.resources:
-        assert "hub-PASSWORD-77" not in resource.plain_text(), resource.urn
+        for form in ("hub-PASSWORD-77", base64.b64encode(b"hub-PASSWORD-77").decode()):
+            assert form not in resource.plain_text(), resource.urn
     assert recording.depends_on(recording.named("mirror-health"), creds)
 
 

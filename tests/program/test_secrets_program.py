@@ -53,7 +53,7 @@ def test_nothing_but_the_gate_depends_on_the_store_or_external_secrets(homelab):
 
 
 def test_the_gate_waits_only_for_the_critical_external_secrets(homelab):
-    gate = homelab.of_type(DYNAMIC)[0]
+    gate = homelab.named("secrets-gate")
     critical = homelab.named("secrets-es-cattle-system-rancher-bootstrap")
     optional = homelab.named("secrets-es-tailscale-tailscale-operator-oauth")
     assert homelab.depends_on(gate, critical) and not homelab.depends_on(gate, optional)
@@ -73,9 +73,14 @@ def test_a_second_run_with_the_same_config_registers_identical_inputs(homelab_ra
     first, second = run_program(homelab_raw), run_program(homelab_raw)
 
     def inputs(rec):
-        return {r.urn: {k: v for k, v in r.inputs.items() if k != "__provider"} for r in rec.resources if r.type.startswith(("kubernetes", "pulumi-python"))}
+        # the post-up gates take a new run id on every `pulumi up` by design (validation.run: always): compared apart
+        return {r.urn: {k: v for k, v in r.inputs.items() if k not in ("__provider", "run_id")}
+                for r in rec.resources if r.type.startswith(("kubernetes", "pulumi-python"))}
 
     assert inputs(first) == inputs(second)
+    gates = [r.name for r in first.of_type(DYNAMIC) if "run_id" in r.inputs]
+    assert sorted(gates) == ["validation-cluster-gate", "validation-network-gate"]
+    assert all(first.named(g).inputs["run_id"] != second.named(g).inputs["run_id"] for g in gates)
 
 
 def test_a_missing_doppler_token_names_the_command(homelab_raw):

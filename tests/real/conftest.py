@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -10,7 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grpc
 import pytest
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from lab.pki import ServerCert, issue
 
@@ -58,3 +62,26 @@ def free_port() -> int:
     port = int(s.getsockname()[1])
     s.close()
     return port
+
+
+@pytest.fixture(scope="module")
+def host():
+    """The dynamic-provider host as the engine starts it (unbuffered: it prints its gRPC port unflushed)."""
+    proc = subprocess.Popen([sys.executable, "-m", "pulumi.dynamic"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"})
+    port = int(proc.stdout.readline().decode().strip())
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    stub = provider_pb2_grpc.ResourceProviderStub(channel)
+    stub.Configure(provider_pb2.ConfigureRequest(args=struct({})))
+    yield stub, proc
+    channel.close()
+    proc.kill()
+    proc.wait(5)
+
+
+def struct(props: dict):
+    return asyncio.run(rpc.serialize_properties(props, {}))
+
+
+def unstruct(value) -> dict:
+    return rpc.deserialize_properties(value)

@@ -25,6 +25,8 @@ class FakeKube:
         self.external_secrets: dict[tuple[str, str], dict[str, Any]] = {}
         self.store_status: dict[str, Any] = {"conditions": [{"type": "Ready", "status": "True", "reason": "Valid", "message": "store validated"}]}
         self.patches: list[tuple[str, dict[str, Any]]] = []
+        # collection path (no query) -> items, e.g. "/api/v1/pods"; a path absent here answers 404 (kind not installed)
+        self.collections: dict[str, list[dict[str, Any]]] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         context = SSLContext(PROTOCOL_TLS_SERVER)
         context.load_cert_chain(str(cert.cert), str(cert.key))
@@ -81,6 +83,9 @@ class FakeKube:
             def do_GET(self) -> None:  # noqa: N802
                 if not self._authorized():
                     return
+                collection = kube.collections.get(self.path.split("?", 1)[0])
+                if collection is not None:
+                    return self._send(200, {"kind": "List", "items": collection})
                 if m := re.match(r"^/api/v1/namespaces/([^/]+)/secrets/([^/]+)$", self.path):
                     entry = kube.secrets.get((m.group(1), m.group(2)))
                     if entry and time.monotonic() >= entry[0]:

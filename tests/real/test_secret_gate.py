@@ -3,37 +3,16 @@ driven over gRPC through Check, Diff, Create and Delete, against a fake Kubernet
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
-from pathlib import Path
-
 import grpc
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
-from pulumi.runtime import rpc
-from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+from pulumi.runtime.proto import provider_pb2
 
 from components.secretgate import FORCE_SYNC, SecretGateProvider
+from tests.real.conftest import struct, unstruct
 from tests.real.fake_kube import SECRET_VALUE, TOKEN, FakeKube
 
-REPO = Path(__file__).resolve().parents[2]
 URN = "urn:pulumi:test::netstab::pulumi-python:dynamic:Resource::gate"
-
-
-@pytest.fixture(scope="module")
-def host():
-    """The dynamic-provider host as the engine starts it (unbuffered: it prints its gRPC port unflushed)."""
-    proc = subprocess.Popen([sys.executable, "-m", "pulumi.dynamic"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"})
-    port = int(proc.stdout.readline().decode().strip())
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    stub = provider_pb2_grpc.ResourceProviderStub(channel)
-    stub.Configure(provider_pb2.ConfigureRequest(args=_struct({})))
-    yield stub, proc
-    channel.close()
-    proc.kill()
-    proc.wait(5)
 
 
 @pytest.fixture
@@ -41,14 +20,6 @@ def kube(localhost_cert):
     api = FakeKube(localhost_cert)
     yield api
     api.close()
-
-
-def _struct(props: dict):
-    return asyncio.run(rpc.serialize_properties(props, {}))
-
-
-def _dict(struct) -> dict:
-    return rpc.deserialize_properties(struct)
 
 
 def props(kubeconfig: str, timeout_s: float = 10, keys=("bootstrapPassword",)) -> dict:
@@ -63,7 +34,7 @@ def props(kubeconfig: str, timeout_s: float = 10, keys=("bootstrapPassword",)) -
 
 
 def create(stub, p: dict):
-    checked = stub.Check(provider_pb2.CheckRequest(urn=URN, olds=_struct({}), news=_struct(p)))
+    checked = stub.Check(provider_pb2.CheckRequest(urn=URN, olds=struct({}), news=struct(p)))
     assert not checked.failures
     return stub.Create(provider_pb2.CreateRequest(urn=URN, properties=checked.inputs), timeout=60)
 
@@ -73,7 +44,7 @@ def test_a_secret_that_appears_later_passes_with_force_syncs_meanwhile(host, kub
     kube.add_external_secret("cattle-system", "rancher-bootstrap")
     kube.add_secret("cattle-system", "bootstrap-secret", {"bootstrapPassword": SECRET_VALUE}, after_s=2.5)
     created = create(stub, props(kube.kubeconfig()))
-    outs = _dict(created.properties)
+    outs = unstruct(created.properties)
     result = outs["secrets"]["cattle-system/bootstrap-secret"]
     assert 2.0 <= result["seconds_to_ready"] < 8 and result["force_syncs"] >= 2
     annotations = kube.external_secrets[("cattle-system", "rancher-bootstrap")]["metadata"]["annotations"]
@@ -121,10 +92,10 @@ def test_diff_with_unchanged_inputs_never_replaces_and_a_changed_spec_updates_in
     kube.add_external_secret("cattle-system", "rancher-bootstrap", ready="True", message="synced")
     p = props(kube.kubeconfig())
     created = create(stub, p)
-    same = stub.Diff(provider_pb2.DiffRequest(id=created.id, urn=URN, olds=created.properties, news=_struct(p)))
+    same = stub.Diff(provider_pb2.DiffRequest(id=created.id, urn=URN, olds=created.properties, news=struct(p)))
     assert same.changes == provider_pb2.DiffResponse.DIFF_NONE and not same.replaces
     changed = dict(p, spec=dict(p["spec"], timeout_s=20))
-    diff = stub.Diff(provider_pb2.DiffRequest(id=created.id, urn=URN, olds=created.properties, news=_struct(changed)))
+    diff = stub.Diff(provider_pb2.DiffRequest(id=created.id, urn=URN, olds=created.properties, news=struct(changed)))
     assert diff.changes == provider_pb2.DiffResponse.DIFF_SOME and not diff.replaces
 
 
@@ -132,7 +103,7 @@ def test_check_refuses_a_gate_with_nothing_to_wait_for(host):
     stub, _ = host
     p = props("{}")
     p["spec"]["critical"] = []
-    checked = stub.Check(provider_pb2.CheckRequest(urn=URN, olds=_struct({}), news=_struct(p)))
+    checked = stub.Check(provider_pb2.CheckRequest(urn=URN, olds=struct({}), news=struct(p)))
     assert [f.reason for f in checked.failures] == ["no critical ExternalSecrets: nothing for the gate to wait for"]
 
 

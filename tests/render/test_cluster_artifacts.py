@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 
 import yaml
@@ -28,7 +27,7 @@ def test_network_config_carries_mtu_address_route_and_dns(homelab):
 
 
 def test_network_config_follows_a_changed_mtu(homelab):
-    network = dataclasses.replace(homelab.network, mtu=1280)
+    network = homelab.network.model_copy(update={"mtu": 1280})
     doc = yaml.safe_load(cloudinit.network_config(homelab.server, network))
     assert doc["ethernets"]["eth0"]["mtu"] == 1280
 
@@ -36,7 +35,7 @@ def test_network_config_follows_a_changed_mtu(homelab):
 @given(st.integers(min_value=100, max_value=999_999_999))
 def test_mac_survives_yaml_as_a_string(vm_id):
     # A MAC such as 02:10:53:00:10:11 is a base-60 integer to YAML 1.1 parsers unless quoted.
-    node = NodeConfig("n", "agent", vm_id, ipaddress.ip_address("10.0.0.2"), 1, 1024, 8)
+    node = NodeConfig(name="n", role="agent", vm_id=vm_id, ip=ipaddress.ip_address("10.0.0.2"), cores=1, memory_mb=1024, disk_gb=8)
     net = _net()
     doc = yaml.safe_load(cloudinit.network_config(node, net))
     mac = doc["ethernets"]["eth0"]["match"]["macaddress"]
@@ -47,7 +46,8 @@ def test_mac_survives_yaml_as_a_string(vm_id):
 def _net():
     from components.config import NetworkConfig
 
-    return NetworkConfig("vmbr0", ipaddress.ip_network("10.0.0.0/24"), ipaddress.ip_address("10.0.0.1"), (ipaddress.ip_address("10.0.0.1"),), (), 1400, None)
+    return NetworkConfig(bridge="vmbr0", subnet=ipaddress.ip_network("10.0.0.0/24"), gateway=ipaddress.ip_address("10.0.0.1"),
+                         dns=(ipaddress.ip_address("10.0.0.1"),), mtu=1400)
 
 
 def test_user_data_is_cloud_config_with_keys_and_guest_agent(homelab):
@@ -146,7 +146,8 @@ def test_the_install_script_reads_the_token_from_stdin_only(tmp_path, homelab):
     """Run the script's token step for real: stdin in, exported variable out, nothing echoed."""
     import subprocess
 
-    preamble = k3s.server_install_script(homelab).split("# Idempotent")[0]
+    preamble = k3s.server_install_script(homelab).split("work=$(mktemp -d)")[0]
+    assert "curl" not in preamble, "the probe must stop before the installer"
     probe = preamble + 'echo "len=${#K3S_TOKEN}"\n'
     out = subprocess.run(["sh", "-c", probe], input="s3cret-token-value", capture_output=True, text=True)
     assert out.stdout.strip() == "len=18" and "s3cret" not in out.stdout + out.stderr

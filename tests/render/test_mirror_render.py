@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 import yaml
 
-from components.config import parse_config
+from components.config import ConfigError, parse_config
 from components.render import mirror as mirror_render
-from components.schema import ConfigError
+from tests.render.files import files_of
 
 
 def test_one_instance_per_upstream_on_its_own_port_and_storage(homelab):
@@ -77,47 +75,57 @@ def test_a_fatal_warmup_exits_non_zero(homelab_raw):
 
 def test_credentials_become_stdin_lines_and_never_script_text(homelab):
     stdin = mirror_render.credentials_stdin({"docker.io": {"username": "me", "password": "pa55"}})
-    assert stdin == "docker.io\tme\tpa55\n"
+    assert stdin == "docker.io bWU= cGE1NQ==\n", "registry, then base64 of username and password"
     assert "pa55" not in mirror_render.credentials_script(homelab.mirror)
     with pytest.raises(ValueError, match="needs username and password"):
         mirror_render.credentials_stdin({"docker.io": {"username": "me"}})
 
 
-def test_the_credentials_script_writes_private_env_files(homelab, tmp_path):
-    script = mirror_render.credentials_script(homelab.mirror).replace("/etc/netstab/registry", str(tmp_path))
-    script = script.replace("chown docker-registry", "true").replace("systemctl restart", "true")
-    done = subprocess.run(["sh", "-c", script], input="docker.io\tme\tpa55\nnope.io\tx\ty\n", capture_output=True, text=True)
-    env = tmp_path / "docker.io.env"
-    assert env.read_text() == "REGISTRY_PROXY_USERNAME=me\nREGISTRY_PROXY_PASSWORD=pa55\n"
-    assert oct(env.stat().st_mode & 0o777) == "0o600"
-    assert "pa55" not in done.stdout + done.stderr and "no mirror instance for nope.io" in done.stderr
+BROKEN_MIRRORS = [
+    pytest.param(lambda m: m.update(upstreams=[{"registry": "ghcr.io", "port": 5002}, {"registry": "quay.io", "port": 5002}]),
+                 "mirror.upstreams[1].port: 5002 is already used by ghcr.io; each instance needs its own port", id="port_used_twice"),
+    pytest.param(lambda m: m.update(upstreams=[{"registry": "ghcr.io", "port": 5002}, {"registry": "ghcr.io", "port": 5003}]),
+                 "mirror.upstreams[1].registry: ghcr.io is already served by the ghcr.io instance", id="registry_served_twice"),
+    pytest.param(lambda m: m.update(upstreams=[{"registry": "ghcr.io", "port": 5002}, {"registry": "quay.io", "port": 5003, "aliases": ["ghcr.io"]}]),
+                 "mirror.upstreams[1].registry: ghcr.io is already served by the ghcr.io instance", id="alias_served_twice"),
+    pytest.param(lambda m: m.update(upstreams=[{"registry": "GHCR", "port": 5002}]),
+                 "mirror.upstreams[0].registry: 'GHCR' is not a registry host name such as ghcr.io", id="bad_registry_name"),
+    pytest.param(lambda m: m.update(upstreams=[{"registry": "ghcr.io", "port": 80}]),
+                 "mirror.upstreams[0].port: 80 is not an integer in 1024..65535", id="privileged_port"),
+    pytest.param(lambda m: m.update(upstreams=[]), "mirror.upstreams: needs at least one upstream registry", id="no_upstream"),
+    pytest.param(lambda m: m.update(ip="10.27.27.11"), "mirror.ip: 10.27.27.11 is already used by nodes[0]; each VM needs its own",
+                 id="ip_of_a_node"),
+    pytest.param(lambda m: m.update(vmId=2711), "mirror.vmId: 2711 is already used by nodes[0]; each VM needs its own", id="vm_id_of_a_node"),
+    pytest.param(lambda m: m.update(ip="10.99.0.5"), "mirror.ip: 10.99.0.5 is outside network.subnet 10.27.27.0/24; pick an address inside it",
+                 id="ip_outside_subnet"),
+    pytest.param(lambda m: m.update(warmup={"groups": {"x": ["busybox"]}}),
+                 "mirror.warmup.groups: {'x': ['busybox']} is not a mapping of group name -> list of image references (registry/repo:tag)"
+                 " (group 'x' has references without an explicit registry and tag: busybox)", id="warmup_image_without_registry"),
+    pytest.param(lambda m: m.update(warmup={"fatl": True}), "mirror.warmup.fatl: unknown key; expected one of: fatal, k3sImages, groups",
+                 id="unknown_warmup_key"),
+    pytest.param(lambda m: m.pop("vmId"), "mirror.vmId: missing required key", id="enabled_without_vm_id"),
+]
 
 
-@pytest.mark.parametrize(
-    "edit,expected",
-    [
-        (lambda m: m.update(upstreams=[{"registry": "ghcr.io", "port": 5002}, {"registry": "quay.io", "port": 5002}]),
-         "mirror.upstreams[1].port: 5002 is already used by ghcr.io"),
-        (lambda m: m.update(upstreams=[{"registry": "ghcr.io", "port": 5002}, {"registry": "ghcr.io", "port": 5003}]),
-         "mirror.upstreams[1].registry: ghcr.io is already served"),
-        (lambda m: m.update(upstreams=[{"registry": "GHCR", "port": 5002}]), "mirror.upstreams[0].registry: 'GHCR' is not a registry host name"),
-        (lambda m: m.update(upstreams=[{"registry": "ghcr.io", "port": 80}]), "mirror.upstreams[0].port: 80 is not an integer in 1024..65535"),
-        (lambda m: m.update(upstreams=[]), "mirror.upstreams: needs at least one upstream"),
-        (lambda m: m.update(ip="10.27.27.11"), "mirror.ip: 10.27.27.11 is already used by nodes[0]"),
-        (lambda m: m.update(vmId=2711), "mirror.vmId: 2711 is already used by nodes[0]"),
-        (lambda m: m.update(ip="10.99.0.5"), "mirror.ip: 10.99.0.5 is outside network.subnet"),
-        (lambda m: m.update(warmup={"groups": {"x": ["busybox"]}}), "mirror.warmup.groups"),
-        (lambda m: m.update(warmup={"fatl": True}), "mirror.warmup.fatl: unknown key"),
-        (lambda m: m.pop("vmId"), "mirror.vmId: missing required key"),
-    ],
-)
+@pytest.mark.parametrize("edit,expected", BROKEN_MIRRORS)
 def test_mirror_config_errors_name_their_key(homelab_raw, edit, expected):
     edit(homelab_raw["mirror"])
     with pytest.raises(ConfigError) as caught:
         parse_config(homelab_raw)
-    assert any(expected in line for line in caught.value.problems), caught.value.problems
+    assert caught.value.problems == [expected]
 
 
 def test_a_disabled_mirror_needs_nothing_else(homelab_raw):
     homelab_raw["mirror"] = {"enabled": False}
     assert parse_config(homelab_raw).mirror.enabled is False
+
+
+def test_the_packages_own_registry_is_masked_before_it_can_start(homelab):
+    doc = yaml.safe_load(mirror_render.user_data(homelab.mirror, homelab.network, homelab.ssh))
+    assert doc["bootcmd"] == [["systemctl", "mask", "docker-registry.service"]], "bootcmd runs before the packages stage"
+    assert not any("docker-registry.service" in " ".join(step) for step in doc["runcmd"])
+
+
+def test_remote_scripts_use_private_temporary_folders(homelab):
+    for text in files_of(homelab).values():
+        assert "/tmp/" not in text, "root scripts on shared nodes use mktemp -d, never a fixed /tmp path"

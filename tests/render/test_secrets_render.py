@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components.config import parse_config
+from components.config import ConfigError, parse_config
 from components.render import secrets as secrets_render
-from components.schema import ConfigError
 from tests.render.files import files_of
 
 
@@ -46,24 +45,39 @@ def test_the_gate_spec_lists_only_critical_secrets_and_their_key_names(homelab):
 ES = {"name": "app", "namespace": "apps", "target": "app-secret", "data": {"K": "k"}}
 
 
-@pytest.mark.parametrize(
-    "externals,expected",
-    [
-        ([dict(ES, name="App_Secret")], "secrets.externalSecrets[0].name: 'App_Secret' is not a Kubernetes object name"),
-        ([dict(ES, namespace="my.ns")], "secrets.externalSecrets[0].namespace: 'my.ns' is not a Kubernetes namespace name"),
-        ([ES, dict(ES, target="other")], "secrets.externalSecrets[1].name: apps/app is already declared by externalSecrets[0]"),
-        ([ES, dict(ES, name="app2")], "secrets.externalSecrets[1].target: apps/app-secret is already the target"),
-        ([dict(ES, critical=True, data={})], "secrets.externalSecrets[0].data: a critical secret needs at least one key"),
-        ([dict(ES, refreshInterval="hourly")], "secrets.externalSecrets[0].refreshInterval: 'hourly' is not a duration"),
-        ([dict(ES, colour="red")], "secrets.externalSecrets[0].colour: unknown key"),
-        ([dict(ES, data={"K": "bad key!"})], "secrets.externalSecrets[0].data"),
-    ],
-)
+ES_KEYS = "name, namespace, target, data, refreshInterval, critical"
+BROKEN_EXTERNAL_SECRETS = [
+    pytest.param([dict(ES, name="App_Secret")],
+                 "secrets.externalSecrets[0].name: 'App_Secret' is not a Kubernetes object name (lowercase, digits, '-', '.')", id="bad_name"),
+    pytest.param([dict(ES, namespace="my.ns")],
+                 "secrets.externalSecrets[0].namespace: 'my.ns' is not a Kubernetes namespace name (lowercase, digits, '-')", id="bad_namespace"),
+    pytest.param([ES, dict(ES, target="other")], "secrets.externalSecrets[1].name: apps/app is already declared by externalSecrets[0]",
+                 id="declared_twice"),
+    pytest.param([ES, dict(ES, name="app2")], "secrets.externalSecrets[1].target: apps/app-secret is already the target of externalSecrets[0]",
+                 id="same_target_twice"),
+    pytest.param([dict(ES, critical=True, data={})],
+                 "secrets.externalSecrets[0].data: a critical secret needs at least one key: the gate checks that every key is there",
+                 id="critical_without_keys"),
+    pytest.param([dict(ES, refreshInterval="hourly")], "secrets.externalSecrets[0].refreshInterval: 'hourly' is not a duration such as 1h or 15m",
+                 id="bad_refresh_interval"),
+    pytest.param([dict(ES, colour="red")], f"secrets.externalSecrets[0].colour: unknown key; expected one of: {ES_KEYS}", id="unknown_key"),
+    pytest.param([dict(ES, data={"K": "bad key!"})],
+                 "secrets.externalSecrets[0].data: {'K': 'bad key!'} is not a mapping of Doppler key -> Secret key (invalid Secret keys: ['bad key!'])",
+                 id="bad_secret_key"),
+]
+
+
+@pytest.mark.parametrize("externals,expected", BROKEN_EXTERNAL_SECRETS)
 def test_secrets_config_errors_name_their_key(homelab_raw, externals, expected):
     homelab_raw["secrets"]["externalSecrets"] = externals
     with pytest.raises(ConfigError) as caught:
         parse_config(homelab_raw)
-    assert any(expected in line for line in caught.value.problems), caught.value.problems
+    assert caught.value.problems == [expected]
+
+
+def test_the_target_defaults_to_the_name(homelab_raw):
+    homelab_raw["secrets"]["externalSecrets"] = [{"name": "app", "namespace": "apps"}]
+    assert parse_config(homelab_raw).secrets.external_secrets[0].target == "app"
 
 
 def test_unknown_keys_in_the_gate_and_operator_are_reported(homelab_raw):
@@ -71,5 +85,7 @@ def test_unknown_keys_in_the_gate_and_operator_are_reported(homelab_raw):
     homelab_raw["secrets"]["operator"]["chart"] = "x"
     with pytest.raises(ConfigError) as caught:
         parse_config(homelab_raw)
-    paths = {line.split(":", 1)[0] for line in caught.value.problems}
-    assert {"secrets.gate.timeout", "secrets.operator.chart"} <= paths
+    assert sorted(caught.value.problems) == [
+        "secrets.gate.timeout: unknown key; expected one of: timeoutSeconds, forceSyncIntervalSeconds, manifests",
+        "secrets.operator.chart: unknown key; expected one of: install, chartVersion, repository, namespace",
+    ]

@@ -1,0 +1,61 @@
+"""The `nodes` list, and the rules every VM (the mirror's too) keeps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from components.config.base import Loc, Problems, Section, path
+from components.config.fields import IP, between, hostname, one_of
+
+ROLES = ("server", "agent")
+VM_ID = between(100, 999_999_999)
+
+
+class NodeConfig(Section):
+    """One cluster VM."""
+
+    name: Annotated[str, hostname("a hostname (lowercase letters, digits, '-')")]
+    """VM and host name."""
+    role: Annotated[str, one_of(ROLES)]
+    """server (exactly one: the control plane) or agent."""
+    vm_id: Annotated[int, VM_ID]
+    """Proxmox VM id; also fixes the NIC's MAC address."""
+    ip: IP
+    """Static address inside network.subnet."""
+    cores: Annotated[int, between(1, 128)] = 2
+    """CPU cores."""
+    memory_mb: Annotated[int, between(512, 1_048_576)] = 4096
+    """Memory in MiB."""
+    disk_gb: Annotated[int, between(8, 65_536)] = 32
+    """Boot disk size in GiB."""
+
+    @property
+    def mac(self) -> str:
+        """A stable, locally administered MAC derived from the VM id, so cloud-init can match the NIC."""
+        low = self.vm_id & 0xFFFFFF
+        return f"02:4e:53:{low >> 16:02x}:{(low >> 8) & 0xFF:02x}:{low & 0xFF:02x}"
+
+
+# A VM as the cross-section rules see it: where it is declared (nodes[i] or mirror) and what it is.
+Vm = tuple[Loc, NodeConfig]
+
+
+def one_server(nodes: Sequence[NodeConfig]) -> Problems:
+    if not nodes:
+        yield ("nodes",), "needs at least one node with role: server"
+        return
+    servers = sum(n.role == "server" for n in nodes)
+    if servers != 1:
+        yield ("nodes",), f"needs exactly one node with role: server (found {servers}); HA control planes are not supported yet"
+
+
+def unique(vms: Sequence[Vm]) -> Problems:
+    """Each VM needs its own name, VM id and address."""
+    for attr in ("name", "vm_id", "ip"):
+        seen: dict[Any, Loc] = {}
+        for loc, vm in vms:
+            value = getattr(vm, attr)
+            if value in seen:
+                yield (*loc, NodeConfig.model_fields[attr].alias or attr), f"{value} is already used by {path(seen[value])}; each VM needs its own"
+            seen.setdefault(value, loc)

@@ -1,0 +1,29 @@
+"""The `proxmox` section."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from components.config.base import Section
+from components.config.fields import Bool, HostKey, Text, https_url
+
+
+class ProxmoxConfig(Section):
+    """The Proxmox VE node that runs the VMs, and how the provider reaches it."""
+
+    endpoint: Annotated[str, https_url("an https:// URL such as https://pve.lan:8006/")]
+    """Proxmox API URL, https://host:8006/."""
+    node: Text
+    """Proxmox node that runs the VMs."""
+    insecure: Bool = False
+    """Accept Proxmox's self-signed certificate."""
+    vm_datastore: Text = "local-lvm"
+    """Datastore of the VM disks and cloud-init drives."""
+    snippets_datastore: Text = "local"
+    """Datastore of the cloud-init snippets (needs the Snippets content type: Datacenter -> Storage)."""
+    image_datastore: Text = "local"
+    """Datastore the cloud image is downloaded to."""
+    ssh_user: Text = "root"
+    """User of the provider's SSH uploads to the node; netstab:sshPrivateKey must open it."""
+    ssh_host_key: HostKey
+    """The node's SSH host key, pinned by every step that runs there (ssh-keyscan -t ed25519 HOST)."""

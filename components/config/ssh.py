@@ -1,0 +1,34 @@
+"""The `ssh` section."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from components.config.base import Section
+from components.config.fields import Check, Refused, Text, string_list
+
+PUBLIC_KEY = re.compile(r"^(ssh-(ed25519|rsa)|ecdsa-sha2-\S+) \S+")
+
+
+def _public_keys(value: Any) -> tuple[str, ...]:
+    for i, item in enumerate(value if isinstance(value, list) else [value]):
+        if isinstance(item, str) and "PRIVATE KEY" in item:  # refused before any message could quote it
+            raise Refused("is a private key; never paste it here: set it with pulumi config set --secret netstab:sshPrivateKey, "
+                          "and list its public half (ssh-keygen -y -f KEY)", at=(i,) if isinstance(value, list) else ())
+    keys = string_list(value)
+    if not keys or not all(PUBLIC_KEY.match(k) for k in keys):
+        raise ValueError("")
+    return keys
+
+
+PUBLIC_KEYS_SCHEMA = {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": PUBLIC_KEY.pattern}}
+
+
+class SshConfig(Section):
+    """The login user cloud-init creates on every VM, and its authorized keys."""
+
+    user: Text
+    """Login user created on every VM."""
+    public_keys: Annotated[tuple[str, ...], Check("a non-empty list of SSH public keys (ssh-ed25519 AAAA...)", _public_keys, PUBLIC_KEYS_SCHEMA)]
+    """Its authorized keys; netstab:sshPrivateKey must match one."""

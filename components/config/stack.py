@@ -1,0 +1,169 @@
+"""The whole stack: every section, the rules that span sections, and `parse_config`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from components.config.base import ConfigError, Problems, Section, default, present, problem_lines, rule
+from components.config.gateway import GatewayConfig
+from components.config.image import ImageConfig
+from components.config.k3s import K3sConfig
+from components.config.mirror import MirrorConfig
+from components.config.network import NetworkConfig
+from components.config.nodes import NodeConfig, Vm, one_server, unique
+from components.config.proxmox import ProxmoxConfig
+from components.config.secrets import SecretsConfig
+from components.config.ssh import SshConfig
+from components.config.validation import PROXMOX, ValidationConfig
+from components.mss import MssError, clamp_values
+
+NAMESPACE = "netstab"
+
+# Secret config keys: set only with `pulumi config set --secret`, never read into these models.
+# key -> (when a deploy needs it, what it is)
+SECRETS = {
+    "proxmoxApiToken": ("always", "Proxmox API token, `user@realm!tokenid=uuid`"),
+    "sshPrivateKey": ("always", "SSH private key matching ssh.publicKeys; also opens the Proxmox node as proxmox.sshUser"),
+    "k3sToken": ("always", "K3s cluster token, e.g. `openssl rand -hex 32`"),
+    "mirrorCredentials": ("optional", 'Upstream registry credentials for the mirror, JSON `{"docker.io": {"username": ..., "password": ...}}`'),
+    "dopplerToken": ("when secrets.enabled", "Doppler service token the ClusterSecretStore reads"),
+}
+SECRET_KEYS = tuple(key for key, (when, _) in SECRETS.items() if when == "always")
+OPTIONAL_SECRET_KEYS = tuple(key for key in SECRETS if key not in SECRET_KEYS)
+
+
+class StackConfig(Section):
+    """The `netstab:` keys of a stack (namespace stripped), secrets aside."""
+
+    proxmox: ProxmoxConfig
+    network: NetworkConfig
+    image: ImageConfig
+    ssh: SshConfig
+    k3s: K3sConfig
+    nodes: tuple[NodeConfig, ...]
+    """The cluster's VMs: exactly one server, any number of agents."""
+    gateway: GatewayConfig = default({"pathMtu": 1400})
+    mirror: MirrorConfig = default({"enabled": False})
+    secrets: SecretsConfig = default({"enabled": False})
+    validation: ValidationConfig = default({})
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        return super().keys() + SECRET_KEYS + OPTIONAL_SECRET_KEYS
+
+    @property
+    def server(self) -> NodeConfig:
+        return next(n for n in self.nodes if n.role == "server")
+
+    @property
+    def agents(self) -> tuple[NodeConfig, ...]:
+        return tuple(n for n in self.nodes if n.role == "agent")
+
+    @rule("nodes", "validation")
+    def _vantage_points_are_known(self) -> Problems:
+        names = {n.name for n in self.nodes}
+        for i, name in enumerate(self.validation.vantage_points):
+            if name != PROXMOX and name not in names:
+                yield ("validation", "vantagePoints", i), f"{name} is neither a node nor {PROXMOX}; use one of: {PROXMOX}, {', '.join(sorted(names))}"
+
+    @property
+    def vantage_points(self) -> tuple[str, ...]:
+        """Where the gate probes from: as configured, or the Proxmox host, the server and the first agent."""
+        return self.validation.vantage_points or (PROXMOX, self.server.name, *(a.name for a in self.agents[:1]))
+
+    @rule("nodes")
+    def _one_server(self) -> Problems:
+        return one_server(self.nodes)
+
+    @rule("nodes")
+    def _vms_are_distinct(self) -> Problems:
+        return unique(_vms(self))
+
+    @rule("nodes", "network.subnet", "network.gateway")
+    def _vms_are_hosts_of_the_subnet(self) -> Problems:
+        network = self.network
+        for loc, vm in _vms(self):
+            if vm.ip not in network.subnet:
+                yield (*loc, "ip"), f"{vm.ip} is outside network.subnet {network.subnet}; pick an address inside it"
+            elif vm.ip == network.gateway:
+                yield (*loc, "ip"), f"{vm.ip} is the gateway's address (network.gateway); pick another"
+            elif vm.ip in (network.subnet.network_address, network.subnet.broadcast_address):
+                yield (*loc, "ip"), f"{vm.ip} is the subnet's network or broadcast address; pick a host address"
+
+    @rule("gateway.mss", "gateway.path_mtu", "gateway.pmtu", "gateway.ipv6_subnet", "network.subnet", "network.mtu")
+    def _mss_fits_the_mtu(self) -> Problems:
+        gw, network = self.gateway, self.network
+        if sum((gw.mss is not None, gw.path_mtu is not None, gw.pmtu)) != 1 or gw.path_mtu == "auto":
+            return  # the gateway's own rule says so; a measured value is checked when it is measured
+        try:
+            clamp_values([network.subnet, *([gw.ipv6_subnet] if gw.ipv6_subnet else [])],
+                         mss=gw.mss, path_mtu=gw.path_mtu if isinstance(gw.path_mtu, int) else None, pmtu=gw.pmtu, mtu=network.mtu)
+        except MssError as exc:
+            key = ("mss",) if gw.mss is not None else ("pathMtu",) if gw.path_mtu is not None else ()
+            yield ("gateway", *key), f"{exc} (network.mtu is {network.mtu})"
+
+
+def _vms(stack: Any) -> list[Vm]:
+    """The cluster nodes, and the mirror VM when it is enabled and valid."""
+    vms: list[Vm] = [(("nodes", i), node) for i, node in enumerate(stack.nodes)]
+    if present(stack, "mirror") and stack.mirror.vm is not None:
+        vms.append((("mirror",), stack.mirror.vm))
+    return vms
+
+
+SECTIONS = tuple(StackConfig.model_fields)
+
+
+def parse_config(raw: Mapping[str, Any], secret_keys_present: frozenset[str] | None = None) -> StackConfig:
+    """Validate the `netstab:` keys of a stack (namespace already stripped).
+
+    `secret_keys_present`, when given, names the secret keys that are set *as secrets*;
+    a secret key with a plain value is an error either way.
+    Raises ConfigError listing every problem.
+    """
+    secret_keys = SECRET_KEYS + OPTIONAL_SECRET_KEYS
+    problems = [f"{NAMESPACE}:{key}: is stored in plain text; {secret_hint(key)}" for key in secret_keys
+                if key in raw and not (secret_keys_present and key in secret_keys_present) and not _looks_secure(raw[key])]
+    misspelt = [key for key in raw if ":" in key and misspelt_namespace(key.partition(":")[0])]
+    problems += [f"{key}: the namespace '{key.partition(':')[0]}' looks like a misspelling of '{NAMESPACE}'; "
+                 f"rename the key {NAMESPACE}:{key.partition(':')[2]}" for key in misspelt]
+    sections = {k: v for k, v in raw.items() if k not in secret_keys and k not in misspelt}
+    try:
+        config = StackConfig.model_validate(sections, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        raise ConfigError(problems + problem_lines(exc)) from None
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def misspelt_namespace(namespace: str) -> bool:
+    """`netsatb`, `Netstab`, `netstb`: within two edits (a swap counts as one) of ours, and not ours."""
+    return namespace != NAMESPACE and _edit_distance(namespace.lower(), NAMESPACE) <= 2
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and adjacent swaps."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+def needed_secrets(config: StackConfig) -> tuple[str, ...]:
+    """The secret keys a deploy of this config cannot do without."""
+    return SECRET_KEYS + (("dopplerToken",) if config.secrets.enabled else ())
+
+
+def secret_hint(key: str) -> str:
+    return f"set it with: pulumi config set --secret {NAMESPACE}:{key} <value>"
+
+
+def _looks_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}

@@ -1,0 +1,98 @@
+"""The post-up gate's probe runs: one script per vantage point, run over SSH with the probe agent
+on stdin. It always exits 0 once it has probed (a failure is evidence, judged by the gate, not a
+broken step) and prints one JSON object: the vantage point, its `netstab.probe/v1` documents and
+notes on what could not run. Nothing secret is in it: the agent redacts what it records.
+
+What it runs (the plan's Phase 1): `http` against the endpoints, the same with `--big-hello`,
+`pull` of the test images directly and, on nodes with the mirror enabled, through the mirror;
+`mss-sweep` against the first endpoint whose handshake stalled. Every agent run is bounded by what
+is left of the budget.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+
+from components.config import MirrorConfig, ValidationConfig
+from probes.gate import RUN_SCHEMA
+
+# concurrent requests per agent run: every endpoint's repeats overlap, as parallel curl loops would
+CONCURRENCY = 12
+# seconds an agent run needs at least; with less budget left it is skipped and noted
+MIN_SLOT_S = 5
+
+_COLLECT = r'''import json, os, sys
+point, work = sys.argv[1], sys.argv[2]
+docs, notes = [], []
+for name in sorted(os.listdir(work)):
+    if not name.endswith(".json"):
+        continue
+    try:
+        with open(os.path.join(work, name)) as handle:
+            docs.append(json.load(handle))
+    except ValueError:
+        notes.append("%s: the agent printed no document (stopped by the budget?)" % name[:-5])
+with open(os.path.join(work, "notes.txt")) as handle:
+    notes += [line.strip() for line in handle if line.strip()]
+print(json.dumps({"schema": "@SCHEMA@", "vantage_point": point, "documents": docs, "notes": notes}, separators=(",", ":")))
+'''.replace("@SCHEMA@", RUN_SCHEMA)
+
+_FIRST_STALL = r'''import json, sys
+from urllib.parse import urlsplit
+for path in sys.argv[1:]:
+    try:
+        records = json.load(open(path)).get("records", [])
+    except (OSError, ValueError):
+        continue
+    for rec in records:
+        if rec.get("error_class") == "tls_handshake_timeout":
+            url = urlsplit(rec["target"])
+            print("%s:%d" % (url.hostname, url.port or 443))
+            raise SystemExit(0)
+'''
+
+
+def _mirror_pulls(mirror: MirrorConfig, images: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """(mirror instance URL, images it serves) for the images whose registry has an instance."""
+    served = {name: u for u in mirror.upstreams for name in (u.registry, *u.aliases)}
+    plan: dict[str, list[str]] = {}
+    for image in images:
+        upstream = served.get(image.split("/", 1)[0])
+        if upstream is not None:
+            plan.setdefault(mirror.endpoint(upstream), []).append(image)
+    return list(plan.items())
+
+
+def probe_script(point: str, validation: ValidationConfig, mirror: MirrorConfig | None) -> str:
+    """The probe run of one vantage point. `mirror`: pull through it too (nodes with the mirror enabled)."""
+    urls = " ".join(shlex.quote(u) for u in validation.endpoints)
+    images = " ".join(shlex.quote(i) for i in validation.images)
+    http = f"--repeat {validation.effective_repeats} --concurrency {CONCURRENCY} {urls}"
+    runs = [f"probe http http {http}", f"probe http-big-hello http --big-hello {http}", f"probe pull-direct pull {images}"]
+    for n, (url, served) in enumerate(_mirror_pulls(mirror, validation.images) if mirror else []):
+        runs.append(f"probe pull-mirror-{n} pull --mirror {shlex.quote(url)} {' '.join(shlex.quote(i) for i in served)}")
+    probes = "\n".join(runs)
+    return f"""#!/bin/sh
+set -u
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/out"
+cat > "$work/agent.py"
+: > "$work/out/notes.txt"
+command -v python3 >/dev/null 2>&1 || {{ echo "netstab gate: python3 is missing on $(hostname); the probe agent needs it" >&2; exit 1; }}
+deadline=$(( $(date +%s) + {validation.budget_s} ))
+probe() {{  # $1 evidence name, then the agent's arguments; bounded by what is left of the budget
+  name=$1; shift
+  left=$(( deadline - $(date +%s) ))
+  if [ "$left" -lt {MIN_SLOT_S} ]; then echo "$name: not run, the {validation.budget_s}s budget was spent" >> "$work/out/notes.txt"; return 0; fi
+  timeout "$left" python3 "$work/agent.py" "$@" --json --quiet > "$work/out/$name.json" 2> "$work/$name.err" || true
+}}
+{probes}
+stalled=$(python3 - "$work/out/http.json" "$work/out/http-big-hello.json" <<'NETSTAB_PY'
+{_FIRST_STALL}NETSTAB_PY
+)
+if [ -n "$stalled" ]; then probe mss-sweep mss-sweep "$stalled"; fi
+python3 - {shlex.quote(point)} "$work/out" <<'NETSTAB_PY'
+{_COLLECT}NETSTAB_PY
+"""

@@ -1,0 +1,61 @@
+"""ClusterGate's provider served by the real dynamic-provider host, driven over gRPC, against the
+loopback fake Kubernetes API holding Flux sources, HelmReleases, pods and events."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from pulumi.dynamic.dynamic import serialize_provider
+from pulumi.runtime.proto import provider_pb2
+
+from components.clustergate import HELM_RELEASES, PODS, SOURCES, ClusterGateProvider
+from tests.kube_objects import helm_release, pod, pull_event, source
+from tests.real.conftest import struct, unstruct
+from tests.real.fake_kube import FakeKube
+
+URN = "urn:pulumi:test::netstab::pulumi-python:dynamic:Resource::cluster-gate"
+
+
+@pytest.fixture
+def kube(localhost_cert):
+    api = FakeKube(localhost_cert)
+    yield api
+    api.close()
+
+
+def flux(kube: FakeKube, sources=(), releases=()) -> None:
+    for kind, path in SOURCES.items():
+        kube.collections[path] = [s for s in sources if s["kind"] == kind]
+    kube.collections[HELM_RELEASES] = list(releases)
+
+
+def create(stub, kubeconfig: str, mode: str = "enforce"):
+    props = {"__provider": serialize_provider(ClusterGateProvider()), "kubeconfig": kubeconfig, "spec": {"mode": mode}, "run_id": "r1"}
+    checked = stub.Check(provider_pb2.CheckRequest(urn=URN, olds=struct({}), news=struct(props)))
+    return unstruct(stub.Create(provider_pb2.CreateRequest(urn=URN, properties=checked.inputs), timeout=60).properties)
+
+
+def test_a_cluster_without_flux_passes_and_says_so(host, kube):
+    kube.collections[PODS] = [pod("coredns", "cp1", "rancher/mirrored-coredns-coredns:1.12.3")]
+    outs = create(host[0], kube.kubeconfig())
+    assert outs["verdict"] == "pass" and "Flux is not installed here" in outs["text"]
+
+
+def test_a_cached_artifact_serving_ready_releases_warns_and_a_stuck_pull_fails_the_deploy(host, kube):
+    flux(kube, [source("OCIRepository", "traefik", ok=False, artifact=True)], [helm_release("traefik", "OCIRepository", "traefik", "True")])
+    outs = create(host[0], kube.kubeconfig())
+    assert outs["verdict"] == "warn" and "cached artifact still serves" in outs["text"]
+    kube.collections[PODS] = [pod("app", "worker1", "ghcr.io/x/app:1", "ImagePullBackOff")]
+    kube.collections["/api/v1/events"] = [pull_event("app", "ghcr.io/x/app:1", count=4)]
+    with pytest.raises(grpc.RpcError) as caught:
+        create(host[0], kube.kubeconfig())
+    message = caught.value.details()
+    assert "netstab cluster gate: FAIL" in message
+    assert "ghcr.io/x/app:1 on worker1: 1 container(s) waiting in ErrImagePull/ImagePullBackOff" in message
+    assert "Traceback" not in message
+
+
+def test_warn_mode_reports_a_failure_without_failing(host, kube):
+    kube.collections[PODS] = [pod("app", "worker1", "ghcr.io/x/app:1", "ErrImagePull")]
+    outs = create(host[0], kube.kubeconfig(), mode="warn")
+    assert outs["verdict"] == "fail" and outs["pull_failures"] == {"ghcr.io/x/app:1": {"worker1": 1}}
