@@ -122,13 +122,13 @@ class Collected:
         return out
 
 
-def collect(evidence: Evidence, reference: Collection[str] = ()) -> Collected:
-    """host -> one document or a list of them. Raises EvidenceError on anything not a
-    `netstab.probe/v1` document the judge can read."""
+def collect(evidence: Evidence, reference: Collection[str] = (), notes: Sequence[str] = ()) -> Collected:
+    """host -> one document or a list of them; `notes`: the caller's own, on what it could not
+    probe. Raises EvidenceError on anything not a `netstab.probe/v1` document the judge can read."""
     attempts: list[Attempt] = []
     sweeps: list[Sweep] = []
     facts: dict[str, HostFacts] = {}
-    notes: list[str] = []
+    notes = list(notes)
     for host, docs in evidence.items():
         for index, doc in enumerate(_documents(host, docs), 1):
             where = f"{host}, document {index}"

@@ -11,7 +11,7 @@ finding names the kind; later ones are reported beside it. docs/judge.md explain
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any
 
@@ -397,10 +397,11 @@ class Diagnosis:
         return "\n".join(_text(self))
 
 
-def diagnose(evidence: Evidence, reference: Collection[str] = (), criteria: Criteria | None = None) -> Diagnosis:
+def diagnose(evidence: Evidence, reference: Collection[str] = (), criteria: Criteria | None = None, notes: Sequence[str] = ()) -> Diagnosis:
     """host -> its `netstab.probe/v1` documents (one, or a list: http, pull, mss-sweep, facts);
-    `reference`: hosts outside the VM subnet (the Proxmox host). Raises EvidenceError."""
-    ev = collect(evidence, reference)
+    `reference`: hosts outside the VM subnet (the Proxmox host); `notes`: what the caller could not
+    probe (partial evidence: at best a warning). Raises EvidenceError."""
+    ev = collect(evidence, reference, notes)
     findings, set_aside = _apply_rules(ev)
     primary = findings[0] if findings else _fallback(ev)
     judged = checks(ev, primary.kind, criteria or Criteria())

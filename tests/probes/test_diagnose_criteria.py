@@ -134,6 +134,18 @@ def test_the_tls_p95_bound_is_off_by_default_and_fails_a_slow_healthy_path_when_
     assert check.detail == "cp1 ghcr.io/v2/ 370 ms"
 
 
+def test_the_callers_notes_on_what_it_could_not_probe_make_a_healthy_path_a_warning():
+    d = diagnose({"cp1": [http(None), pull(None)]}, notes=["pve: not run, the 120s budget was spent"])
+    assert (d.kind, d.verdict, d.notes) == ("healthy", "warn", ("pve: not run, the 120s budget was spent",))
+    assert d.text().splitlines()[-2:] == ["notes:", "  pve: not run, the 120s budget was spent"]
+
+
+def test_the_stack_configs_criteria_are_the_judges_field_for_field():
+    from components.config.validation import CriteriaConfig
+
+    assert Criteria.from_dict(CriteriaConfig().judge_criteria()) == Criteria()
+
+
 def test_interrupted_evidence_is_at_best_a_warning():
     d = diagnose({"cp1": [doc("http", rec(DOPPLER), interrupted=True), pull(None)]})
     assert d.kind == "healthy" and d.verdict == "warn"
