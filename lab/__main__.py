@@ -45,26 +45,27 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"lab: {problem}", file=sys.stderr)
         return 2
-    with exclusive():
-        stale = remove_stale(PREFIX)
-    if stale:
-        print(f"lab: removed {len(stale)} namespaces left by an interrupted run")
     signal.signal(signal.SIGTERM, _terminate)
     names = {"all": list(NAMES), "default": ["blackhole", "mirror"]}.get(args.scenario, [args.scenario])
-    outcomes: list[Outcome] = []
     try:
-        for name in names:
-            folder = args.report / name if len(names) > 1 else args.report
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True)
-            with Topology(PREFIX) as topo, tempfile.TemporaryDirectory(prefix="netstab-lab-") as work:
-                outcomes.append(run(name, topo, Path(work), folder, print))
+        with exclusive():  # waits while another lab or real-kernel test run uses namespaces
+            stale = remove_stale(PREFIX)
+        if stale:
+            print(f"lab: removed {len(stale)} namespaces left by an interrupted run")
+        outcomes = [run_one(name, args.report / name if len(names) > 1 else args.report) for name in names]
     except KeyboardInterrupt:
         print("lab: interrupted; namespaces removed", file=sys.stderr)
         return 130
     for o in outcomes:
         print(summary_line(o))
     return 0 if outcomes and all(o.passed for o in outcomes) else 1
+
+
+def run_one(name: str, folder: Path) -> Outcome:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    with Topology(PREFIX) as topo, tempfile.TemporaryDirectory(prefix="netstab-lab-") as work:
+        return run(name, topo, Path(work), folder, print)
 
 
 def summary_line(o: Outcome) -> str:

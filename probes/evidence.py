@@ -42,6 +42,7 @@ class Attempt:
     ok: bool
     error_class: str | None
     status: int | None
+    remote_ip: str | None  # the address connected to, when TCP got that far
     timestamp: str
     phases: Mapping[str, float]
 
@@ -70,6 +71,7 @@ class Sweep:
     host: str
     target: str  # host:port
     server: str
+    remote_ip: str | None
     verdict: str  # black-hole | unreachable | clean | clean-default
     black_hole: bool
     working_mss: int | None
@@ -184,8 +186,8 @@ def _attempt(host: str, rec: Mapping[str, Any], command: str, where: str) -> Att
     phases = rec.get("phases_ms") or {}
     if not isinstance(phases, Mapping):
         raise EvidenceError(f"{where}: phases_ms of {rec['target']} is not an object")
-    return Attempt(host, probe, target, server, bool(rec.get("big_hello")), rec["ok"], rec.get("error_class"),
-                   _status(rec), str(rec.get("timestamp", "")), {k: float(v) for k, v in phases.items()})
+    return Attempt(host, probe, target, server, bool(rec.get("big_hello")), rec["ok"], rec.get("error_class"), _status(rec),
+                   rec.get("remote_ip"), str(rec.get("timestamp", "")), {k: float(v) for k, v in phases.items()})
 
 
 def _http_target(url: str) -> tuple[str, str]:
@@ -210,7 +212,7 @@ def _status(rec: Mapping[str, Any]) -> int | None:
 def _sweep(host: str, raw: Mapping[str, Any], where: str) -> Sweep:
     try:
         target = str(raw["target"])
-        return Sweep(host, target, target.rsplit(":", 1)[0].strip("[]"), str(raw["verdict"]), bool(raw.get("black_hole")),
+        return Sweep(host, target, target.rsplit(":", 1)[0].strip("[]"), raw.get("remote_ip"), str(raw["verdict"]), bool(raw.get("black_hole")),
                      raw.get("working_mss"), raw.get("path_mtu"), raw.get("recommended_clamp"),
                      raw.get("unreachable_class") or _floor_class(raw), raw.get("direction") or _direction(raw),
                      str(raw.get("explanation", "")), raw.get("note"), raw.get("certificate_error"), raw.get("incomplete"), raw.get("tracepath"))

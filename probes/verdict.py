@@ -150,8 +150,9 @@ def _black_hole(ev: Collected) -> Finding | SetAside | None:
     """Needs: a sweep that found one (its default-MSS failures reproduced and a smaller MSS passes
     every try), or a reference host that passes where the VM nodes stall (reproduced TLS handshake
     timeouts, every attempt of those targets failing). Ruled out by: a sweep from a VM node that
-    contradicts it (the default MSS works, or even MSS 536 fails), which wins over any other sign;
-    and, with no sweep to prove it, stalls that come and go or did not reproduce."""
+    contradicts it (the default MSS works, or even MSS 536 fails), or handshakes that the sweep
+    says stall (from its host, to its address, at the default MSS) completing in the probes; these
+    win over any other sign. With no sweep to prove it: stalls that come and go or did not reproduce."""
     found = [s for s in ev.sweeps if s.black_hole]
     vm_stalls = [a for a in ev.failures if a.error_class == "tls_handshake_timeout" and a.host not in ev.reference]
     if not found and not vm_stalls:
@@ -160,9 +161,21 @@ def _black_hole(ev: Collected) -> Finding | SetAside | None:
     if against:
         return SetAside("; ".join(f"mss-sweep from {s.host} to {s.target} says {s.verdict}: {s.explanation}"
                                   + (f" ({s.note})" if s.note else "") for s in against))
+    completed = {s: _completed_alike(ev, s) for s in found}
+    if any(completed.values()):
+        return SetAside("; ".join(f"{s.host} completed {len(done)} handshake{'' if len(done) == 1 else 's'} with {s.remote_ip} ({_names(a.server for a in done)}) at the "
+                                  f"default MSS{' with a large hello' if s.direction == 'toward-server' else ''}, which the sweep to "
+                                  f"{s.target} says stall: loss or noise, not a size limit" for s, done in completed.items() if done))
     if found:
         return _black_hole_found(ev, found, vm_stalls)
     return _black_hole_by_reference(ev, vm_stalls)
+
+
+def _completed_alike(ev: Collected, sweep: Sweep) -> list[Attempt]:
+    """http handshakes the sweep says stall that completed: from its host to its address at the
+    default MSS (with a large hello, for a hole toward the server only)."""
+    return [a for a in ev.attempts if a.probe == "http" and a.host == sweep.host and a.remote_ip == sweep.remote_ip and a.reached_tls
+            and (a.big_hello or sweep.direction != "toward-server")]
 
 
 def _black_hole_found(ev: Collected, found: list[Sweep], vm_stalls: list[Attempt]) -> Finding:

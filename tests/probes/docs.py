@@ -7,6 +7,7 @@ from typing import Any
 
 ENDPOINTS = ("https://ghcr.io/v2/", "https://quay.io/v2/", "https://api.doppler.com/v3/projects")
 IMAGE = "ghcr.io/netstab/lab-image:1"
+ADDRESSES = {"ghcr.io": "203.0.113.10", "quay.io": "203.0.113.11", "registry-1.docker.io": "203.0.113.12", "api.doppler.com": "203.0.113.20"}
 _clock = count()
 
 
@@ -24,6 +25,7 @@ def rec(target: str, cls: str | None = None, *, kind: str = "http", big: bool = 
                          "phases_ms": {"dns": 1.0, "connect": 10.0, "tls": tls_ms, "ttfb": 20.0, "total": 80.0} if ok else {"dns": 1.0}}
     if kind == "http":
         r["big_hello"] = big
+        r["remote_ip"] = ADDRESSES.get(target.split("/")[2])
     if status is not None:
         r["status"] = status
     return r
@@ -52,7 +54,7 @@ def pull(*outcomes: str | None, image: str = IMAGE) -> dict[str, Any]:
 def sweep(verdict: str, *, host: str = "ghcr.io", clamp: int | None = None, unreachable_class: str | None = None,
           direction: str | None = None, note: str | None = None, certificate_error: str | None = None) -> dict[str, Any]:
     black_hole = verdict == "black-hole"
-    result = {"target": f"{host}:443", "remote_ip": "203.0.113.10", "route_mtu": 1400, "ip_overhead": 40, "verdict": verdict,
+    result = {"target": f"{host}:443", "remote_ip": ADDRESSES.get(host), "route_mtu": 1400, "ip_overhead": 40, "verdict": verdict,
               "black_hole": black_hole, "working_mss": clamp if black_hole else (1360 if verdict.startswith("clean") else None),
               "path_mtu": (clamp + 40) if clamp else None, "recommended_clamp": clamp, "unreachable_class": unreachable_class,
               "direction": direction or ("both" if black_hole else None), "note": note, "certificate_error": certificate_error,

@@ -114,6 +114,29 @@ def test_a_single_noisy_default_handshake_is_not_a_black_hole():
     assert d.kind == "packet-loss" and not d.mss_fix_applies
 
 
+def test_a_black_hole_sweep_contradicted_by_handshakes_that_completed_to_its_address_is_not_believed():
+    """As under heavy loss: the sweep's default tries stalled by chance, yet the same host's probes
+    to the same address completed handshakes at the default MSS."""
+    ev = {"cp1": [http(BH, None, urls=("https://ghcr.io/v2/",)), sweep("black-hole", clamp=900)], "pve": [http(None)]}
+    d = diagnose(ev, REF)
+    assert (d.kind, d.mss_fix_applies) == ("packet-loss", False)
+    (reason,) = [s.reason for s in d.set_aside if s.kind == "pmtu-black-hole"]
+    assert reason == ("cp1 completed 1 handshake with 203.0.113.10 (ghcr.io) at the default MSS, which the sweep to ghcr.io:443 says stall: "
+                      "loss or noise, not a size limit")
+
+
+def test_handshakes_to_other_addresses_do_not_contradict_the_sweep():
+    """A registry behind several addresses: the hole may be on one path only."""
+    ev = {"cp1": [http(BH, urls=("https://ghcr.io/v2/",)), http(None, urls=("https://quay.io/v2/",)), sweep("black-hole", clamp=1240)]}
+    assert diagnose(ev).kind == "pmtu-black-hole"
+
+
+def test_plain_hellos_completing_do_not_contradict_a_hole_toward_the_server():
+    ev = {"cp1": [http(None, urls=("https://ghcr.io/v2/",)), http(BH, urls=("https://ghcr.io/v2/",), big=True),
+                  sweep("black-hole", clamp=1240, direction="toward-server")]}
+    assert diagnose(ev).kind == "pmtu-black-hole"
+
+
 def test_one_stalled_attempt_with_nothing_else_does_not_reproduce():
     d = diagnose({"cp1": [doc("http", rec("https://ghcr.io/v2/", BH), rec("https://quay.io/v2/"))], "pve": [http(None)]}, REF)
     assert d.kind == "unknown"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -145,12 +146,15 @@ def test_the_lab_refuses_to_run_without_root(monkeypatch, capsys, tmp_path):
 
 def test_ctrl_c_cleans_up_the_namespaces(tmp_path):
     require_root()
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "--report", str(tmp_path)], cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "--report", str(tmp_path)], cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while not [n for n in list_namespaces() if n.startswith(lab_topology.PREFIX)] and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(2)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 300  # it may first wait for another namespace user's lock
+    line = ""
+    while "Phase 1 probes" not in line and time.monotonic() < deadline and proc.poll() is None:
+        if select.select([proc.stdout], [], [], 1)[0]:
+            line = proc.stdout.readline()
+    assert "Phase 1 probes" in line, "the lab never reached its probes"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted; namespaces removed" in err
