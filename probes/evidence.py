@@ -84,6 +84,7 @@ class Sweep:
     certificate_error: str | None
     incomplete: str | None
     tracepath: str | None
+    failed_below: int  # trials at or below the working MSS whose packets did not get through: noise a limit cannot explain
 
 
 @dataclass(frozen=True)
@@ -215,9 +216,17 @@ def _sweep(host: str, raw: Mapping[str, Any], where: str) -> Sweep:
         return Sweep(host, target, target.rsplit(":", 1)[0].strip("[]"), raw.get("remote_ip"), str(raw["verdict"]), bool(raw.get("black_hole")),
                      raw.get("working_mss"), raw.get("path_mtu"), raw.get("recommended_clamp"),
                      raw.get("unreachable_class") or _floor_class(raw), raw.get("direction") or _direction(raw),
-                     str(raw.get("explanation", "")), raw.get("note"), raw.get("certificate_error"), raw.get("incomplete"), raw.get("tracepath"))
+                     str(raw.get("explanation", "")), raw.get("note"), raw.get("certificate_error"), raw.get("incomplete"), raw.get("tracepath"),
+                     _failed_below(raw))
     except KeyError as missing:
         raise EvidenceError(f"{where}: mss_sweep has no {missing.args[0]}") from None
+
+
+def _failed_below(raw: Mapping[str, Any]) -> int:
+    best = raw.get("working_mss")
+    if not isinstance(best, int):
+        return 0
+    return sum(1 for t in raw.get("trials", []) if isinstance(t.get("mss"), int) and t["mss"] <= best and not t.get("through", t.get("ok")))
 
 
 def _floor_class(raw: Mapping[str, Any]) -> str | None:

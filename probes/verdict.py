@@ -150,25 +150,35 @@ def _black_hole(ev: Collected) -> Finding | SetAside | None:
     """Needs: a sweep that found one (its default-MSS failures reproduced and a smaller MSS passes
     every try), or a reference host that passes where the VM nodes stall (reproduced TLS handshake
     timeouts, every attempt of those targets failing). Ruled out by: a sweep from a VM node that
-    contradicts it (the default MSS works, or even MSS 536 fails), or handshakes that the sweep
-    says stall (from its host, to its address, at the default MSS) completing in the probes; these
-    win over any other sign. With no sweep to prove it: stalls that come and go or did not reproduce."""
+    contradicts it (the default MSS works, or even MSS 536 fails); a sweep whose own handshakes
+    failed, more than once, at or below the MSS it found working; handshakes the sweep says stall
+    (from its host, to its address, at the default MSS) completing in the probes. These win over
+    any other sign. With no sweep to prove it: stalls that come and go or did not reproduce."""
     found = [s for s in ev.sweeps if s.black_hole]
     vm_stalls = [a for a in ev.failures if a.error_class == "tls_handshake_timeout" and a.host not in ev.reference]
     if not found and not vm_stalls:
         return None
-    against = [s for s in ev.sweeps if not s.black_hole and s.host not in ev.reference]
+    against = _sweeps_against(ev, found)
     if against:
-        return SetAside("; ".join(f"mss-sweep from {s.host} to {s.target} says {s.verdict}: {s.explanation}"
-                                  + (f" ({s.note})" if s.note else "") for s in against))
-    completed = {s: _completed_alike(ev, s) for s in found}
-    if any(completed.values()):
-        return SetAside("; ".join(f"{s.host} completed {len(done)} handshake{'' if len(done) == 1 else 's'} with {s.remote_ip} ({_names(a.server for a in done)}) at the "
-                                  f"default MSS{' with a large hello' if s.direction == 'toward-server' else ''}, which the sweep to "
-                                  f"{s.target} says stall: loss or noise, not a size limit" for s, done in completed.items() if done))
+        return SetAside("; ".join(against))
     if found:
         return _black_hole_found(ev, found, vm_stalls)
     return _black_hole_by_reference(ev, vm_stalls)
+
+
+def _sweeps_against(ev: Collected, found: list[Sweep]) -> list[str]:
+    """Why the sweeps do not show a size limit: one disagrees, or one that found it is contradicted."""
+    out = [f"mss-sweep from {s.host} to {s.target} says {s.verdict}: {s.explanation}" + (f" ({s.note})" if s.note else "")
+           for s in ev.sweeps if not s.black_hole and s.host not in ev.reference]
+    out += [f"mss-sweep from {s.host} to {s.target} saw {s.failed_below} handshakes fail at or below MSS {s.working_mss}, the size it "
+            "found working: loss, not a size limit" for s in found if s.failed_below >= REPRODUCED]
+    for s in found:
+        done = _completed_alike(ev, s)
+        if done:
+            out.append(f"{s.host} completed {len(done)} handshake{'' if len(done) == 1 else 's'} with {s.remote_ip} "
+                       f"({_names(a.server for a in done)}) at the default MSS{' with a large hello' if s.direction == 'toward-server' else ''}, "
+                       f"which the sweep to {s.target} says stall: loss or noise, not a size limit")
+    return out
 
 
 def _completed_alike(ev: Collected, sweep: Sweep) -> list[Attempt]:

@@ -16,6 +16,7 @@ EXPECTED = {  # scenario -> kind, MSS fix applies, clamp, direction
     "toward-server": ("pmtu-black-hole", True, 1240, "toward-server"),
     "silent-server": ("server-stall", False, None, None),
     "loss": ("packet-loss", False, None, None),
+    "loss-fooled-sweep": ("packet-loss", False, None, None),
     "rate-limited": ("rate-limited", False, None, None),
     "bad-cert": ("tls-certificate", False, None, None),
 }
@@ -76,6 +77,14 @@ def test_the_toward_server_hole_shows_plain_hellos_passing_and_large_ones_stalli
     rows = {(r.host, r.target): r for r in diagnose(data["evidence"], data["reference"]).table}
     assert rows[("cp1", "api.doppler.com/v3/projects")].ok == 3
     assert rows[("cp1", "api.doppler.com/v3/projects [big hello]")].errors == {"tls_handshake_timeout": 3}
+
+
+def test_a_sweep_fooled_by_loss_is_set_aside_by_its_own_failures_below_the_size_it_found():
+    data = load("loss-fooled-sweep")
+    (sweep,) = [d["mss_sweep"] for d in data["evidence"]["cp1"] if d["command"] == "mss-sweep"]
+    assert sweep["verdict"] == "black-hole"
+    reasons = [s.reason for s in diagnose(data["evidence"], data["reference"]).set_aside if s.kind == "pmtu-black-hole"]
+    assert reasons and "handshakes fail at or below MSS 1358, the size it found working: loss, not a size limit" in reasons[0]
 
 
 def test_loss_is_seen_by_the_reference_host_too():

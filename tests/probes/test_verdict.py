@@ -125,6 +125,17 @@ def test_a_black_hole_sweep_contradicted_by_handshakes_that_completed_to_its_add
                       "loss or noise, not a size limit")
 
 
+def test_a_black_hole_sweep_whose_own_handshakes_failed_below_the_size_it_found_is_not_believed():
+    noisy = sweep("black-hole", clamp=1300)
+    noisy["mss_sweep"]["trials"] = [{"mss": mss, "big_hello": True, "ok": ok, "error_class": None if ok else BH, "through": ok}
+                                    for mss, ok in ((700, False), (900, True), (1000, False), (1300, True), (1330, False))]
+    d = diagnose({"cp1": [http(BH, urls=("https://ghcr.io/v2/",)), noisy], "pve": [http(None)]}, REF)
+    assert d.kind != "pmtu-black-hole"
+    assert "saw 2 handshakes fail at or below MSS 1300, the size it found working: loss, not a size limit" in d.set_aside[0].reason
+    noisy["mss_sweep"]["trials"][0].update(ok=True, through=True)
+    assert diagnose({"cp1": [http(BH, urls=("https://ghcr.io/v2/",)), noisy], "pve": [http(None)]}, REF).kind == "pmtu-black-hole"
+
+
 def test_handshakes_to_other_addresses_do_not_contradict_the_sweep():
     """A registry behind several addresses: the hole may be on one path only."""
     ev = {"cp1": [http(BH, urls=("https://ghcr.io/v2/",)), http(None, urls=("https://quay.io/v2/",)), sweep("black-hole", clamp=1240)]}
