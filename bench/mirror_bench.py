@@ -73,7 +73,7 @@ def main() -> None:
         svc = services.start(topo, work)
         lab_mirror.start_mirror(topo, work, svc.cert.ca)
         shape_wan(topo)
-        url = lab_mirror.lab_registry_url()
+        url = lab_mirror.mirror_url()
         cold = lab_mirror.pull(topo, svc.cert.ca, url)
         for _ in range(RUNS):
             runs.append(measure(topo, work, svc, url))
