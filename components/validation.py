@@ -30,6 +30,14 @@ from components.render.shell import as_login_user
 REPORT_DIR = Path("validation-report")
 
 
+def mss_source(config: StackConfig) -> str:
+    """Where this stack's clamp comes from, so the gate says how to change it: auto, path_mtu, mss, pmtu or manual."""
+    gw = config.gateway
+    if not gw.manage:
+        return "manual"
+    return "auto" if gw.measured else "path_mtu" if gw.path_mtu is not None else "mss" if gw.mss is not None else "pmtu"
+
+
 def run_id(config: StackConfig, artifacts: ValidationArtifacts) -> str:
     """New on every program run for `always`; for `on-change`, a hash of the probe runs (so of every setting they follow)."""
     if config.validation.run == "always":
@@ -73,7 +81,7 @@ class NetworkValidation(pulumi.ComponentResource):
             "reference": [PROXMOX],
             "report_dir": str((Path.cwd() / REPORT_DIR).resolve()),
             "gateway_path_mtu": args.gateway_path_mtu,
-            "path_mtu_mode": "auto" if cfg.gateway.measured else "fixed",
+            "mss_source": mss_source(cfg),
             "remeasure": cfg.gateway.remeasure,
             "stack": pulumi.get_stack(),
         }

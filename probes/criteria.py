@@ -53,12 +53,17 @@ class Criteria:
         unknown = sorted(set(data) - known)
         if unknown:
             raise CriteriaError("\n".join(f"{key}: unknown criterion (known: {', '.join(sorted(known))})" for key in unknown))
-        return cls(**data)
+        # JSON and Pulumi's property values carry every number as a float: 3.0 is the count 3
+        return cls(**{key: int(value) if key in WHOLE_NUMBERS and isinstance(value, float) and value.is_integer() else value
+                      for key, value in data.items()})
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["tolerate"] = list(self.tolerate)
         return out
+
+
+WHOLE_NUMBERS = ("max_handshake_timeouts", "max_doppler_failure_run")
 
 
 def _problems(c: Criteria) -> list[str]:
