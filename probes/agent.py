@@ -217,9 +217,11 @@ class Deadline(object):
 def big_hello_alpn() -> List[str]:
     """An ALPN list that pushes the ClientHello to ~1.6 KB, like a Go >= 1.24 client's
     X25519MLKEM768 hello: the first flight no longer fits one 1400-MTU segment.
-    `http/1.1` stays first because this probe speaks HTTP/1.1; `h2` is still offered."""
+    Only `http/1.1` is a real protocol in it: this probe speaks HTTP/1.1, and a server that could
+    pick `h2` (Go's net/http, as the registries run) would, by its own preference. Servers ignore
+    the padding names they do not know."""
     padding = ["netstab-pad-%02d-" % i + "x" * 230 for i in range(5)]
-    return ["http/1.1", "h2"] + padding
+    return ["http/1.1"] + padding
 
 
 _contexts: Dict[Tuple[Optional[str], bool], ssl.SSLContext] = {}
