@@ -213,3 +213,19 @@ def test_the_big_hello_speaks_http_1_1_to_a_server_that_prefers_h2(localhost_cer
         listener.close()
     assert code == 0, doc["records"][0]["error"]
     assert doc["records"][0]["status"] == 401
+
+
+def test_a_resent_syn_does_not_stretch_the_handshake_bound():
+    """A connect that took 1.03 s (a SYN resent) on a path whose round trip is sub-millisecond: the
+    bound follows the kernel's RTT estimate, so a stall is still called within the floor."""
+    sys.path.insert(0, str(AGENT.parent))
+    import agent as probe_agent  # noqa: E402 (the stdlib agent, imported as a module)
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname(), timeout=5)
+    try:
+        assert probe_agent.round_trip_s(client, connect_s=1.03) < 0.1
+        assert probe_agent.handshake_timeout(probe_agent.round_trip_s(client, 1.03), ceiling=10.0) == probe_agent.HANDSHAKE_FLOOR_S
+    finally:
+        client.close()
+        listener.close()
