@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from components.config import MirrorConfig, UpstreamConfig, WarmupConfig
-from components.render import mirror as render
+from components.render import mirror as mirror_render
 from components.render.registry import registry_config
 from lab import probing, services
 from lab import registry as lab_registry
@@ -33,7 +33,7 @@ def lab_mirror() -> MirrorConfig:
 
 def start_mirror(topo: Topology, work: Path, ca_file: Path) -> Any:
     """The rendered instance config, with its storage moved into the lab's work folder."""
-    instance = dataclasses.replace(render.instance(lab_mirror(), UPSTREAM), storage_dir=str(work / "mirror-data"))
+    instance = dataclasses.replace(mirror_render.instance(lab_mirror(), UPSTREAM), storage_dir=str(work / "mirror-data"))
     config = work / "mirror" / "ghcr.io.yml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(registry_config(instance))
