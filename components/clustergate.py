@@ -9,7 +9,7 @@ judges, apart from each other:
 - image pulls: pods waiting in ErrImagePull/ImagePullBackOff fail; pull failures only in Events
   (since recovered) warn; both grouped by image x node.
 When Flux is absent (its APIs answer 404) the Flux checks say so and pass. External Secrets stay
-with SecretGate. The judgement is pure (`judge`); only `read_cluster` talks to the API.
+with SecretGate. The judgement is pure (`judge_cluster`); only `read_cluster` talks to the API.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckResult, ConfigureRequest, CreateResult, DiffResult, ResourceProvider, UpdateResult
+from pulumi.dynamic import CheckResult, DiffResult
 
+from components.gate import GateProvider
 from components.kubeapi import GateError, KubeApi
 from components.kubeconfig import KubeconfigError, parse
 from components.sdkvalues import UNKNOWN, unwrap
@@ -172,7 +172,7 @@ def _judge_pulls(state: ClusterState, out: ClusterVerdict) -> None:
         out.pull_failures.setdefault(image, {})[node] = count
 
 
-def judge(state: ClusterState) -> ClusterVerdict:
+def judge_cluster(state: ClusterState) -> ClusterVerdict:
     out = ClusterVerdict("pass")
     if state.helm_releases is None and all(items is None for items in state.sources.values()):
         out.notes.append("Flux is not installed here (its APIs answer 404): no Flux sources or HelmReleases to check")
@@ -190,9 +190,11 @@ def _fingerprint(props: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps([props.get("spec"), props.get("run_id"), cluster], sort_keys=True).encode()).hexdigest()[:16]
 
 
-class ClusterGateProvider(ResourceProvider):
-    def configure(self, req: ConfigureRequest) -> None:
-        sys.tracebacklimit = 0  # the engine shows the diagnosis alone, not a stack (see SecretGateProvider)
+class ClusterGateProvider(GateProvider):
+    id_prefix = "cluster-gate"
+
+    def fingerprint(self, props: dict[str, Any]) -> str:
+        return _fingerprint(props)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         return CheckResult(news, [])
@@ -202,28 +204,22 @@ class ClusterGateProvider(ResourceProvider):
             return DiffResult(changes=True, replaces=[], stables=[], delete_before_replace=False)
         return DiffResult(changes=olds.get("fingerprint") != _fingerprint(news), replaces=[], stables=[], delete_before_replace=False)
 
-    def _run(self, props: dict[str, Any]) -> dict[str, Any]:
+    def judge(self, props: dict[str, Any]) -> dict[str, Any]:
         try:
             access = parse(str(unwrap(props["kubeconfig"])))
         except KubeconfigError as exc:
             raise GateError(f"{WHO}: {exc}") from None
         api = KubeApi(access, WHO)
         try:
-            verdict = judge(read_cluster(api))
+            verdict = judge_cluster(read_cluster(api))
         finally:
             api.close()
         if verdict.verdict == "fail" and props["spec"].get("mode", "enforce") == "enforce":
             raise GateError(verdict.text())
         return {**verdict.outputs(), "fingerprint": _fingerprint(props), "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(id_=f"cluster-gate-{_fingerprint(props)}", outs=self._run(props))
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._run(news))
 
-    def delete(self, _id: str, _props: dict[str, Any]) -> None:
-        return None  # the gate owns nothing in the cluster
 
 
 class ClusterGate(pulumi.dynamic.Resource):

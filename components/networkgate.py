@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, CreateResult, DiffResult, ResourceProvider, UpdateResult
+from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
+from components.gate import GateProvider
 from components.kubeapi import GateError
 from components.sdkvalues import UNKNOWN
 from probes.gate import RUN_SCHEMA, judge_runs
@@ -62,9 +62,11 @@ def _fingerprint(props: Mapping[str, Any]) -> str:
                           .encode()).hexdigest()[:16]
 
 
-class NetworkGateProvider(ResourceProvider):
-    def configure(self, req: ConfigureRequest) -> None:
-        sys.tracebacklimit = 0  # the engine shows the diagnosis alone, not a stack (see SecretGateProvider)
+class NetworkGateProvider(GateProvider):
+    id_prefix = "network-gate"
+
+    def fingerprint(self, props: dict[str, Any]) -> str:
+        return _fingerprint(props)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         spec = news.get("spec") or {}
@@ -82,7 +84,7 @@ class NetworkGateProvider(ResourceProvider):
         return DiffResult(changes=unknown or olds.get("fingerprint") != _fingerprint(news), replaces=[], stables=[],
                           delete_before_replace=False)
 
-    def _run(self, props: dict[str, Any]) -> dict[str, Any]:
+    def judge(self, props: dict[str, Any]) -> dict[str, Any]:
         spec = props["spec"]
         evidence, notes = parse_runs(props.get("runs") or {})
         judged = judge_runs(evidence, spec, notes)
@@ -91,14 +93,8 @@ class NetworkGateProvider(ResourceProvider):
             raise GateError(f"{judged.text}\n(report and evidence: {report})")
         return {**judged.outputs(), "report": str(report), "notes": notes, "fingerprint": _fingerprint(props)}
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(id_=f"network-gate-{_fingerprint(props)}", outs=self._run(props))
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._run(news))
 
-    def delete(self, _id: str, _props: dict[str, Any]) -> None:
-        return None  # the gate owns nothing; its report stays for the operator
 
 
 class NetworkGate(pulumi.dynamic.Resource):

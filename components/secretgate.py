@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, CreateResult, DiffResult, ResourceProvider, UpdateResult
+from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
 
+from components.gate import GateProvider
 from components.kubeapi import GateError, KubeApi
 from components.kubeconfig import KubeconfigError, parse
 from components.sdkvalues import UNKNOWN, unwrap
@@ -102,11 +102,11 @@ def spec_hash(props: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps([props.get("spec"), cluster], sort_keys=True).encode()).hexdigest()[:16]
 
 
-class SecretGateProvider(ResourceProvider):
-    def configure(self, req: ConfigureRequest) -> None:
-        # The dynamic-provider host reports errors with traceback.format_exc(), which honours this:
-        # the engine then shows the diagnosis alone, not a stack.
-        sys.tracebacklimit = 0
+class SecretGateProvider(GateProvider):
+    id_prefix = "gate"
+
+    def fingerprint(self, props: dict[str, Any]) -> str:
+        return spec_hash(props)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = []
@@ -126,7 +126,7 @@ class SecretGateProvider(ResourceProvider):
         # never replace: a changed spec or cluster re-runs the wait in place (update)
         return DiffResult(changes=olds.get("spec_hash") != spec_hash(news), replaces=[], stables=[], delete_before_replace=False)
 
-    def _run(self, props: dict[str, Any]) -> dict[str, Any]:
+    def judge(self, props: dict[str, Any]) -> dict[str, Any]:
         try:
             access = parse(str(unwrap(props["kubeconfig"])))
         except KubeconfigError as exc:
@@ -139,14 +139,8 @@ class SecretGateProvider(ResourceProvider):
         outs["spec_hash"] = spec_hash(props)
         return outs
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(id_=f"gate-{spec_hash(props)}", outs=self._run(props))
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._run(news))
 
-    def delete(self, _id: str, _props: dict[str, Any]) -> None:
-        return None  # the gate owns nothing in the cluster
 
 
 class SecretGate(pulumi.dynamic.Resource):

@@ -16,8 +16,11 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from components.config import NetworkConfig
+from components.render.shell import with_agent
 
 MEASURE_SCHEMA = "netstab.gateway-measure/v1"
+MISSING_PYTHON = ("netstab: python3 is missing on the gateway: gateway.pathMtu: auto measures with the probe agent there. "
+                  "Install python3, or set gateway.pathMtu to a number (run mss-sweep from a node).")
 
 
 class MeasureError(ValueError):
@@ -52,15 +55,7 @@ def measure_script(network: NetworkConfig, endpoints: Sequence[str]) -> str:
         for n, t in enumerate(sweep_targets(endpoints)))
     return f"""#!/bin/sh
 set -u
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mkdir "$work/out"
-cat > "$work/agent.py"
-if ! command -v python3 >/dev/null 2>&1; then
-  echo "netstab: python3 is missing on the gateway: gateway.pathMtu: auto measures with the probe agent there. Install python3, or set gateway.pathMtu to a number (run mss-sweep from a node)." >&2
-  exit 1
-fi
-{sweeps}
+{with_agent(MISSING_PYTHON)}{sweeps}
 wait
 python3 - "$work"/out/*.json <<'NETSTAB_PY'
 {_COLLECT}NETSTAB_PY

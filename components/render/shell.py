@@ -16,3 +16,17 @@ def as_root(script: str, user: str = "") -> str:
     """
     prefix = "" if user == "root" else "sudo -n "
     return f"{prefix}sh -c {shlex.quote(script)}"
+
+
+def with_agent(missing_python: str) -> str:
+    """Shell: a private work folder ($work, with $work/out for results), the probe agent from stdin
+    as $work/agent.py, and a stop with `missing_python` (one line) when there is no python3 to run it."""
+    return f"""work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/out"
+cat > "$work/agent.py"
+if ! command -v python3 >/dev/null 2>&1; then
+  echo {shlex.quote(missing_python)} >&2
+  exit 1
+fi
+"""

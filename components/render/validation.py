@@ -15,6 +15,7 @@ import shlex
 from collections.abc import Sequence
 
 from components.config import MirrorConfig, ValidationConfig
+from components.render.shell import with_agent
 from probes.gate import RUN_SCHEMA
 
 # concurrent requests per agent run: every endpoint's repeats overlap, as parallel curl loops would
@@ -75,12 +76,7 @@ def probe_script(point: str, validation: ValidationConfig, mirror: MirrorConfig 
     probes = "\n".join(runs)
     return f"""#!/bin/sh
 set -u
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mkdir "$work/out"
-cat > "$work/agent.py"
-: > "$work/out/notes.txt"
-command -v python3 >/dev/null 2>&1 || {{ echo "netstab gate: python3 is missing on $(hostname); the probe agent needs it" >&2; exit 1; }}
+{with_agent("netstab gate: python3 is missing here; the probe agent needs it")}: > "$work/out/notes.txt"
 deadline=$(( $(date +%s) + {validation.budget_s} ))
 probe() {{  # $1 evidence name, then the agent's arguments; bounded by what is left of the budget
   name=$1; shift

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from components.clustergate import SOURCES, ClusterState, judge
+from components.clustergate import SOURCES, ClusterState, judge_cluster
 from tests.kube_objects import helm_release, pod, pull_event, source
 
 
@@ -14,13 +14,13 @@ def state(sources=None, releases=None, pods=(), events=(), flux=True) -> Cluster
 
 
 def test_without_flux_the_flux_checks_say_so_and_pass():
-    verdict = judge(state(flux=False))
+    verdict = judge_cluster(state(flux=False))
     assert verdict.verdict == "pass"
     assert verdict.notes == ["Flux is not installed here (its APIs answer 404): no Flux sources or HelmReleases to check"]
 
 
 def test_a_failing_source_whose_cached_artifact_serves_ready_releases_is_a_warning():
-    verdict = judge(state([source("OCIRepository", "traefik", ok=False, artifact=True)],
+    verdict = judge_cluster(state([source("OCIRepository", "traefik", ok=False, artifact=True)],
                           [helm_release("traefik", "OCIRepository", "traefik", "True")]))
     assert verdict.verdict == "warn"
     assert [f.section for f in verdict.findings] == ["flux sources"]
@@ -28,13 +28,13 @@ def test_a_failing_source_whose_cached_artifact_serves_ready_releases_is_a_warni
 
 
 def test_a_failing_source_without_an_artifact_fails():
-    verdict = judge(state([source("HelmRepository", "rancher", ok=False, artifact=False)],
+    verdict = judge_cluster(state([source("HelmRepository", "rancher", ok=False, artifact=False)],
                           [helm_release("rancher", "HelmRepository", "rancher", "True")]))
     assert verdict.verdict == "fail" and "no artifact in storage" in verdict.findings[0].text
 
 
 def test_a_failing_source_whose_release_is_not_ready_fails_and_the_release_is_reported_apart():
-    verdict = judge(state([source("OCIRepository", "cert-manager", ok=False, artifact=True)],
+    verdict = judge_cluster(state([source("OCIRepository", "cert-manager", ok=False, artifact=True)],
                           [helm_release("cert-manager", "OCIRepository", "cert-manager", "False")]))
     assert verdict.verdict == "fail"
     assert {f.section for f in verdict.findings} == {"flux sources", "helm releases"}
@@ -45,7 +45,7 @@ def test_a_failing_source_whose_release_is_not_ready_fails_and_the_release_is_re
 def test_pods_waiting_on_pulls_fail_grouped_by_image_and_node():
     pods = [pod("a", "worker1", "ghcr.io/x/a:1", "ImagePullBackOff"), pod("b", "worker1", "ghcr.io/x/a:1", "ErrImagePull"),
             pod("c", "worker2", "ghcr.io/x/a:1", "ImagePullBackOff"), pod("d", "cp1", "quay.io/y:2")]
-    verdict = judge(state(pods=pods))
+    verdict = judge_cluster(state(pods=pods))
     assert verdict.verdict == "fail"
     assert [f.text for f in verdict.findings] == [
         "ghcr.io/x/a:1 on worker1: 2 container(s) waiting in ErrImagePull/ImagePullBackOff",
@@ -55,12 +55,12 @@ def test_pods_waiting_on_pulls_fail_grouped_by_image_and_node():
 
 
 def test_pull_failures_only_in_events_are_a_warning_on_the_pods_node():
-    verdict = judge(state(pods=[pod("d", "cp1", "quay.io/y:2")], events=[pull_event("d", "quay.io/y:2", count=3)]))
+    verdict = judge_cluster(state(pods=[pod("d", "cp1", "quay.io/y:2")], events=[pull_event("d", "quay.io/y:2", count=3)]))
     assert verdict.verdict == "warn"
     assert verdict.findings[0].text == "quay.io/y:2 on cp1: 3 failed pull(s) in events, no pod waiting now"
 
 
 def test_a_healthy_cluster_passes():
-    verdict = judge(state([source("OCIRepository", "traefik", ok=True, artifact=True)],
+    verdict = judge_cluster(state([source("OCIRepository", "traefik", ok=True, artifact=True)],
                           [helm_release("traefik", "OCIRepository", "traefik", "True")], [pod("d", "cp1", "quay.io/y:2")]))
     assert verdict.verdict == "pass" and not verdict.findings
