@@ -42,9 +42,10 @@ def guest_network(name: str, vm: ProxmoxVm, texts: GuestNetwork, px: ProxmoxConf
     converge the running guest (cloud-init applies network-config only once per instance).
 
     It runs first, before any step dials the guest: it reaches the guest through the Proxmox host,
-    so a new address is in place before a step dials it. On first boot the agent is up by then: the
-    provider's VM create waits for the agent's addresses (bpg proxmoxtf/resource/vm/network/network.go
-    ReadNetworkValues)."""
+    so a new address is in place before a step dials it. On first boot the agent is up and the
+    network applied by then: the provider's VM create waits until the agent reports a global unicast
+    address (bpg v0.111.1 proxmoxtf/resource/vm/network/network.go ReadNetworkValues ->
+    proxmox/nodes/vms/vms.go WaitForNetworkInterfacesFromVMAgent)."""
     return remote.run(
         name,
         proxmox_connection(px, private_key),

@@ -76,6 +76,7 @@ CHANGES = (
            base=lambda raw: raw.update(mirror={"enabled": False})),
     Change("mirror-upstreams", "a mirror upstream added (`mirror.upstreams`)",
            lambda raw: raw["mirror"].update(upstreams=[*DEFAULT_UPSTREAMS, {"registry": "gcr.io", "port": 5005}])),
+    Change("mirror-address", "the mirror's address (`mirror.ip`)", _section("mirror", ip="10.27.27.6")),
     Change("external-secret", "an ExternalSecret's data (`secrets.externalSecrets`)",
            lambda raw: raw["secrets"]["externalSecrets"][1]["data"].update(TS_HOSTNAME="hostname")),
     Change("doppler-token", "the Doppler token (`netstab:dopplerToken`)", _keep, secrets=(("dopplerToken", "dp.st.dummy-DOPPLER-rotated-9c4"),)),

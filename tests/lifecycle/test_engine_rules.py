@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import COMMAND, SNIPPET, VM
-from tests.lifecycle.engine import plan
+from tests.lifecycle.engine import Mode, plan
 from tests.program.harness import Recording, Registered
 
 
@@ -35,8 +35,9 @@ def vm(*, props: dict[str, list[str]] | None = None, vm_id: int = 2711, **option
     return res("vm", VM, inputs, deps=(SNIPPET_URN,), props=props, **options)
 
 
-def run(old: list[Registered], new: list[Registered], mode: str = "up", **flags: Any) -> list[str]:
-    return [str(s).split(" (")[0] for s in plan(Recording(old), Recording(new), mode, **flags).steps]  # type: ignore[arg-type]
+def run(old: list[Registered], new: list[Registered], mode: Mode = "up", **flags: Any) -> list[str]:
+    """The planned steps as "<op> <name>"."""
+    return [f"{s.op} {s.name}" for s in plan(Recording(old), Recording(new), mode, **flags).steps]
 
 
 def test_a_triggers_change_replaces_create_first_and_the_old_delete_runs_after_everything():

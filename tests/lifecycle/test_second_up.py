@@ -8,6 +8,7 @@ import copy
 import functools
 
 import pytest
+import yaml
 
 from components.remote import script_hash
 from tests.conftest import COMMAND, SNIPPET, VM
@@ -83,6 +84,15 @@ def test_an_mtu_change_rebuilds_no_vm_and_converges_every_guest():
     for guest in second.after.guests.values():
         assert guest.nic_mtu == guest.network["mtu"] == 1450, guest.name
         assert "mtu: 1450" in second.after.files[guest.snippets[1]], f"{guest.name}: the network snippet is gone or stale"
+
+
+@pytest.mark.parametrize("change", ["mtu", "dns", "search", "address", "server-address"])
+def test_every_guest_runs_the_network_its_snippet_now_renders(change):
+    second = second_up(change)
+    for guest in second.after.guests.values():
+        rendered = yaml.safe_load(second.after.files[guest.snippets[1]])["ethernets"]["eth0"]
+        assert guest.network == rendered, f"{guest.name} runs {guest.network}"
+    assert any(g.network != second.after.guest(g.name).network for g in second.before.guests.values()), "nothing changed"
 
 
 def test_an_mtu_change_would_preview_every_vm_rebuilt_if_the_vm_took_its_snippet_ids_from_their_outputs():
