@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -13,12 +11,6 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 def median(values: list[float]) -> float:
     return round(statistics.median(values), 2) if values else float("nan")
-
-
-def timed(fn: Callable[[], object]) -> float:
-    start = time.monotonic()
-    fn()
-    return round(time.monotonic() - start, 3)
 
 
 def write_section(name: str, body: str) -> None:

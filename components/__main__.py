@@ -10,33 +10,92 @@ Exit status: 0 done, 2 bad config or usage.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from components.config import ConfigError
+from components.config import NAMESPACE, SECRETS, ConfigError, StackConfig, needed_secrets, parse_config
 from components.render.bundle import render_artifacts, render_files
 from components.render.gateway import ACTIONS, FLAVORS, GatewayRuleError, GatewayRules, gateway_script
-from components.stack import STACKS_DIR, load_stack_file, stack_file
+from components.stack import STACKS_DIR, read_stack_file, stack_file
 from probes import agent_source
 
 
-def render(stack: str, out: Path, stacks_dir: Path) -> int:
+def render(stack: str, out: Path, stacks_dir: Path, path_mtu: int | None = None) -> int:
     try:
-        config = load_stack_file(stack_file(stack, stacks_dir))
+        raw, secure = read_stack_file(stack_file(stack, stacks_dir))
+        config = parse_config(raw, secure)
     except ConfigError as exc:
         print(f"netstab: stack '{stack}' is not valid:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    files = render_files(render_artifacts(config, agent_source(), stack))
+    if path_mtu is not None and not config.gateway.measured:
+        print(f"netstab: --path-mtu is for gateway.pathMtu: auto; stack '{stack}' sets its MSS source in the stack file", file=sys.stderr)
+        return 2
+    try:
+        files = render_files(render_artifacts(config, agent_source(), stack, path_mtu))
+    except GatewayRuleError as exc:
+        print(f"netstab: --path-mtu {path_mtu}: {exc}", file=sys.stderr)
+        return 2
+    if out.exists() and not out.is_dir():
+        print(f"netstab: --out {out}: is a file, not a folder; pick a folder to render into", file=sys.stderr)
+        return 2
+    try:
+        removed = _write_render(out, files)
+    except OSError as exc:
+        print(f"netstab: --out {out}: cannot write there ({exc.strerror}); pick a folder you can write to", file=sys.stderr)
+        return 2
+    print(f"netstab: rendered {len(files)} files for stack '{stack}' into {out}/" + (f" and removed {removed} left by the previous render" if removed else ""))
+    print(_secrets_still_needed(config, secure))
+    return 0
+
+
+# What a render wrote, so that the next one into the same folder removes exactly its own leftovers (think --out .).
+MANIFEST = ".netstab-render.json"
+
+
+def _write_render(out: Path, files: dict[str, str]) -> int:
+    """Write the files and the manifest; remove the files the previous render wrote that this one did not. Returns how many."""
+    previous = _previous_render(out)
     for relative, text in sorted(files.items()):
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         if relative.endswith(".sh"):
             path.chmod(0o755)
-    print(f"netstab: rendered {len(files)} files for stack '{stack}' into {out}/")
-    return 0
+    (out / MANIFEST).write_text(json.dumps({"files": sorted(files)}, indent=2) + "\n")
+    removed = 0
+    for relative in sorted(previous - set(files)):
+        path = out / relative
+        if (path.is_file() or path.is_symlink()) and path.parent.resolve().is_relative_to(out.resolve()):
+            path.unlink()
+            removed += 1
+            for parent in path.parents:  # folders the render made, once they are empty
+                if parent == out or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+    return removed
+
+
+def _previous_render(out: Path) -> set[str]:
+    """The files the manifest in `out` lists, if it is ours and well formed; relative paths inside `out` only."""
+    try:
+        listed = json.loads((out / MANIFEST).read_text())["files"]
+    except (OSError, ValueError, TypeError, KeyError):
+        listed = None
+    if not isinstance(listed, list):
+        return set()  # no manifest we can trust: remove nothing
+    inside = (PurePosixPath(p) for p in listed if isinstance(p, str))
+    return {str(p) for p in inside if p.parts and not p.is_absolute() and ".." not in p.parts and str(p) != MANIFEST}
+
+
+def _secrets_still_needed(config: StackConfig, secure: frozenset[str]) -> str:
+    needed = [f"{NAMESPACE}:{k}" for k in needed_secrets(config) if k not in secure]
+    optional = [f"{NAMESPACE}:{k}" for k, (when, _) in SECRETS.items() if when == "optional" and k not in secure]
+    line = (f"netstab: before `pulumi up`, set the secrets {', '.join(needed)} (pulumi config set --secret KEY VALUE)" if needed
+            else "netstab: every secret `pulumi up` needs is set in the stack file")
+    return line + (f"; optional: {', '.join(optional)}" if optional else "")
 
 
 def print_gateway_script(args: argparse.Namespace) -> int:
@@ -63,6 +122,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("stack", help="stack name: reads stacks/Pulumi.STACK.yaml")
     r.add_argument("--out", type=Path, default=None, help="output folder (default: out/STACK)")
     r.add_argument("--stacks-dir", type=Path, default=STACKS_DIR, help=argparse.SUPPRESS)
+    r.add_argument("--path-mtu", type=int, help="with gateway.pathMtu: auto, write apply.sh and verify.sh for this path MTU")
     g = sub.add_parser("gateway-script", help="print a gateway script: MSS clamp and ICMP rules")
     g.add_argument("action", choices=ACTIONS)
     g.add_argument("--flavor", choices=FLAVORS, required=True)
@@ -81,7 +141,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "render":
-        return render(args.stack, args.out or Path("out") / args.stack, args.stacks_dir)
+        return render(args.stack, args.out or Path("out") / args.stack, args.stacks_dir, args.path_mtu)
     if args.command == "gateway-script":
         return print_gateway_script(args)
     if args.command == "schema":

@@ -19,7 +19,7 @@ from components.render.shell import as_root
 class K3sClusterArgs:
     config: StackConfig
     artifacts: ClusterArtifacts
-    ssh_private_key: pulumi.Input[str]
+    connections: Mapping[str, command.remote.ConnectionArgs]  # node name -> SSH to it (ClusterNodes.connections)
     k3s_token: pulumi.Input[str]
     # node name -> the resource after which the node is up (ClusterNodes.booted)
     booted: Mapping[str, pulumi.Resource]
@@ -46,7 +46,7 @@ class K3sCluster(pulumi.ComponentResource):
                 after.append(installs[cfg.server.name])
             installs[node.name] = remote.run(
                 f"{name}-{node.name}-k3s",
-                self._conn(str(node.ip), args),
+                args.connections[node.name],
                 as_root(art.nodes[node.name].k3s_install),
                 pulumi.ResourceOptions(parent=self, depends_on=after),
                 stdin=args.k3s_token,
@@ -55,7 +55,7 @@ class K3sCluster(pulumi.ComponentResource):
                 follows=[args.vms[cfg.server.name]] if node.role == "agent" else (),
             )
 
-        server_conn = self._conn(str(cfg.server.ip), args)
+        server_conn = args.connections[cfg.server.name]
         server_vm = args.vms[cfg.server.name]
         # re-check readiness whenever any node is rebuilt or any install changes
         ready = remote.run(
@@ -79,7 +79,3 @@ class K3sCluster(pulumi.ComponentResource):
         self.node_ips = pulumi.Output.from_input({n.name: str(n.ip) for n in cfg.nodes})
         self.nodes_ready = ready.stdout
         self.register_outputs({"kubeconfig": self.kubeconfig, "node_ips": self.node_ips, "nodes_ready": self.nodes_ready})
-
-    @staticmethod
-    def _conn(host: str, args: K3sClusterArgs) -> command.remote.ConnectionArgs:
-        return remote.connection(host, args.config.ssh.user, args.ssh_private_key)

@@ -1,7 +1,12 @@
 """GatewayFirewall: the MSS clamp and ICMP rules on the VM subnet's gateway, over SSH.
 
 create/update run `apply`, delete runs `remove`; a second command runs `verify` after every apply
-and its output is exported. Both re-run exactly when the rendered rules change.
+and its output is exported. New rules update in place (apply converges this stack's rules,
+whatever MSS they had); another gateway or flavor replaces them delete-first, so the old remove
+runs where the old rules are, before the new apply.
+
+gateway.pathMtu: auto: a `measure` step runs first (on the first `up`, and again only when
+gateway.remeasure changes), and the rules are those for the path MTU it measured.
 """
 
 from __future__ import annotations
@@ -11,35 +16,50 @@ from dataclasses import dataclass
 import pulumi
 
 from components import remote
-from components.config import GatewayConfig
+from components.config import GatewayConfig, NetworkConfig
 from components.render.bundle import GatewayArtifacts
-from components.render.shell import as_root
+from components.render.gateway_measure import measured_path_mtu
+from components.render.shell import as_login_user, as_root
 
 
 @dataclass(frozen=True)
 class GatewayFirewallArgs:
     gateway: GatewayConfig
+    network: NetworkConfig
     artifacts: GatewayArtifacts
+    agent: str  # the probe agent: the measurement (pathMtu: auto) sweeps with it
     ssh_private_key: pulumi.Input[str]
 
 
 class GatewayFirewall(pulumi.ComponentResource):
     verified: pulumi.Output[str]
+    path_mtu: pulumi.Output[int] | None  # measured (pathMtu: auto), else None
 
     def __init__(self, name: str, args: GatewayFirewallArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("netstab:gateway:GatewayFirewall", name, None, opts)
-        gw = args.gateway
-        assert gw.manage and gw.host, "GatewayFirewall needs gateway.manage: true and gateway.host (config validation ensures it)"
-        conn = remote.connection(gw.host, gw.user, args.ssh_private_key, port=gw.port)
-        script = {action: as_root(args.artifacts.scripts[action], gw.user) for action in ("apply", "remove", "verify")}
-        # New rules update in place: apply converges this stack's rules, whatever MSS they had. Another
-        # gateway or flavor replaces, delete-first: the old remove runs where the old rules are, first.
+        gw, art = args.gateway, args.artifacts
+        assert gw.manage and gw.host and gw.host_key, "GatewayFirewall needs gateway.manage, host and hostKey (config validation ensures it)"
+        conn = remote.connection(gw.host, gw.user, args.ssh_private_key, gw.host_key, port=gw.port)
+        here = pulumi.ResourceOptions(parent=self)
+        apply: pulumi.Input[str] = as_root(art.scripts["apply"], gw.user) if "apply" in art.scripts else ""
+        verify_text: pulumi.Input[str] = as_root(art.scripts["verify"], gw.user) if "verify" in art.scripts else ""
+        self.path_mtu = None
+        after: list[pulumi.Resource] = []
+        if art.measure is not None and art.for_path_mtu is not None:
+            # measured once; a new agent or endpoint list does not re-measure, only gateway.remeasure does
+            measure = remote.run(f"{name}-measure", conn, as_login_user(art.measure), here, stdin=args.agent,
+                                 replace_on=[f"remeasure {gw.remeasure}"], ignore_changes=["create", "stdin"])
+            mtu, render_for = args.network.mtu, art.for_path_mtu
+            self.path_mtu = measure.stdout.apply(lambda out: measured_path_mtu(out, mtu))
+            scripts = self.path_mtu.apply(render_for)
+            apply = scripts.apply(lambda s: as_root(s["apply"], gw.user))
+            verify_text = scripts.apply(lambda s: as_root(s["verify"], gw.user))
+            after.append(measure)
         where = f"{gw.user}@{gw.host}:{gw.port} {gw.flavor}"
-        applied = remote.run(f"{name}-rules", conn, script["apply"], pulumi.ResourceOptions(parent=self),
-                             delete=script["remove"], replace_on=[where])
+        applied = remote.run(f"{name}-rules", conn, apply, pulumi.ResourceOptions(parent=self, depends_on=after),
+                             delete=as_root(art.scripts["remove"], gw.user), replace_on=[where])
         # re-verify whenever the applied rules change, not only when verify's own text does
-        verify = remote.run(f"{name}-verify", conn, script["verify"], pulumi.ResourceOptions(parent=self, depends_on=[applied]),
-                            replace_on=[remote.script_hash(script["apply"])])
-        self.verify = verify
-        self.verified = verify.stdout
-        self.register_outputs({"verified": self.verified})
+        self.verify = remote.run(f"{name}-verify", conn, verify_text, pulumi.ResourceOptions(parent=self, depends_on=[applied]),
+                                 replace_on=[pulumi.Output.from_input(apply).apply(remote.script_hash)])
+        self.verified = self.verify.stdout
+        self.register_outputs({"verified": self.verified, "path_mtu": self.path_mtu})

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import pulumi
+import pulumi_command as command
 
 from components import remote
 from components.config import StackConfig
-from components.nodes import guest_network
+from components.nodes import guest_network, keyed_vm
 from components.render.bundle import MirrorArtifacts, RegistriesArtifacts
 from components.render.mirror import credentials_stdin
 from components.render.shell import as_login_user, as_root
-from components.vm import BootImage, ProxmoxVm, ProxmoxVmArgs, VmSpec
+from components.vm import BootImage, ProxmoxVmArgs, VmSpec
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,9 @@ class RegistryMirror(pulumi.ComponentResource):
                       art.network_config, art.user_data)
         # its instances, ports and firewall live in its user-data, which cloud-init applies once per
         # instance: a change of them rebuilds the mirror (a cache; the warm-up fills it again)
-        vm = ProxmoxVm(f"{name}-vm", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.image, cfg.image.template_vm_id,
-                                                   rebuild_on_user_data=True),
-                       opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)))
-        conn = remote.connection(str(vm_cfg.ip), cfg.ssh.user, args.ssh_private_key)
+        vm, host_key = keyed_vm(f"{name}-vm", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.image, cfg.image.template_vm_id,
+                                                            rebuild_on_user_data=True), self, args.after)
+        conn = remote.connection(str(vm_cfg.ip), cfg.ssh.user, args.ssh_private_key, host_key)
         # the guest network first: a new address is in place before anything dials it
         network = guest_network(f"{name}-network", vm, art.guest_network, cfg.proxmox, args.ssh_private_key, self)
         steps: list[pulumi.Resource] = [network]
@@ -68,7 +68,7 @@ class RegistryMirror(pulumi.ComponentResource):
 class NodeRegistriesArgs:
     config: StackConfig
     artifacts: RegistriesArtifacts
-    ssh_private_key: pulumi.Input[str]
+    connections: Mapping[str, command.remote.ConnectionArgs]  # node name -> SSH to it (ClusterNodes.connections)
     booted: Mapping[str, pulumi.Resource]
     vms: Mapping[str, pulumi.Resource]  # node name -> its VM: the file goes (and comes back) with it
     mirror_healthy: pulumi.Resource
@@ -83,7 +83,7 @@ class NodeRegistries(pulumi.ComponentResource):
         write, remove = as_root(args.artifacts.update), as_root(args.artifacts.remove)
         self.written: dict[str, pulumi.Resource] = {}
         for node in cfg.nodes:
-            conn = remote.connection(str(node.ip), cfg.ssh.user, args.ssh_private_key)
+            conn = args.connections[node.name]
             # a delete: disabling the mirror takes the file off every node (and restarts K3s)
             self.written[node.name] = remote.run(
                 f"{name}-{node.name}", conn, write, pulumi.ResourceOptions(parent=self, depends_on=[args.booted[node.name], args.mirror_healthy]),

@@ -7,6 +7,7 @@ between: nodes booted -> files written -> K3s installed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -16,7 +17,9 @@ import pulumi_command as command
 
 from components import remote
 from components.config import ProxmoxConfig, StackConfig
+from components.hostkeys import HostKey
 from components.render.bundle import ClusterArtifacts, GuestNetwork
+from components.render.cloudinit import install_host_key
 from components.render.shell import as_root
 from components.vm import BootImage, ProxmoxVm, ProxmoxVmArgs, VmSpec
 
@@ -33,7 +36,7 @@ class ClusterNodesArgs:
 
 def proxmox_connection(px: ProxmoxConfig, private_key: pulumi.Input[str]) -> command.remote.ConnectionArgs:
     """SSH to the Proxmox node, where the guest-agent steps run (the provider uploads snippets the same way)."""
-    return remote.connection(urlparse(px.endpoint).hostname or px.endpoint, px.ssh_user, private_key)
+    return remote.connection(urlparse(px.endpoint).hostname or px.endpoint, px.ssh_user, private_key, px.ssh_host_key)
 
 
 def guest_network(name: str, vm: ProxmoxVm, texts: GuestNetwork, px: ProxmoxConfig, private_key: pulumi.Input[str],
@@ -56,12 +59,26 @@ def guest_network(name: str, vm: ProxmoxVm, texts: GuestNetwork, px: ProxmoxConf
     )
 
 
+def keyed_vm(name: str, args: ProxmoxVmArgs, parent: pulumi.Resource, after: Sequence[pulumi.Resource] = ()
+             ) -> tuple[ProxmoxVm, pulumi.Output[str]]:
+    """A VM whose user-data (rendered with markers) carries the host key generated for it; the public half to pin."""
+    template = args.spec.user_data
+    assert isinstance(template, str), "the rendered user-data, before its host key is put in"
+    key = HostKey(f"{name}-host-key", args.spec.name, opts=pulumi.ResourceOptions(parent=parent))
+    user_data = pulumi.Output.all(key.private_key, key.public_key).apply(lambda k: install_host_key(template, k[0], k[1]))
+    keyed = dataclasses.replace(args, spec=dataclasses.replace(args.spec, user_data=pulumi.Output.secret(user_data)))
+    vm = ProxmoxVm(name, keyed, opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after)))
+    return vm, key.public_key
+
+
 class ClusterNodes(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterNodesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("netstab:nodes:ClusterNodes", name, None, opts)
         cfg, art = args.config, args.artifacts
         self.vms: dict[str, ProxmoxVm] = {}
         self.booted: dict[str, pulumi.Resource] = {}
+        # node name -> how every later step reaches it: the login user, the key, the pinned host key
+        self.connections: dict[str, command.remote.ConnectionArgs] = {}
         for node in cfg.nodes:
             texts = art.nodes[node.name]
             spec = VmSpec(
@@ -75,14 +92,12 @@ class ClusterNodes(pulumi.ComponentResource):
                 network_config=texts.network_config,
                 user_data=texts.user_data,
             )
-            vm = ProxmoxVm(
-                f"{name}-{node.name}",
-                ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.image, cfg.image.template_vm_id),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
-            )
+            vm, host_key = keyed_vm(f"{name}-{node.name}", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.image, cfg.image.template_vm_id),
+                                    self, args.after)
             self.vms[node.name] = vm
             network = guest_network(f"{name}-{node.name}-network", vm, texts.guest_network, cfg.proxmox, args.ssh_private_key, self)
-            conn = remote.connection(str(node.ip), cfg.ssh.user, args.ssh_private_key)
+            conn = remote.connection(str(node.ip), cfg.ssh.user, args.ssh_private_key, host_key)
+            self.connections[node.name] = conn
             self.booted[node.name] = remote.run(f"{name}-{node.name}-cloud-init", conn, as_root(art.cloud_init_wait),
                                                 pulumi.ResourceOptions(parent=self, depends_on=[network]), on=vm.vm)
         self.register_outputs({"vm_ids": {n: vm.vm_id for n, vm in self.vms.items()}})

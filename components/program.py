@@ -71,6 +71,13 @@ def boot_image(config: StackConfig, provider: proxmox.Provider) -> BootImage | N
     return BootImage(volume_id(config.proxmox.image_datastore, "iso", image.file_name), download)
 
 
+def gateway_path_mtu(config: StackConfig, gateway: GatewayFirewall | None) -> pulumi.Input[int] | None:
+    """The path MTU the gateway clamps for (measured or configured), for the gate to compare with the nodes'."""
+    if gateway is not None and gateway.path_mtu is not None:
+        return gateway.path_mtu
+    return config.gateway.fixed_path_mtu
+
+
 def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = None) -> Program:
     """Declare every resource. `artifacts` is everything rendered from `config`, once (rendered here when not given)."""
     artifacts = artifacts or render_artifacts(config, agent_source(), pulumi.get_stack())
@@ -81,8 +88,11 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
     # The egress fix first: nodes come up with the clamp already in place on their path.
     gateway = None
     if config.gateway.manage:
-        gateway = GatewayFirewall("gateway", GatewayFirewallArgs(config.gateway, artifacts.gateway, secrets.ssh_private_key))
+        gateway = GatewayFirewall("gateway", GatewayFirewallArgs(config.gateway, config.network, artifacts.gateway, artifacts.agent,
+                                                                 secrets.ssh_private_key))
         pulumi.export("gatewayVerified", gateway.verified)
+        if gateway.path_mtu is not None:
+            pulumi.export("gatewayPathMtu", gateway.path_mtu)
     else:
         message = "gateway.manage is false: netstab does not touch the gateway; apply gateway/MANUAL.md (python -m components render) by hand"
         pulumi.log.warn(message)
@@ -100,14 +110,14 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
         # mirror VM healthy -> registries.yaml on each node -> K3s install
         mirror = RegistryMirror("mirror", RegistryMirrorArgs(config, artifacts.mirror, artifacts.agent, secrets.ssh_private_key, image,
                                                               secrets.mirror_credentials, after=[gateway] if gateway else ()), opts=with_provider)
-        registries = NodeRegistries("registries", NodeRegistriesArgs(config, artifacts.registries, secrets.ssh_private_key, nodes.booted,
+        registries = NodeRegistries("registries", NodeRegistriesArgs(config, artifacts.registries, nodes.connections, nodes.booted,
                                                                       vms, mirror.healthy))
         before_install = {node: [written] for node, written in registries.written.items()}
         pulumi.export("mirrorHealth", mirror.health)
         pulumi.export("mirrorWarmup", mirror.warmup)
     cluster = K3sCluster(
         "k3s",
-        K3sClusterArgs(config, artifacts.cluster, secrets.ssh_private_key, secrets.k3s_token, booted=nodes.booted,
+        K3sClusterArgs(config, artifacts.cluster, nodes.connections, secrets.k3s_token, booted=nodes.booted,
                        vms=vms, before_install=before_install),
     )
     secrets_layer = None
@@ -121,7 +131,8 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
         # after the gateway fix, registries.yaml and K3s Ready; nothing but exports waits on it
         after = [*([gateway.verify] if gateway else []), *(w for ws in before_install.values() for w in ws), cluster.ready]
         validation = NetworkValidation("validation", NetworkValidationArgs(
-            config, artifacts.validation, artifacts.agent, secrets.ssh_private_key, cluster.kubeconfig, vms, after))
+            config, artifacts.validation, artifacts.agent, nodes.connections, secrets.ssh_private_key, cluster.kubeconfig, vms, after,
+            gateway_path_mtu=gateway_path_mtu(config, gateway)))
         pulumi.export("networkVerdict", validation.network_verdict)
         pulumi.export("clusterVerdict", validation.cluster_verdict)
     pulumi.export("nodeIps", cluster.node_ips)

@@ -24,12 +24,15 @@ DIAL_ATTEMPTS = 40
 DIAL_TIMEOUT_S = 15
 
 
-def connection(host: pulumi.Input[str], user: str, private_key: pulumi.Input[str], port: int = 22) -> command.remote.ConnectionArgs:
+def connection(host: pulumi.Input[str], user: str, private_key: pulumi.Input[str], host_key: pulumi.Input[str],
+               port: int = 22) -> command.remote.ConnectionArgs:
+    """SSH to `host`, which must prove it holds `host_key` (authorized_keys format): no connection goes unchecked."""
     return command.remote.ConnectionArgs(
         host=host,
         port=port,
         user=user,
         private_key=private_key,
+        host_key=host_key,
         dial_error_limit=DIAL_ATTEMPTS,
         per_dial_timeout=DIAL_TIMEOUT_S,
     )
@@ -42,7 +45,7 @@ def script_hash(text: str) -> str:
 def run(
     name: str,
     conn: command.remote.ConnectionArgs,
-    create: str,
+    create: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
     *,
     update: str | None = None,
@@ -52,13 +55,15 @@ def run(
     on: pulumi.Resource | None = None,
     follows: Sequence[pulumi.Resource] = (),
     replace_on: Sequence[pulumi.Input[str]] = (),
+    ignore_changes: Sequence[str] = (),
 ) -> command.remote.Command:
     """A remote command that re-runs in place when its text (or stdin) changes.
 
     `update`: what runs on a change, when it differs from `create` (a check first, a converge later).
     `on`: the VM the command configures. `follows`: other resources whose replacement must re-run it
     (an agent's join follows its server). `replace_on`: values whose change must replace the command
-    (a new host to apply to, a script it checks). With a secret on stdin or in stdout, logging is off.
+    (a new host to apply to, a script it checks). `ignore_changes`: inputs whose change must not re-run
+    it (a measurement kept until asked again). With a secret on stdin or in stdout, logging is off.
     """
     quiet = stdin is not None or secret_stdout
     lifecycle = pulumi.ResourceOptions(
@@ -67,6 +72,7 @@ def run(
         replace_with=[*([on] if on is not None else []), *follows] or None,
         deleted_with=on,
         depends_on=[on] if on is not None else None,
+        ignore_changes=list(ignore_changes) or None,
     )
     return command.remote.Command(
         name,

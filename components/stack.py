@@ -6,6 +6,8 @@ that deploys.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,7 @@ from components.config import (
     SECTIONS,
     ConfigError,
     StackConfig,
+    misspelt_namespace,
     needed_secrets,
     parse_config,
     secret_hint,
@@ -35,19 +38,67 @@ def stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
 
 
 def read_stack_file(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
-    """The `netstab:` keys of a stack file, and which of them hold encrypted (secure) values."""
+    """The `netstab:` keys of a stack file (and keys of a misspelt namespace, whole), and which hold encrypted (secure) values."""
     if not path.is_file():
         raise ConfigError([f"{path}: no such stack file; create it or pick one of {_known_stacks(path.parent)}"])
     try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from exc
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: is not UTF-8 text (undecodable byte at offset {exc.start}); save it as UTF-8"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot be read ({exc.strerror})"]) from None
+    document = _load_yaml(path, text) or {}
     config = document.get("config", {}) if isinstance(document, dict) else None
     if not isinstance(config, dict):
         raise ConfigError([f"{path}: expected a top-level 'config:' mapping"])
-    raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{NAMESPACE}:")}
+    not_text = [key for key in config if not isinstance(key, str)]
+    if not_text:
+        raise ConfigError([f"{path}: config key {key!r} is not text (YAML reads yes/no/on/off as booleans and bare numbers as numbers); "
+                           f"stack keys are {NAMESPACE}:<section>" for key in not_text])
+    raw: dict[str, Any] = {}
+    for full_key, value in config.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace == NAMESPACE:
+            raw[key] = value
+        elif misspelt_namespace(namespace):
+            raw[full_key] = value  # parse_config names it
     secure = frozenset(k for k, v in raw.items() if isinstance(v, dict) and set(v) == {"secure"})
     return raw, secure
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, noting every key repeated within one mapping (YAML itself keeps the last one silently)."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.repeated: list[str] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` may be overridden by the keys beside it
+            key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+            if not isinstance(key, Hashable):
+                continue  # the safe loader refuses it below
+            if key in lines:
+                self.repeated.append(f"line {line}: key {key!r} is already on line {lines[key]} of the same mapping "
+                                     "(YAML would keep only the last); keep one")
+            lines.setdefault(key, line)
+        return super().construct_mapping(node, deep)
+
+
+def _load_yaml(path: Path, text: str) -> Any:
+    loader = _UniqueKeyLoader(text)
+    try:
+        document = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
+    finally:
+        loader.dispose()
+    if loader.repeated:
+        raise ConfigError([f"{path}: {repeated}" for repeated in loader.repeated])
+    return document
 
 
 def load_stack_file(path: Path) -> StackConfig:
@@ -58,6 +109,36 @@ def load_stack_file(path: Path) -> StackConfig:
 def _known_stacks(directory: Path) -> str:
     names = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in directory.glob("Pulumi.*.yaml"))
     return ", ".join(names) or "(none found)"
+
+
+def _engine_sections(cfg: pulumi.Config) -> dict[str, Any]:
+    import pulumi
+
+    raw: dict[str, Any] = {}
+    for key in SECTIONS:
+        try:
+            value = cfg.get_object(key)
+        except pulumi.ConfigTypeError:
+            value = cfg.get(key)  # not JSON (`pulumi config set netstab:network 10.27.27.0/24`): validation names it
+        if value is not None:
+            raw[key] = value
+    return raw
+
+
+CREDENTIALS_SHAPE = 'expected {"<registry>": {"username": "...", "password": "..."}}'
+
+
+def credentials_problems(text: str) -> list[str]:
+    """What is wrong with the shape of netstab:mirrorCredentials, said without quoting any of it (it is a secret)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:  # its msg is a fixed phrase; the document stays out of it
+        return [f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); {CREDENTIALS_SHAPE}"]
+    if not isinstance(value, dict):
+        return [f"is not a JSON object; {CREDENTIALS_SHAPE}"]
+    return [f"entry {i} needs exactly a username and a password, each non-empty text; {CREDENTIALS_SHAPE}"
+            for i, entry in enumerate(value.values(), 1)
+            if not (isinstance(entry, dict) and set(entry) == {"username", "password"} and all(isinstance(v, str) and v for v in entry.values()))]
 
 
 @dataclass(frozen=True)
@@ -77,25 +158,19 @@ def load_pulumi_config() -> tuple[StackConfig, Secrets]:
     from pulumi.runtime import config as runtime_config
 
     cfg = pulumi.Config(NAMESPACE)
-    raw: dict[str, Any] = {}
-    for key in SECTIONS:
-        value = cfg.get_object(key)
-        if value is not None:
-            raw[key] = value
-    # pulumi.Config cannot list keys, so typos (netstab:netwrok) are found in the engine's config map.
-    set_keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    for full_key in set_keys:
+    raw = _engine_sections(cfg)
+    # pulumi.Config cannot list keys, so typos (netstab:netwrok, netsatb:k3s) are found in the engine's config map.
+    for full_key in set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env()):
         namespace, _, key = full_key.partition(":")
         if namespace == NAMESPACE and key not in SECTIONS + SECRET_KEYS + OPTIONAL_SECRET_KEYS:
             raw[key] = "<set>"
-    all_secret_keys = SECRET_KEYS + OPTIONAL_SECRET_KEYS
-    secret_set = frozenset(k for k in all_secret_keys if runtime_config.is_config_secret(f"{NAMESPACE}:{k}"))
-    def is_set(key: str) -> bool:
-        return runtime_config.get_config(f"{NAMESPACE}:{key}") is not None
-
-    for key in all_secret_keys:
-        if is_set(key):
-            raw[key] = {"secure": "<engine>"} if key in secret_set else "<plain>"
+        elif misspelt_namespace(namespace):
+            raw[full_key] = "<set>"
+    # The secrets' plain text, looked at here (set? empty? well formed?) and never put in a message.
+    values = {k: runtime_config.get_config(f"{NAMESPACE}:{k}") for k in SECRET_KEYS + OPTIONAL_SECRET_KEYS}
+    given = {k: v for k, v in values.items() if v is not None}
+    secret_set = frozenset(k for k in given if runtime_config.is_config_secret(f"{NAMESPACE}:{k}"))
+    raw.update({k: {"secure": "<engine>"} if k in secret_set else "<plain>" for k in given})
 
     problems: list[str] = []
     needed = SECRET_KEYS
@@ -104,14 +179,17 @@ def load_pulumi_config() -> tuple[StackConfig, Secrets]:
         needed = needed_secrets(config)
     except ConfigError as exc:
         problems.extend(exc.problems)  # dopplerToken is asked for once secrets.enabled can be read
-    problems.extend(f"{NAMESPACE}:{k}: missing secret; {secret_hint(k)}" for k in needed if not is_set(k))
+    problems.extend(f"{NAMESPACE}:{k}: missing secret; {secret_hint(k)}" for k in needed if k not in given)
+    problems.extend(f"{NAMESPACE}:{k}: is empty; {secret_hint(k)}" for k, v in given.items() if not v.strip())
+    if given.get("mirrorCredentials", "").strip():
+        problems.extend(f"{NAMESPACE}:mirrorCredentials: {p}" for p in credentials_problems(given["mirrorCredentials"]))
     if problems:
         raise ConfigError(problems)
     secrets = Secrets(
         proxmox_api_token=cfg.require_secret("proxmoxApiToken"),
         ssh_private_key=cfg.require_secret("sshPrivateKey"),
         k3s_token=cfg.require_secret("k3sToken"),
-        mirror_credentials=cfg.get_secret_object("mirrorCredentials") if is_set("mirrorCredentials") else None,
-        doppler_token=cfg.require_secret("dopplerToken") if is_set("dopplerToken") else None,
+        mirror_credentials=cfg.get_secret_object("mirrorCredentials") if "mirrorCredentials" in given else None,
+        doppler_token=cfg.require_secret("dopplerToken") if "dopplerToken" in given else None,
     )
     return config, secrets

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
+import pulumi_command as command
 
 from components import remote
 from components.clustergate import ClusterGate
@@ -27,6 +28,14 @@ from components.render.bundle import ValidationArtifacts
 from components.render.shell import as_login_user
 
 REPORT_DIR = Path("validation-report")
+
+
+def mss_source(config: StackConfig) -> str:
+    """Where this stack's clamp comes from, so the gate says how to change it: auto, path_mtu, mss, pmtu or manual."""
+    gw = config.gateway
+    if not gw.manage:
+        return "manual"
+    return "auto" if gw.measured else "path_mtu" if gw.path_mtu is not None else "mss" if gw.mss is not None else "pmtu"
 
 
 def run_id(config: StackConfig, artifacts: ValidationArtifacts) -> str:
@@ -41,11 +50,12 @@ class NetworkValidationArgs:
     config: StackConfig
     artifacts: ValidationArtifacts
     agent: str
-    ssh_private_key: pulumi.Input[str]
+    connections: Mapping[str, command.remote.ConnectionArgs]  # node name -> SSH to it
+    ssh_private_key: pulumi.Input[str]  # for the Proxmox host
     kubeconfig: pulumi.Input[str]
     vms: Mapping[str, pulumi.Resource]  # node name -> its VM
     after: Sequence[pulumi.Resource]  # the gateway fix, registries.yaml, K3s Ready
-    gateway_clamp: int | None = None  # the MSS the gateway rules apply, when known before the run
+    gateway_path_mtu: pulumi.Input[int] | None = None  # the path MTU the gateway clamps for (measured or configured)
 
 
 class NetworkValidation(pulumi.ComponentResource):
@@ -56,13 +66,12 @@ class NetworkValidation(pulumi.ComponentResource):
         super().__init__("netstab:validation:NetworkValidation", name, None, opts)
         cfg, validation = args.config, args.config.validation
         current = run_id(cfg, args.artifacts)
-        nodes = {n.name: n for n in cfg.nodes}
         runs: dict[str, pulumi.Output[str]] = {}
         for point, script in args.artifacts.probe_runs.items():
             if point == PROXMOX:
                 conn, on = proxmox_connection(cfg.proxmox, args.ssh_private_key), None
             else:
-                conn, on = remote.connection(str(nodes[point].ip), cfg.ssh.user, args.ssh_private_key), args.vms[point]
+                conn, on = args.connections[point], args.vms[point]
             probe = remote.run(f"{name}-probe-{point}", conn, as_login_user(script), pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
                                stdin=args.agent, on=on, replace_on=[current])
             runs[point] = probe.stdout
@@ -71,7 +80,9 @@ class NetworkValidation(pulumi.ComponentResource):
             "criteria": validation.criteria.judge_criteria(),
             "reference": [PROXMOX],
             "report_dir": str((Path.cwd() / REPORT_DIR).resolve()),
-            "gateway_clamp": args.gateway_clamp,
+            "gateway_path_mtu": args.gateway_path_mtu,
+            "mss_source": mss_source(cfg),
+            "remeasure": cfg.gateway.remeasure,
             "stack": pulumi.get_stack(),
         }
         gate = NetworkGate(f"{name}-network-gate", runs, spec, current, opts=pulumi.ResourceOptions(parent=self))

@@ -30,7 +30,7 @@ class VmSpec:
     mac: str
     tags: tuple[str, ...]
     network_config: str
-    user_data: str
+    user_data: pulumi.Input[str]  # a secret: it carries the VM's host key
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class ProxmoxVm(pulumi.ComponentResource):
         self.register_outputs({"vm_id": self.vm_id, "name": self.name})
 
     @staticmethod
-    def _snippet(resource: str, file_name: str, text: str, px: ProxmoxConfig, opts: pulumi.ResourceOptions) -> proxmox.FileLegacy:
+    def _snippet(resource: str, file_name: str, text: pulumi.Input[str], px: ProxmoxConfig, opts: pulumi.ResourceOptions) -> proxmox.FileLegacy:
         return proxmox.FileLegacy(
             resource,
             proxmox.FileLegacyArgs(

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 from lab.netns import Topology, exclusive, remove_stale
-from lab.scenarios import SCENARIOS, Outcome, run
+from lab.scenarios import NAMES, Outcome, run
 from lab.topology import PREFIX
 
 TOOLS = ("ip", "nft", "docker-registry", "skopeo", "openssl", "tracepath")
@@ -37,7 +37,7 @@ def _terminate(_signum: int, _frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("scenario", nargs="?", default="default", choices=["default", *SCENARIOS, "all"],
+    p.add_argument("scenario", nargs="?", default="default", choices=["default", *NAMES, "all"],
                    help="default: blackhole then mirror; all: every scenario")
     p.add_argument("--report", type=Path, default=Path("lab-report"), help="report folder (default lab-report/)")
     args = p.parse_args(argv)
@@ -45,31 +45,37 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"lab: {problem}", file=sys.stderr)
         return 2
-    with exclusive():
-        stale = remove_stale(PREFIX)
-    if stale:
-        print(f"lab: removed {len(stale)} namespaces left by an interrupted run")
     signal.signal(signal.SIGTERM, _terminate)
-    names = {"all": list(SCENARIOS), "default": ["blackhole", "mirror"]}.get(args.scenario, [args.scenario])
-    outcomes: list[Outcome] = []
+    names = {"all": list(NAMES), "default": ["blackhole", "mirror"]}.get(args.scenario, [args.scenario])
     try:
-        for name in names:
-            folder = args.report / name if len(names) > 1 else args.report
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True)
-            with Topology(PREFIX) as topo, tempfile.TemporaryDirectory(prefix="netstab-lab-") as work:
-                outcomes.append(run(SCENARIOS[name], topo, Path(work), folder, print))
+        with exclusive():  # waits while another lab or real-kernel test run uses namespaces
+            stale = remove_stale(PREFIX)
+        if stale:
+            print(f"lab: removed {len(stale)} namespaces left by an interrupted run")
+        outcomes = [run_one(name, args.report / name if len(names) > 1 else args.report) for name in names]
     except KeyboardInterrupt:
         print("lab: interrupted; namespaces removed", file=sys.stderr)
         return 130
     for o in outcomes:
-        fix = o.timings.get("first probe to verified fix")
-        extra = f", verified fix after {fix:.1f}s" if fix else ""
-        diagnosed = o.timings.get("first probe to diagnosis")
-        detail = f"diagnosis {diagnosed:.1f}s after the first probe{extra}; " if diagnosed is not None else ""
-        print(f"lab: {o.scenario}: {'PASS' if o.passed else 'FAIL'} - {o.diagnosis.kind} ({detail}total {o.timings['total']:.1f}s) "
-              f"-> {o.report_dir}/REPORT.md")
+        print(summary_line(o))
     return 0 if outcomes and all(o.passed for o in outcomes) else 1
+
+
+def run_one(name: str, folder: Path) -> Outcome:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    with Topology(PREFIX) as topo, tempfile.TemporaryDirectory(prefix="netstab-lab-") as work:
+        return run(name, topo, Path(work), folder, print)
+
+
+def summary_line(o: Outcome) -> str:
+    fix = o.timings.get("first probe to verified fix")
+    diagnosed = o.timings.get("first probe to diagnosis")
+    detail = f"diagnosis {diagnosed:.1f}s after the first probe" if diagnosed is not None else ""
+    detail += f", verified fix after {fix:.1f}s" if fix is not None else ""
+    why = f" [{'; '.join(o.problems)}]" if o.problems else ""
+    return (f"lab: {o.scenario}: {'PASS' if o.passed else 'FAIL'} - {o.headline}{why} ({detail + '; ' if detail else ''}"
+            f"total {o.timings['total']:.1f}s) -> {o.report_dir}/REPORT.md")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ Addresses are RFC 5737 documentation ranges, inside namespaces only.
 
 from __future__ import annotations
 
+import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from lab.netns import Topology, wait_for_port
@@ -34,15 +34,7 @@ table inet blackhole {
 }
 """
 
-@dataclass(frozen=True)
-class BlackHolePath:
-    topo: Topology
-    client: str
-    server: str
-    narrow_mtu: int
-
-
-def build(topo: Topology, both_directions: bool, narrow_mtu: int = 1280) -> BlackHolePath:
+def build(topo: Topology, both_directions: bool, narrow_mtu: int = 1280) -> None:
     topo.add_host("client", hosts_file={SERVER_NAME: SERVER_IP})
     topo.add_host("server")
     for r in ("r1", "r2"):
@@ -68,10 +60,12 @@ def build(topo: Topology, both_directions: bool, narrow_mtu: int = 1280) -> Blac
         topo.route("r2", "192.0.2.0/29", "198.51.100.9")
     topo.route("client", "default", "192.0.2.1")
     topo.route("server", "default", "203.0.113.1")
-    return BlackHolePath(topo, "client", "server", narrow_mtu)
 
 
-def start_https(topo: Topology, host: str, ip: str, cert: ServerCert, mode: str = "normal", port: int = 443, probe_from: str = "client") -> None:
-    topo.start(host, sys.executable, "-m", "lab.servers", "--mode", mode, "--listen", f"{ip}:{port}",
+def start_https(topo: Topology, host: str, ip: str, cert: ServerCert, mode: str = "normal", port: int = 443,
+                probe_from: str = "client") -> subprocess.Popen[bytes]:
+    """A `lab.servers` HTTPS server in `mode` inside `host`, once `probe_from` sees it listen."""
+    proc = topo.start(host, sys.executable, "-m", "lab.servers", "--mode", mode, "--listen", f"{ip}:{port}",
                "--cert", str(cert.cert), "--key", str(cert.key), env={"PYTHONPATH": str(REPO)})
     wait_for_port(topo, probe_from, ip, port)
+    return proc

@@ -62,35 +62,47 @@ def run_steps(topo: Topology, work: Path, say: Callable[[str], None]) -> tuple[l
     lab_topology.add_vm(topo, "mirror", lab_topology.MIRROR_IP)
     svc = services.start(topo, work)
     mirror_proc = start_mirror(topo, work, svc.cert.ca)
-    mirror_url = lab_registry_url()
     timings["setup"] = time.monotonic() - started
     steps: list[Step] = []
 
     direct = pull(topo, svc.cert.ca, None)
     say(f"[mirror] direct pull from the upstream: {direct.get('digest') or direct['error_class']}")
-    first = pull(topo, svc.cert.ca, mirror_url)
-    steps.append(Step("pull through the mirror (cold, then cached)", "served by the mirror, upstream's digest", first,
-                      first["ok"] and first.get("served_by") == "mirror" and first.get("digest") == direct.get("digest")))
+    upstream_digest = direct.get("digest")
+    empty = not stored(work, upstream_digest)
+    cold = pull(topo, svc.cert.ca, mirror_url())
+    steps.append(Step("cold pull through the mirror", "served by the mirror, upstream's digest, now stored by the mirror", cold,
+                      empty and _served(cold, "mirror", upstream_digest) and stored(work, upstream_digest)))
     topo.stop(svc.registry_proc)
-    cached = pull(topo, svc.cert.ca, mirror_url)
-    steps.append(Step("upstream unreachable", "cached image still served by the mirror", cached,
-                      cached["ok"] and cached.get("served_by") == "mirror" and cached.get("digest") == direct.get("digest")))
+    cached = pull(topo, svc.cert.ca, mirror_url())
+    steps.append(Step("cached pull, upstream unreachable", "still served by the mirror, from its cache", cached, _served(cached, "mirror", upstream_digest)))
     no_upstream = pull(topo, svc.cert.ca, None)
     steps.append(Step("upstream unreachable, no mirror", "fails: the upstream really is down", no_upstream, not no_upstream["ok"]))
     topo.stop(mirror_proc)
-    lab_registry_restart(topo, work, svc)
-    fallback = pull(topo, svc.cert.ca, mirror_url)
-    steps.append(Step("mirror stopped", "falls back to the upstream", fallback,
-                      fallback["ok"] and fallback.get("served_by") == "upstream" and fallback.get("digest") == direct.get("digest")))
+    restart_upstream(topo, work, svc)
+    fallback = pull(topo, svc.cert.ca, mirror_url())
+    steps.append(Step("mirror stopped", "falls back to the upstream", fallback, _served(fallback, "upstream", upstream_digest)))
     timings["total"] = time.monotonic() - started
     return steps, timings
 
 
-def lab_registry_url() -> str:
+def _served(record: dict[str, Any], role: str, digest: str | None) -> bool:
+    return bool(record["ok"] and record.get("served_by") == role and digest and record.get("digest") == digest)
+
+
+def stored(work: Path, digest: str | None) -> bool:
+    """The mirror's storage holds this blob (the filesystem driver's layout)."""
+    if not digest:
+        return False
+    algorithm, _, hexdigest = digest.partition(":")
+    return (work / "mirror-data" / "docker" / "registry" / "v2" / "blobs" / algorithm / hexdigest[:2] / hexdigest / "data").is_file()
+
+
+def mirror_url() -> str:
+    """The mirror's endpoint on the VM subnet, as registries.yaml names it."""
     return f"http://{lab_topology.MIRROR_IP}:{UPSTREAM.port}"
 
 
-def lab_registry_restart(topo: Topology, work: Path, svc: services.Services) -> None:
+def restart_upstream(topo: Topology, work: Path, svc: services.Services) -> None:
     """Bring the upstream back with its stored content (same config and storage)."""
     proc = topo.start("registry", *lab_registry.command(work / "registry" / "config.yml"), log=work / "registry" / "registry.log")
     svc.registry_proc = proc

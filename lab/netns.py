@@ -31,10 +31,6 @@ class NetnsError(RuntimeError):
     pass
 
 
-def have_root() -> bool:
-    return os.geteuid() == 0
-
-
 def sh(*args: str, check: bool = True, timeout: float = 30, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, input=input_text)
     if check and done.returncode != 0:

@@ -1,4 +1,4 @@
-"""Run the probe agent on lab hosts, all hosts at once, and keep its JSON evidence."""
+"""Run the probe agent on lab hosts, all at once, with its own defaults, and keep its JSON evidence."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from typing import Any
 
 from lab.netns import Topology
 from lab.topology import NAMES
+from probes import AGENT_PATH
 
-REPO = Path(__file__).resolve().parent.parent
-AGENT = REPO / "probes" / "agent.py"
 ENDPOINTS = [
     "https://ghcr.io/v2/",
     "https://auth.docker.io/token",
@@ -23,34 +22,36 @@ ENDPOINTS = [
     "https://api.doppler.com/v3/projects",
 ]
 assert {e.split("/")[2] for e in ENDPOINTS} == set(NAMES)
+# The large hello goes to the API's names only: agent 1.1 offers h2 in it, a Go server
+# (docker-registry, like the real registries) picks h2, and the HTTP/1.1 probe then fails with
+# bad_response. Back to ENDPOINTS once the agent's large hello stops offering h2.
+BIG_HELLO_ENDPOINTS = ["https://auth.docker.io/token", "https://api.doppler.com/v3/projects"]
+REPEAT = 3  # enough for the judge to tell a wall (every attempt fails) from noise
 
 
 def agent(topo: Topology, host: str, *args: str, timeout: float = 180) -> dict[str, Any]:
     """The agent inside a host namespace, fed on stdin as the program does on real nodes."""
     argv = ["ip", "netns", "exec", topo.ns(host), sys.executable, "-", *args, "--json", "--quiet"]
-    with open(AGENT) as source:
+    with open(AGENT_PATH) as source:
         done = subprocess.run(argv, stdin=source, capture_output=True, text=True, timeout=timeout)
     if not done.stdout.strip():
         raise RuntimeError(f"the agent printed nothing on {host}: {done.stderr[-1000:]}")
     return dict(json.loads(done.stdout))
 
 
-def phase1(topo: Topology, hosts: tuple[str, ...], ca_file: Path, image: str, repeat: int = 3, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
-    """The plan's Phase 1 from every host at once: the six endpoints repeated, and one image pull.
-    Returns host -> one evidence document (http records, then pull records)."""
-    common = ["--ca-file", str(ca_file), "--timeout", str(timeout)]
-
-    def probe(host: str) -> dict[str, Any]:
-        http = agent(topo, host, "http", *ENDPOINTS, "--repeat", str(repeat), "--concurrency", str(len(ENDPOINTS)), *common)
-        pull = agent(topo, host, "pull", image, *common)
-        http["records"] += pull["records"]
-        http["summary"] += pull["summary"]
-        return http
-
-    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-        return dict(zip(hosts, pool.map(probe, hosts), strict=True))
+def phase1(topo: Topology, hosts: tuple[str, ...], ca_file: Path, image: str) -> dict[str, list[dict[str, Any]]]:
+    """The plan's Phase 1 from every host at once: the six endpoints repeated, with a plain and a
+    large (post-quantum sized) ClientHello, and one image pull. Host -> its three documents."""
+    trust = ["--ca-file", str(ca_file)]
+    probes = [["http", *urls, "--repeat", str(REPEAT), "--concurrency", str(len(urls) * REPEAT), *trust, *big]
+              for urls, big in ((ENDPOINTS, []), (BIG_HELLO_ENDPOINTS, ["--big-hello"]))]
+    probes.append(["pull", image, *trust])
+    jobs = [(host, args) for host in hosts for args in probes]
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        docs = list(pool.map(lambda job: agent(topo, job[0], *job[1]), jobs))
+    return {host: [doc for (h, _), doc in zip(jobs, docs, strict=True) if h == host] for host in hosts}
 
 
 def sweep(topo: Topology, host: str, target: str, ca_file: Path) -> dict[str, Any]:
-    doc = agent(topo, host, "mss-sweep", target, "--ca-file", str(ca_file), "--timeout", "1", "--repeat", "1", "--tracepath-timeout", "4")
-    return dict(doc["mss_sweep"])
+    """mss-sweep with the agent's defaults; the whole document."""
+    return agent(topo, host, "mss-sweep", target, "--ca-file", str(ca_file))

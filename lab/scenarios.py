@@ -1,10 +1,18 @@
-"""The lab's scenarios: each reproduces one failure, probes it, and checks the diagnosis.
+"""The lab's scenarios: each reproduces one fault, probes it from cp1, worker1 and the Proxmox
+host (pve, the reference host), and passes only when the judge names it and says what fixes it.
 
-blackhole (default)  PMTU black hole beyond the gateway: diagnose, sweep, apply the rendered
-                     gateway fix, probe again; passes only when every probe then succeeds
+blackhole (default)  PMTU black hole beyond the gateway, both directions: the judge's clamp is
+                     applied with the rendered gateway script and verified; passes only when the
+                     probes after the fix are healthy
+toward-server        the same hole toward the server only: plain hellos pass, large ones stall;
+                     the same clamp fixes it, and is verified the same way
 loss                 30% packet loss upstream: intermittent failures, the MSS fix is not the answer
-dns                  the VMs' resolver is broken: dns_error
-upstream-down        the internet servers are stopped: connect_refused from every host
+dns                  the VMs' resolver is broken: dns
+upstream-down        the internet servers are stopped: TCP refused from every host
+silent-server        the servers accept TCP and never answer TLS, from every host: server-stall
+bad-cert             the API presents a certificate from another CA: tls-certificate
+server-5xx           the API answers 503: server-error
+rate-limited         the registry answers 429: rate-limited, the mirror or credentials fix it
 mirror               a pull-through docker-registry on the VM subnet: cached pulls, fallback
 """
 
@@ -16,129 +24,216 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from components.render.gateway import GatewayRules, gateway_script
 from lab import mirror as lab_mirror
-from lab import probing, report, services
+from lab import probing, services
 from lab import topology as lab_topology
 from lab.netns import Topology
+from lab.pki import issue
 from lab.shaper import Shape
 from lab.shaping import Route, shape_router
+from probes.report import AppliedFix, render
 from probes.verdict import Diagnosis, diagnose
+
+REFERENCE = ("pve",)
+SWEEP_FROM = "cp1"
+
+Inject = Callable[[Topology, Path, services.Services], None]
 
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
-    narrow_mtu: int  # 1500: no black hole
-    expected: str  # the diagnosis the tools must reach
-    inject: Callable[[Topology, services.Services], None] | None = None
+    expected: str  # the kind the judge must reach
+    narrow_mtu: int = 1500  # 1500: no black hole
+    inject: Inject | None = None
+    direction: str | None = None  # a black hole's direction the judge must name
 
 
-def _loss(topo: Topology, _svc: services.Services) -> None:
+def _toward_server(topo: Topology, _work: Path, _svc: services.Services) -> None:
+    # replies to the VM subnet come back over the wide link: only the client's large segments meet the narrow one
+    topo.route("isp", f"{lab_topology.GATEWAY_WAN_IP}/32", "198.51.100.1")
+
+
+def _loss(topo: Topology, _work: Path, _svc: services.Services) -> None:
     routes = [Route("203.0.113.0/24", "br-net"), Route("192.0.2.0/24", "wide0", "198.51.100.1"),
               Route(f"{lab_topology.GATEWAY_WAN_IP}/32", "narrow0", "198.51.100.5")]
     shape_router(topo, "isp", routes, Shape(delay_ms=5, loss=0.3), seed=7)
 
 
-def _dns(topo: Topology, _svc: services.Services) -> None:
+def _dns(topo: Topology, _work: Path, _svc: services.Services) -> None:
     for node in lab_topology.NODES:
         topo.set_hosts_file(node, {})
         topo.set_resolv_conf(node, ["127.0.0.1"])
 
 
-def _upstream_down(topo: Topology, svc: services.Services) -> None:
+def _upstream_down(topo: Topology, _work: Path, svc: services.Services) -> None:
     for proc in (svc.registry_proc, svc.api_proc):
         topo.stop(proc)
+
+
+def _silent(topo: Topology, _work: Path, svc: services.Services) -> None:
+    services.replace_registry(topo, svc, "silent")
+    services.replace_api(topo, svc, "silent")
+
+
+def _bad_cert(topo: Topology, work: Path, svc: services.Services) -> None:
+    rogue = issue(work / "rogue-pki", "rogue", [*lab_topology.NAMES, lab_topology.API_IP])  # its own CA, which nobody trusts
+    services.replace_api(topo, svc, "normal", rogue)
+
+
+def _server_5xx(topo: Topology, _work: Path, svc: services.Services) -> None:
+    services.replace_api(topo, svc, "error")
+
+
+def _rate_limited(topo: Topology, _work: Path, svc: services.Services) -> None:
+    services.replace_registry(topo, svc, "limit")
 
 
 SCENARIOS = {
     s.name: s
     for s in (
         Scenario("blackhole", "A narrow link (MTU 1280) beyond the gateway drops ICMP fragmentation-needed on the VM subnet's egress.",
-                 1280, "pmtu-black-hole"),
-        Scenario("loss", "30% packet loss between the upstream router and the internet; no MTU problem.", 1500, "packet-loss", _loss),
-        Scenario("dns", "The VMs' resolver does not answer (their hosts files lack the registry names).", 1500, "dns", _dns),
-        Scenario("upstream-down", "The registry and API servers are down.", 1500, "upstream-down", _upstream_down),
-        Scenario("mirror", "A pull-through mirror on the VM subnet: cached pulls survive the upstream, fallback survives the mirror.",
-                 1500, "mirror"),
+                 "pmtu-black-hole", 1280, direction="both"),
+        Scenario("toward-server", "The same narrow link, on the way to the servers only (replies take the wide link): plain "
+                 "ClientHellos pass, large post-quantum-sized ones stall.", "pmtu-black-hole", 1280, _toward_server, "toward-server"),
+        Scenario("loss", "30% packet loss between the upstream router and the internet; no MTU problem.", "packet-loss", inject=_loss),
+        Scenario("dns", "The VMs' resolver does not answer (their hosts files lack the registry names).", "dns", inject=_dns),
+        Scenario("upstream-down", "The registry and API servers are down.", "upstream-down", inject=_upstream_down),
+        Scenario("silent-server", "The registry and API addresses accept TCP and never answer the ClientHello, for every host.",
+                 "server-stall", inject=_silent),
+        Scenario("bad-cert", "The API (api.doppler.com, auth.docker.io) presents a certificate from a CA nobody trusts.",
+                 "tls-certificate", inject=_bad_cert),
+        Scenario("server-5xx", "The API answers every request 503 Service Unavailable.", "server-error", inject=_server_5xx),
+        Scenario("rate-limited", "The registry answers every request 429 Too Many Requests, as Docker Hub past its pull limit.",
+                 "rate-limited", inject=_rate_limited),
     )
 }
+NAMES = (*SCENARIOS, "mirror")
 
 
 @dataclass
 class Outcome:
     scenario: str
     passed: bool
-    diagnosis: Diagnosis
+    headline: str  # the judge's kind, or the mirror's summary
+    problems: list[str]  # why it did not pass
     timings: dict[str, float]
     report_dir: Path
 
 
-def _save(path: Path, doc: Any) -> None:
-    path.write_text(json.dumps(doc, indent=2))
-
-
-def run(scenario: Scenario, topo: Topology, work: Path, report_dir: Path, say: Callable[[str], None]) -> Outcome:
-    if scenario.name == "mirror":
+def run(name: str, topo: Topology, work: Path, report_dir: Path, say: Callable[[str], None]) -> Outcome:
+    if name == "mirror":
         return run_mirror(topo, work, report_dir, say)
+    return run_judged(SCENARIOS[name], topo, work, report_dir, say)
+
+
+def run_judged(scenario: Scenario, topo: Topology, work: Path, report_dir: Path, say: Callable[[str], None]) -> Outcome:
     started = time.monotonic()
     timings: dict[str, float] = {}
     lab_topology.build(topo, scenario.narrow_mtu)
     svc = services.start(topo, work)
     if scenario.inject:
-        scenario.inject(topo, svc)
+        scenario.inject(topo, work, svc)
     timings["setup (namespaces, registry, image push)"] = time.monotonic() - started
     say(f"[{scenario.name}] Phase 1 probes from {', '.join(lab_topology.PROBE_HOSTS)} ...")
     first_probe = time.monotonic()
-    before = probing.phase1(topo, lab_topology.PROBE_HOSTS, svc.cert.ca, services.TEST_IMAGE)
-    for host, doc in before.items():
-        _save(report_dir / f"before-{host}.json", doc)
-    vm_docs = {h: before[h] for h in lab_topology.PROBE_HOSTS}
-    diagnosis = diagnose(vm_docs, reference_host="pve")
-    sweep = None
-    if diagnosis.kind == "pmtu-black-hole":
-        say(f"[{scenario.name}] TLS handshakes stall after good connects: mss-sweep from cp1 ...")
-        sweep = probing.sweep(topo, "cp1", "ghcr.io:443", svc.cert.ca)
-        _save(report_dir / "mss-sweep.json", sweep)
-        diagnosis = diagnose(vm_docs, sweep=sweep, reference_host="pve")
+    before = probe_and_sweep(topo, svc, say, scenario.name, timings)
+    diagnosis = diagnose(before, REFERENCE)
     timings["first probe to diagnosis"] = time.monotonic() - first_probe
-    say(f"[{scenario.name}] " + diagnosis.lines()[0])
+    _save(report_dir, "before", before)
+    say(f"[{scenario.name}] {diagnosis.verdict}: {diagnosis.kind} - {diagnosis.summary}")
 
-    after = None
-    fix = None
-    passed = diagnosis.kind == scenario.expected
-    if passed and diagnosis.mss_fix_applies and sweep and sweep.get("path_mtu"):
-        fix = apply_fix(topo, int(sweep["path_mtu"]), work / "gateway-root")
-        say(f"[{scenario.name}] gateway clamp applied from the measured path MTU {sweep['path_mtu']}; probing again ...")
-        after = probing.phase1(topo, lab_topology.PROBE_HOSTS, svc.cert.ca, services.TEST_IMAGE)
-        for host, doc in after.items():
-            _save(report_dir / f"after-{host}.json", doc)
-        passed = diagnose(after).kind == "healthy"
+    fix = after = None
+    if diagnosis.mss_fix_applies and diagnosis.recommended_clamp:
+        fix = apply_fix(topo, diagnosis.recommended_clamp, work / "gateway-root")
+        say(f"[{scenario.name}] gateway clamp {diagnosis.recommended_clamp} applied ({'verified' if fix.verified else 'verify FAILED'}); probing again ...")
+        after_docs = probing.phase1(topo, lab_topology.PROBE_HOSTS, svc.cert.ca, services.TEST_IMAGE)
+        _save(report_dir, "after", after_docs)
+        after = diagnose(after_docs, REFERENCE)
         timings["first probe to verified fix"] = time.monotonic() - first_probe
     timings["total"] = time.monotonic() - started
-    text = report.render(scenario.name, scenario.description, diagnosis, scenario.expected, before, after, sweep, fix, passed, timings)
+    problems = check(scenario, diagnosis, fix, after)
+    result = ("PASS" if not problems else "FAIL: " + "; ".join(problems)) + f" (expected `{scenario.expected}`, the judge says `{diagnosis.kind}`)"
+    files = "`netstab.probe/v1` documents beside this file, a JSON list per host: `before-<host>.json`" + (", `after-<host>.json`" if after else "")
+    text = render(f"netstab lab: {scenario.name}", diagnosis, intro=scenario.description, result=result, fix=fix, after=after,
+                  timings=timings, files=files + "; judge them again with `python -m probes diagnose --reference pve HOST=FILE...`.")
     (report_dir / "REPORT.md").write_text(text)
-    return Outcome(scenario.name, passed, diagnosis, timings, report_dir)
+    return Outcome(scenario.name, not problems, diagnosis.kind, problems, timings, report_dir)
 
 
-def apply_fix(topo: Topology, path_mtu: int, root: Path) -> dict[str, str]:
-    """The same script the GatewayFirewall component runs, rendered from the measurement. Its boot-time
-    files go under `root` (NETSTAB_ROOT): the gateway namespace shares this machine's /etc."""
-    rules = GatewayRules.build([lab_topology.VM_SUBNET], stack="lab", path_mtu=path_mtu, mtu=lab_topology.VM_MTU)
+def probe_and_sweep(topo: Topology, svc: services.Services, say: Callable[[str], None], name: str,
+                    timings: dict[str, float]) -> dict[str, list[dict[str, Any]]]:
+    """Phase 1 from every host; when a handshake stalled on the sweeping node, an mss-sweep to that
+    server joins its evidence (as the post-up gate does)."""
+    started = time.monotonic()
+    docs = probing.phase1(topo, lab_topology.PROBE_HOSTS, svc.cert.ca, services.TEST_IMAGE)
+    timings["Phase 1 probes, every host at once"] = time.monotonic() - started
+    stalled = first_stall(docs[SWEEP_FROM])
+    if stalled:
+        say(f"[{name}] a TLS handshake stalled: mss-sweep from {SWEEP_FROM} to {stalled} ...")
+        started = time.monotonic()
+        docs[SWEEP_FROM].append(probing.sweep(topo, SWEEP_FROM, f"{stalled}:443", svc.cert.ca))
+        timings["mss-sweep"] = time.monotonic() - started
+    return docs
+
+
+def first_stall(docs: list[dict[str, Any]]) -> str | None:
+    """The server of the first http attempt whose TLS handshake timed out."""
+    for doc in docs:
+        for rec in doc["records"]:
+            if rec.get("kind") == "http" and rec["error_class"] == "tls_handshake_timeout":
+                return urlsplit(rec["target"]).hostname
+    return None
+
+
+def check(scenario: Scenario, diagnosis: Diagnosis, fix: AppliedFix | None, after: Diagnosis | None) -> list[str]:
+    """Why the scenario fails: the judge must name the fault, fail it with the default criteria,
+    and when the MSS fix is its answer, the clamp must be applied, verified, and leave the path healthy."""
+    problems = []
+    if diagnosis.kind != scenario.expected:
+        problems.append(f"the judge says {diagnosis.kind}")
+    if scenario.direction and diagnosis.direction != scenario.direction:
+        problems.append(f"the black hole's direction is {diagnosis.direction}, not {scenario.direction}")
+    if diagnosis.verdict != "fail":
+        problems.append(f"the default criteria give {diagnosis.verdict}, not fail")
+    wants_fix = scenario.expected == "pmtu-black-hole"
+    if diagnosis.mss_fix_applies != wants_fix:
+        problems.append(f"the judge says the MSS fix {'applies' if diagnosis.mss_fix_applies else 'does not apply'}")
+    if wants_fix and fix is None:
+        problems.append("no clamp was measured, so no fix was applied")
+    if fix and not fix.verified:
+        problems.append("the gateway's verify failed")
+    if fix and (after is None or after.kind != "healthy" or after.verdict != "pass"):
+        problems.append(f"after the fix: {after.verdict if after else 'no'} {after.kind if after else 'probes'}")
+    return problems
+
+
+def apply_fix(topo: Topology, mss: int, root: Path) -> AppliedFix:
+    """The judge's clamp, set as `gateway.mss` would set it: the same script the GatewayFirewall
+    component runs. Its boot-time files go under `root` (NETSTAB_ROOT): the gateway namespace
+    shares this machine's /etc."""
+    rules = GatewayRules.build([lab_topology.VM_SUBNET], stack="lab", mss=mss, mtu=lab_topology.VM_MTU)
     script = gateway_script("apply", "nftables", rules)
     topo.run("gw", "env", f"NETSTAB_ROOT={root}", "sh", "-c", script)
-    verify = topo.run("gw", "env", f"NETSTAB_ROOT={root}", "sh", "-c", gateway_script("verify", "nftables", rules))
-    return {"script": script, "verify": verify.stdout}
+    verify = topo.run("gw", "env", f"NETSTAB_ROOT={root}", "sh", "-c", gateway_script("verify", "nftables", rules), check=False)
+    return AppliedFix(script, verify.stdout + verify.stderr, verify.returncode == 0)
+
+
+def _save(report_dir: Path, when: str, docs: dict[str, list[dict[str, Any]]]) -> None:
+    for host, host_docs in docs.items():
+        (report_dir / f"{when}-{host}.json").write_text(json.dumps(host_docs, indent=2))
 
 
 def run_mirror(topo: Topology, work: Path, report_dir: Path, say: Callable[[str], None]) -> Outcome:
     steps, timings = lab_mirror.run_steps(topo, work, say)
-    for step in steps:
+    for index, step in enumerate(steps):
         say(f"[mirror] {step.name}: {'PASS' if step.passed else 'FAIL'} ({step.record.get('served_by') or step.record['error_class']})")
-        _save(report_dir / f"{step.name.split(' ')[0]}-{steps.index(step)}.json", step.record)
+        (report_dir / f"step-{index + 1}.json").write_text(json.dumps(step.record, indent=2))
     (report_dir / "REPORT.md").write_text(lab_mirror.report(steps, timings))
-    passed = all(s.passed for s in steps)
-    summary = "cached pulls and fallback behave" if passed else "see REPORT.md"
-    return Outcome("mirror", passed, Diagnosis("mirror", summary, False), timings, report_dir)
+    failed = [s.name for s in steps if not s.passed]
+    return Outcome("mirror", not failed, "cached pulls and fallback behave" if not failed else "mirror steps failed",
+                   [f"step failed: {name}" for name in failed], timings, report_dir)

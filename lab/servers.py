@@ -5,6 +5,8 @@ Modes:
            answers 401 JSON (Doppler without a token), anything else 200.
   silent   accepts TCP and never answers the ClientHello (-> tls_handshake_timeout)
   stall    completes TLS, reads the request, never answers (-> read_timeout)
+  error    answers every request 503 Service Unavailable (-> http_status, a server error)
+  limit    answers every request 429 Too Many Requests, as Docker Hub past its pull limit
 
 Run in a thread (`serve_in_thread`) for loopback tests, or as a process inside a namespace:
 `python -m lab.servers --mode normal --listen 0.0.0.0:443 --cert chain.pem --key key.pem`.
@@ -20,8 +22,18 @@ import threading
 import time
 from pathlib import Path
 
-MODES = ("normal", "silent", "stall")
+MODES = ("normal", "silent", "stall", "error", "limit")
 HOLD_S = 120  # how long silent/stall connections are held before the server lets go
+REASONS = {200: "OK", 401: "Unauthorized", 429: "Too Many Requests", 503: "Service Unavailable"}
+JSON = {"Content-Type": "application/json"}
+
+
+def answer(mode: str, path: str) -> tuple[int, dict[str, str], bytes]:
+    if mode == "error":
+        return 503, JSON, b'{"errors":[{"code":"UNAVAILABLE","message":"service unavailable"}]}'
+    if mode == "limit":
+        return 429, {**JSON, "Retry-After": "3600"}, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}'
+    return route(path)
 
 
 def route(path: str) -> tuple[int, dict[str, str], bytes]:
@@ -51,8 +63,8 @@ class Handler(socketserver.BaseRequestHandler):
             _hold(tls)
             return
         path = request.split(b" ", 2)[1].decode() if request.count(b" ") >= 2 else "/"
-        status, headers, body = route(path)
-        head = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'Unauthorized'}", f"Content-Length: {len(body)}", "Connection: close"]
+        status, headers, body = answer(self.server.mode, path)
+        head = [f"HTTP/1.1 {status} {REASONS[status]}", f"Content-Length: {len(body)}", "Connection: close"]
         head += [f"{k}: {v}" for k, v in headers.items()]
         try:
             tls.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
@@ -83,6 +95,8 @@ def _hold(conn: socket.socket) -> None:
 class LabServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # the lab probes with dozens of concurrent connections; the default backlog (5) would drop SYNs
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], mode: str, cert: Path | None, key: Path | None):
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from components.render.registry import RegistryInstance
 from lab import registry
+from lab.blackhole import start_https
 from lab.images import write_layout
 from lab.netns import Topology, wait_for_port
 from lab.pki import ServerCert, issue
 from lab.topology import API_IP, NAMES, REGISTRY_IP
 
-REPO = Path(__file__).resolve().parent.parent
 TEST_IMAGE = "ghcr.io/netstab/lab-image:1"
 
 
@@ -41,7 +40,17 @@ def start(topo: Topology, work: Path) -> Services:
     layout = work / "image"
     write_layout(layout, "1")
     topo.run("registry", "skopeo", "copy", "--all", "--quiet", "--dest-cert-dir", str(certs), f"oci:{layout}:1", f"docker://{TEST_IMAGE}", timeout=120)
-    api = topo.start("api", sys.executable, "-m", "lab.servers", "--mode", "normal", "--listen", f"{API_IP}:443",
-                     "--cert", str(cert.cert), "--key", str(cert.key), env={"PYTHONPATH": str(REPO)})
-    wait_for_port(topo, "api", API_IP, 443)
+    api = start_https(topo, "api", API_IP, cert, probe_from="api")
     return Services(cert, reg, api)
+
+
+def replace_registry(topo: Topology, svc: Services, mode: str) -> None:
+    """A `lab.servers` server in `mode` where the registry answered (all the registries' names)."""
+    topo.stop(svc.registry_proc)
+    svc.registry_proc = start_https(topo, "registry", REGISTRY_IP, svc.cert, mode, probe_from="registry")
+
+
+def replace_api(topo: Topology, svc: Services, mode: str, cert: ServerCert | None = None) -> None:
+    """A `lab.servers` server in `mode` (with another certificate, if given) where the API answered."""
+    topo.stop(svc.api_proc)
+    svc.api_proc = start_https(topo, "api", API_IP, cert or svc.cert, mode, probe_from="api")

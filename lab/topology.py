@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from lab.blackhole import DROP_FRAG_NEEDED
 from lab.netns import Topology
 
@@ -46,12 +44,6 @@ table ip lab_nat {{
 """
 
 
-@dataclass(frozen=True)
-class LabNetwork:
-    topo: Topology
-    narrow_mtu: int
-
-
 def _bridge(topo: Topology, host: str, name: str, cidr: str, mtu: int = 1500) -> None:
     topo.run(host, "ip", "link", "add", name, "type", "bridge")
     topo.run(host, "ip", "link", "set", name, "mtu", str(mtu), "up")
@@ -62,7 +54,7 @@ def _port(topo: Topology, bridge_host: str, bridge: str, port: str) -> None:
     topo.run(bridge_host, "ip", "link", "set", port, "master", bridge)
 
 
-def build(topo: Topology, narrow_mtu: int = 1280) -> LabNetwork:
+def build(topo: Topology, narrow_mtu: int = 1280) -> None:
     for host in (*NODES, "gw", "pve", "up", "isp", "registry", "api"):
         topo.add_host(host)
     for host in ("gw", "up", "isp"):
@@ -110,7 +102,6 @@ def build(topo: Topology, narrow_mtu: int = 1280) -> LabNetwork:
         _port(topo, "isp", "br-net", f"n-{host}")
         topo.addr(host, "eth0", f"{ip}/24")
         topo.route(host, "default", "203.0.113.1")
-    return LabNetwork(topo, narrow_mtu)
 
 
 def add_vm(topo: Topology, host: str, ip: str) -> None:

@@ -10,13 +10,33 @@ Runs on a node as `python3 - SUBCOMMAND ARGS < agent.py`, or by hand as `python3
 
 Every failed attempt gets exactly one class from FAILURE_CLASSES. Output is a table, or with
 --json one `netstab.probe/v1` document. Exit 0: every attempt succeeded; 1: any failed; 2: usage.
+
+Timeouts: --timeout bounds a whole attempt (resolve, connect, TLS, the complete response). Within
+it, a TLS handshake may take ten times the attempt's TCP connect time, at least one second: a
+handshake needs one or two round trips and the server's work, a lost segment a retransmission
+of 200 ms or more, while across a PMTU black hole it never finishes.
+
+Sections, in file order:
+  classes and limits    FAILURE_CLASSES, the handshake timeout rule
+  redaction             secrets never reach the output, whatever their spelling
+  kernel evidence       TCP_INFO of a connection
+  one HTTP exchange     Options, Deadline, Reader, Response, exchange()
+  records               one attempt's record, always the same shape
+  http                  run_http
+  pull                  ImageRef, Puller, run_pull
+  mss-sweep             Sweep, sweep_verdict, Tracepath, run_sweep
+  facts                 the host's network facts
+  output                Collector, summarize, document, table
+  command line          every argument checked before the first packet, main
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import ipaddress
 import json
+import math
 import os
 import platform
 import re
@@ -29,13 +49,16 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Tuple
 from urllib.parse import urljoin, urlsplit
 
 SCHEMA = "netstab.probe/v1"
-AGENT_VERSION = "1.0"
+AGENT_VERSION = "1.1"
 USER_AGENT = "netstab-probe/" + AGENT_VERSION
+
+# ---------------------------------------------------------------- classes and limits
 
 # The fixed set of failure classes. Each failed attempt carries exactly one.
 FAILURE_CLASSES = {
@@ -43,20 +66,32 @@ FAILURE_CLASSES = {
     "connect_timeout": "no TCP connection within the timeout (SYN unanswered)",
     "connect_refused": "the remote host refused the TCP connection",
     "connect_error": "TCP connection failed otherwise (unreachable network or host)",
-    "tls_handshake_timeout": "TCP connected, the TLS handshake did not finish: the PMTU black-hole signature",
-    "tls_error": "the TLS handshake failed (certificate, protocol, reset)",
-    "read_timeout": "connected and sent, but the response stalled",
+    "tls_handshake_timeout": "TCP connected, the TLS handshake did not finish in time: a PMTU black hole (or a stalled server)",
+    "tls_certificate": "the server's certificate is untrusted, expired or for another name",
+    "tls_error": "the TLS handshake or the encrypted stream failed otherwise (protocol, alert, reset)",
+    "read_timeout": "connected and sent, but the complete response did not arrive before the deadline",
+    "bad_response": "the response is not valid HTTP (status line, length, chunking) or broke off before its end",
     "http_status": "a response arrived with a status outside the expected set",
     "digest_mismatch": "pull: downloaded content does not match its sha256 digest",
     "registry_error": "pull: the registry answered something the pull cannot use (auth, manifest, platform)",
     "runtime_error": "pull --runtime: the container runtime failed for another reason",
 }
 PHASES = ("dns", "connect", "tls", "ttfb", "total")
-SENSITIVE_HEADER = re.compile(r"(authorization|cookie|token|secret|api-?key|password)", re.I)
-REDACTED = "<redacted>"
+HANDSHAKE_FLOOR_S = 1.0
+HANDSHAKE_RTT_MULTIPLE = 10
+MAX_LINE = 65536
+MAX_HEADER_LINES = 256
+KEEP_BYTES = 4 * 1024 * 1024  # manifests, tokens, error documents: kept whole up to this size
+BLOB_RATE = 128 * 1024  # bytes/s: a blob's deadline grows by one second per 128 KiB it declares
 TCP_MAXSEG = getattr(socket, "TCP_MAXSEG", 2)
 IP_MTU, IPV6_MTU = 14, 24
 MIN_MSS = 536
+MAX_MSS = 32767  # the largest TCP_MAXSEG Linux accepts (loopback's 65536 MTU would give more)
+
+
+def handshake_timeout(connect_s: float, ceiling: float) -> float:
+    """The bound on a TLS handshake after a TCP connect that took `connect_s` (see the docstring)."""
+    return min(ceiling, max(HANDSHAKE_FLOOR_S, HANDSHAKE_RTT_MULTIPLE * connect_s))
 
 
 class ProbeFailure(Exception):
@@ -73,39 +108,59 @@ class ProbeFailure(Exception):
 
 # ---------------------------------------------------------------- redaction
 
-
-def redact_header(header: str) -> str:
-    name, sep, _value = header.partition(":")
-    return name + sep + " " + REDACTED if sep and SENSITIVE_HEADER.search(name) else header
+# Header names and query parameters whose values are secrets (Authorization, X-Auth-Token,
+# Cookie, X-Api-Key, X-Amz-Signature, X-Amz-Credential, sig, token, ...).
+SENSITIVE = re.compile(r"(auth|cookie|token|secret|passw|key|sig|session|credential)", re.I)
+REDACTED = "<redacted>"
 
 
 def redact_url(url: str) -> str:
     """Drop userinfo and sensitive query values from a URL before it reaches any output."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)[-1] if "@" in parts.netloc else parts.netloc
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL after all: still no userinfo, no query
+        return re.sub(r"//[^/@]*@", "//", url.split("?", 1)[0])
+    netloc = parts.netloc.rsplit("@", 1)[-1]
     query = "&".join(
-        (k + "=" + REDACTED) if SENSITIVE_HEADER.search(k) else (k + ("=" + v if eq else ""))
+        (k + "=" + REDACTED) if SENSITIVE.search(k) else (k + ("=" + v if eq else ""))
         for k, eq, v in (p.partition("=") for p in parts.query.split("&") if p)
     )
     return parts._replace(netloc=netloc, query=query).geturl()
 
 
-def redact_argv(argv: List[str]) -> List[str]:
-    out, hide_next = [], False
-    for arg in argv:
-        if hide_next:
-            out.append(redact_header(arg))
-            hide_next = False
-        elif arg in ("--header", "-H"):
-            out.append(arg)
-            hide_next = True
-        elif arg.startswith("--header="):
-            out.append("--header=" + redact_header(arg[len("--header=") :]))
-        elif "://" in arg:
-            out.append(redact_url(arg))
-        else:
-            out.append(arg)
-    return out
+def host_of(url: str) -> str:
+    """host[:port] of a URL, without userinfo."""
+    return urlsplit(url).netloc.rsplit("@", 1)[-1]
+
+
+def url_secrets(url: str) -> List[str]:
+    """The parts of a URL that are secrets: userinfo and sensitive query values."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    found = [v for v in (parts.username, parts.password) if v]
+    found += [v for k, _, v in (p.partition("=") for p in parts.query.split("&")) if v and SENSITIVE.search(k)]
+    return found
+
+
+def header_secret(header: str) -> Optional[str]:
+    name, sep, value = header.partition(":")
+    return (value.strip() or None) if sep and SENSITIVE.search(name) else None
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """Every known secret value replaced, wherever it appears (an attached `-HName: value`, an
+    abbreviated option, a URL in a message), then URLs and header-like text by their form."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    text = re.sub(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+", lambda m: redact_url(m.group(0)), text)
+    header_form = r"(^|[\s'\"=])([A-Za-z0-9-]*%s[A-Za-z0-9-]*):[ \t]*[^'\"\n]+" % SENSITIVE.pattern
+    return re.sub(header_form, r"\1\2: " + REDACTED, text, flags=re.I)
+
+
+def redact_argv(argv: List[str], secrets: Iterable[str]) -> List[str]:
+    return [redact_text(arg, secrets) for arg in argv]
 
 
 # ---------------------------------------------------------------- kernel evidence
@@ -133,22 +188,30 @@ def tcp_info(sock: socket.socket) -> Optional[Dict[str, int]]:
 # ---------------------------------------------------------------- one HTTP exchange
 
 
-class Options(object):
+@dataclass
+class Options:
     """Connection settings shared by every request of a run."""
 
-    def __init__(
-        self,
-        timeout: float = 10.0,
-        resolve: Optional[Dict[Tuple[str, int], str]] = None,
-        ca_file: Optional[str] = None,
-        big_hello: bool = False,
-        mss: Optional[int] = None,
-    ):
-        self.timeout = timeout
-        self.resolve = resolve or {}
-        self.ca_file = ca_file
-        self.big_hello = big_hello
-        self.mss = mss
+    timeout: float = 10.0
+    resolve: Dict[Tuple[str, int], str] = field(default_factory=dict)
+    ca_file: Optional[str] = None
+    big_hello: bool = False
+    mss: Optional[int] = None
+    source: Optional[str] = None
+
+
+class Deadline(object):
+    """The end of one attempt: every blocking step gets what is left of it."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def left(self) -> float:
+        remaining = self.at - time.monotonic()
+        if remaining <= 0:
+            raise socket.timeout("the %.1fs deadline passed" % self.seconds)
+        return remaining
 
 
 def big_hello_alpn() -> List[str]:
@@ -159,53 +222,67 @@ def big_hello_alpn() -> List[str]:
     return ["http/1.1", "h2"] + padding
 
 
+_contexts: Dict[Tuple[Optional[str], bool], ssl.SSLContext] = {}
+_contexts_lock = threading.Lock()
+
+
 def tls_context(opts: Options) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=opts.ca_file) if opts.ca_file else ssl.create_default_context()
-    ctx.set_alpn_protocols(big_hello_alpn() if opts.big_hello else ["http/1.1"])
-    return ctx
+    """One context per CA bundle and hello size, shared by every attempt: loading a trust store
+    costs milliseconds of CPU that concurrent attempts would otherwise pay each time."""
+    key = (opts.ca_file, opts.big_hello)
+    with _contexts_lock:
+        if key not in _contexts:
+            ctx = ssl.create_default_context(cafile=opts.ca_file) if opts.ca_file else ssl.create_default_context()
+            ctx.set_alpn_protocols(big_hello_alpn() if opts.big_hello else ["http/1.1"])
+            _contexts[key] = ctx
+        return _contexts[key]
 
 
-def resolve(host: str, port: int, opts: Options, phases: Dict[str, float]) -> Tuple[int, str]:
-    """Address family and IP for host:port, honouring --resolve; bounded by the timeout."""
+def resolve(host: str, port: int, opts: Options, phases: Dict[str, float], deadline: Deadline) -> Tuple[int, str]:
+    """Address family and IP for host:port, honouring --resolve; bounded by the deadline."""
     start = time.monotonic()
     pinned = opts.resolve.get((host, port))
     if pinned:
         phases["dns"] = 0.0
         return (socket.AF_INET6 if ":" in pinned else socket.AF_INET), pinned
     box: Dict[str, Any] = {}
+    # bound to --source, a connection can only reach an address of the source's family
+    family = 0 if not opts.source else socket.AF_INET6 if ":" in opts.source else socket.AF_INET
 
     def lookup() -> None:
         try:
-            box["infos"] = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+            box["infos"] = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             box["error"] = exc
 
     worker = threading.Thread(target=lookup, daemon=True)
     worker.start()
-    worker.join(opts.timeout)
+    worker.join(max(0.0, deadline.at - time.monotonic()))
     phases["dns"] = ms(start)
     if worker.is_alive():
-        raise ProbeFailure("dns_error", "resolving %s timed out after %.1fs" % (host, opts.timeout))
+        raise ProbeFailure("dns_error", "resolving %s timed out after %.1fs" % (host, deadline.seconds))
     if "error" in box:
         raise ProbeFailure("dns_error", "resolving %s: %s" % (host, box["error"]))
     family, _, _, _, addr = box["infos"][0]
     return family, addr[0]
 
 
-def connect(family: int, ip: str, port: int, opts: Options, phases: Dict[str, float]) -> socket.socket:
+def connect(family: int, ip: str, port: int, opts: Options, phases: Dict[str, float], deadline: Deadline) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     # As curl does: without it, Nagle holds the request behind the un-ACKed TLS Finished (+1 RTT).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    if opts.mss:
-        # Before connect: the SYN advertises this MSS, and our own segments are capped by it too.
-        sock.setsockopt(socket.IPPROTO_TCP, TCP_MAXSEG, opts.mss)
-    sock.settimeout(opts.timeout)
     start = time.monotonic()
     try:
+        if opts.mss:
+            # Before connect: the SYN advertises this MSS, and our own segments are capped by it too.
+            sock.setsockopt(socket.IPPROTO_TCP, TCP_MAXSEG, opts.mss)
+        if opts.source:
+            sock.bind((opts.source, 0))
+        sock.settimeout(deadline.left())
         sock.connect((ip, port))
     except socket.timeout:
         sock.close()
-        raise ProbeFailure("connect_timeout", "TCP connect to %s:%d timed out after %.1fs" % (ip, port, opts.timeout)) from None
+        raise ProbeFailure("connect_timeout", "TCP connect to %s:%d did not complete within the %.1fs deadline" % (ip, port, deadline.seconds)) from None
     except ConnectionRefusedError:
         sock.close()
         raise ProbeFailure("connect_refused", "TCP connect to %s:%d refused" % (ip, port)) from None
@@ -216,30 +293,96 @@ def connect(family: int, ip: str, port: int, opts: Options, phases: Dict[str, fl
     return sock
 
 
-def handshake(sock: socket.socket, host: str, opts: Options, phases: Dict[str, float]) -> ssl.SSLSocket:
+def handshake(sock: socket.socket, host: str, opts: Options, phases: Dict[str, float], deadline: Deadline) -> ssl.SSLSocket:
+    bound = handshake_timeout(phases["connect"] / 1000.0, opts.timeout)
     start = time.monotonic()
     tls = tls_context(opts).wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
     try:
+        tls.settimeout(min(bound, deadline.left()))
         tls.do_handshake()
-    except socket.timeout:
-        raise ProbeFailure("tls_handshake_timeout", "TLS handshake with %s timed out after %.1fs" % (host, opts.timeout), tcp_info(tls)) from None
-    except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
-        raise ProbeFailure("tls_error", "TLS handshake with %s: %s" % (host, getattr(exc, "reason", None) or exc), tcp_info(tls)) from None
+    except OSError as exc:  # socket.timeout and the ssl errors are OSErrors
+        failure = handshake_failure(exc, host, ms(start))
+        failure.kernel = tcp_info(tls)
+        tls.close()
+        raise failure from None
     phases["tls"] = ms(start)
     return tls
 
 
-class Response(object):
-    def __init__(self) -> None:
-        self.status = 0
-        self.headers: Dict[str, str] = {}
-        self.body = b""
-        self.bytes = 0
-        self.remote_ip = ""
-        self.remote_port = 0
-        self.tls_version: Optional[str] = None
-        self.phases: Dict[str, float] = {}
-        self.kernel: Optional[Dict[str, int]] = None
+def handshake_failure(exc: OSError, host: str, elapsed_ms: float) -> ProbeFailure:
+    if isinstance(exc, socket.timeout):
+        return ProbeFailure("tls_handshake_timeout", "TLS handshake with %s did not finish in %.1fs" % (host, elapsed_ms / 1000.0))
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ProbeFailure("tls_certificate", "certificate of %s: %s" % (host, exc.verify_message or exc.reason))
+    return ProbeFailure("tls_error", "TLS handshake with %s: %s" % (host, getattr(exc, "reason", None) or exc))
+
+
+class Reader(object):
+    """Buffered reads from a socket. Every recv gets only what is left of the attempt's deadline,
+    so a peer that drip-feeds bytes cannot hold an attempt past it."""
+
+    def __init__(self, sock: socket.socket, deadline: Deadline):
+        self.sock = sock
+        self.deadline = deadline
+        self.buffer = b""
+
+    def _recv(self, size: int) -> bytes:
+        self.sock.settimeout(self.deadline.left())
+        return self.sock.recv(size)
+
+    def readline(self, limit: int = MAX_LINE) -> bytes:
+        """One line with its newline; what is left before the end of the stream otherwise."""
+        while True:
+            end = self.buffer.find(b"\n")
+            if 0 <= end < limit:
+                line, self.buffer = self.buffer[: end + 1], self.buffer[end + 1 :]
+                return line
+            if len(self.buffer) >= limit:
+                raise ProbeFailure("bad_response", "a response line longer than %d bytes" % limit)
+            chunk = self._recv(65536)
+            if not chunk:
+                line, self.buffer = self.buffer, b""
+                return line
+            self.buffer += chunk
+
+    def read(self, size: int) -> bytes:
+        """Up to `size` bytes; b"" at the end of the stream."""
+        if not self.buffer:
+            return self._recv(min(size, 65536))
+        chunk, self.buffer = self.buffer[:size], self.buffer[size:]
+        return chunk
+
+
+@dataclass
+class Response:
+    status: int = 0
+    headers: Dict[str, str] = field(default_factory=dict)
+    body: bytes = b""  # the first `keep` bytes of the body, not more
+    size: int = 0  # every byte of the body, streamed
+    truncated: bool = False  # the body was longer than what was kept
+    remote_ip: str = ""
+    remote_port: int = 0
+    tls_version: Optional[str] = None
+    phases: Dict[str, float] = field(default_factory=dict)
+    kernel: Optional[Dict[str, int]] = None
+
+
+class Keeper(object):
+    """The first `limit` bytes of a body, joined once at the end."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.parts: List[bytes] = []
+        self.kept = 0
+        self.overflow = False
+
+    def __call__(self, chunk: bytes) -> None:
+        room = self.limit - self.kept
+        if len(chunk) > room:
+            self.overflow = True
+        if room > 0:
+            self.parts.append(chunk[:room])
+            self.kept += min(room, len(chunk))
 
 
 def exchange(
@@ -247,55 +390,59 @@ def exchange(
     opts: Options,
     headers: Optional[List[str]] = None,
     sink: Optional[Callable[[bytes], None]] = None,
+    keep: int = KEEP_BYTES,
+    seconds: Optional[float] = None,
 ) -> Response:
-    """One HTTP/1.1 request on a fresh connection, each phase timed. Body goes to `sink` if given
-    (streamed, for large blobs), else into `Response.body`. Raises ProbeFailure."""
+    """One HTTP/1.1 GET on a fresh connection, each phase timed, the whole of it bounded by
+    `seconds` (default: the options' timeout). A 200's body streams to `sink` if given; any other
+    body is kept in `Response.body` up to `keep` bytes. Raises ProbeFailure."""
     parts = urlsplit(url)
-    secure = parts.scheme == "https"
-    host = parts.hostname or ""
-    port = parts.port or (443 if secure else 80)
     resp = Response()
-    phases = resp.phases
-    started = time.monotonic()
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        return _exchange(resp, parts, host, port, secure, opts, headers, sink, started)
+        return _exchange(resp, parts, port, opts, headers or [], sink, keep, Deadline(seconds or opts.timeout))
     except ProbeFailure as failure:
-        failure.phases = dict(phases)
+        failure.phases = dict(resp.phases)
         failure.remote = (resp.remote_ip, port) if resp.remote_ip else None
         raise
 
 
 def _exchange(
-    resp: Response, parts: Any, host: str, port: int, secure: bool, opts: Options,
-    headers: Optional[List[str]], sink: Optional[Callable[[bytes], None]], started: float,
+    resp: Response, parts: Any, port: int, opts: Options, headers: List[str],
+    sink: Optional[Callable[[bytes], None]], keep: int, deadline: Deadline,
 ) -> Response:
     phases = resp.phases
-    family, ip = resolve(host, port, opts, phases)
+    host = parts.hostname or ""
+    started = time.monotonic()
+    family, ip = resolve(host, port, opts, phases, deadline)
     resp.remote_ip, resp.remote_port = ip, port
-    sock: socket.socket = connect(family, ip, port, opts, phases)
+    sock: socket.socket = connect(family, ip, port, opts, phases, deadline)
     try:
-        if secure:
-            sock = handshake(sock, host, opts, phases)
+        if parts.scheme == "https":
+            sock = handshake(sock, host, opts, phases, deadline)
             resp.tls_version = sock.version()
         else:
             phases["tls"] = 0.0
-        send_request(sock, parts, host, port, secure, headers or [])
-        sent = time.monotonic()
-        reader = sock.makefile("rb")
         try:
-            status_line = reader.readline(65537)
+            send_request(sock, parts, host, port, headers, deadline)
+            sent = time.monotonic()
+            reader = Reader(sock, deadline)
+            status_line = reader.readline()
             phases["ttfb"] = ms(sent)
-            if not status_line:
-                raise ProbeFailure("read_timeout", "connection closed before any response from %s" % host, tcp_info(sock))
             resp.status = parse_status(status_line, host)
             resp.headers = read_headers(reader)
-            # Only a 200 carries content for the sink; an auth or redirect body is kept aside.
-            target = sink if sink is not None and resp.status == 200 else (lambda chunk: _append(resp, chunk))
-            resp.bytes = read_body(reader, resp.headers, target)
+            keeper = Keeper(keep)
+            # Only a 200 carries content for the sink; an auth, error or redirect body is kept aside.
+            target: Callable[[bytes], None] = sink if sink is not None and resp.status == 200 else keeper
+            resp.size = read_body(reader, resp.status, resp.headers, target)
         except socket.timeout:
-            raise ProbeFailure("read_timeout", "response from %s stalled for %.1fs" % (host, opts.timeout), tcp_info(sock)) from None
-        except (ssl.SSLError, ConnectionError) as exc:
-            raise ProbeFailure("read_timeout" if "timed out" in str(exc) else "tls_error", "reading from %s: %s" % (host, exc), tcp_info(sock)) from None
+            raise ProbeFailure("read_timeout", "no complete response from %s within the %.1fs deadline" % (host, deadline.seconds),
+                               tcp_info(sock)) from None
+        except ssl.SSLError as exc:
+            raise ProbeFailure("tls_error", "reading from %s: %s" % (host, exc), tcp_info(sock)) from None
+        except OSError as exc:
+            raise ProbeFailure("bad_response", "the connection to %s broke: %s" % (host, exc.strerror or exc), tcp_info(sock)) from None
+        resp.body, resp.truncated = b"".join(keeper.parts), keeper.overflow
         resp.kernel = tcp_info(sock)
     finally:
         sock.close()
@@ -303,66 +450,90 @@ def _exchange(
     return resp
 
 
-def _append(resp: Response, chunk: bytes) -> None:
-    resp.body += chunk
-
-
-def send_request(sock: socket.socket, parts: Any, host: str, port: int, secure: bool, headers: List[str]) -> None:
-    default_port = 443 if secure else 80
-    host_header = host if port == default_port else "%s:%d" % (host, port)
-    if ":" in host and not host.startswith("["):
-        host_header = "[%s]" % host if port == default_port else "[%s]:%d" % (host, port)
+def send_request(sock: socket.socket, parts: Any, host: str, port: int, headers: List[str], deadline: Deadline) -> None:
+    default_port = 443 if parts.scheme == "https" else 80
+    name = "[%s]" % host if ":" in host else host
+    host_header = name if port == default_port else "%s:%d" % (name, port)
     path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
     lines = ["GET %s HTTP/1.1" % path, "Host: " + host_header, "User-Agent: " + USER_AGENT, "Accept: */*", "Connection: close"]
     lines += headers
+    sock.settimeout(deadline.left())
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
 
 
 def parse_status(line: bytes, host: str) -> int:
+    if not line:
+        raise ProbeFailure("bad_response", "%s closed the connection before any response" % host)
     match = re.match(rb"HTTP/\d(?:\.\d)? (\d{3})", line)
     if not match:
-        raise ProbeFailure("tls_error", "%s did not answer HTTP: %r" % (host, line[:60]))
+        raise ProbeFailure("bad_response", "%s did not answer HTTP: %r" % (host, line[:60]))
     return int(match.group(1))
 
 
-def read_headers(reader: Any) -> Dict[str, str]:
+def read_headers(reader: Reader) -> Dict[str, str]:
     headers: Dict[str, str] = {}
-    while True:
-        line = reader.readline(65537)
-        if line in (b"\r\n", b"\n", b""):
+    for _ in range(MAX_HEADER_LINES):
+        line = reader.readline()
+        if line in (b"\r\n", b"\n"):
             return headers
+        if not line:
+            raise ProbeFailure("bad_response", "the response ended inside its headers")
         name, _, value = line.decode("latin-1").partition(":")
         key = name.strip().lower()
         headers[key] = (headers[key] + ", " if key in headers else "") + value.strip()
+    raise ProbeFailure("bad_response", "more than %d header lines" % MAX_HEADER_LINES)
 
 
-def read_body(reader: Any, headers: Dict[str, str], sink: Callable[[bytes], None]) -> int:
-    total = 0
+def read_body(reader: Reader, status: int, headers: Dict[str, str], sink: Callable[[bytes], None]) -> int:
+    """Streams the body to `sink` as it arrives; returns its length."""
+    if status < 200 or status in (204, 304):
+        return 0
     if "chunked" in headers.get("transfer-encoding", "").lower():
-        while True:
-            size = int(reader.readline(1024).split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                reader.readline(1024)
-                return total
-            for chunk in read_exact(reader, size):
-                sink(chunk)
-                total += len(chunk)
-            reader.readline(1024)
+        return read_chunked(reader, sink)
     length = headers.get("content-length")
-    chunks = read_exact(reader, int(length)) if length is not None else iter(lambda: reader.read(65536), b"")
+    if length is None:
+        return stream(iter(lambda: reader.read(65536), b""), sink)
+    values = {v.strip() for v in length.split(",")}
+    if len(values) != 1 or not re.match(r"^\d{1,18}$", next(iter(values))):
+        raise ProbeFailure("bad_response", "Content-Length %r is not one number" % length[:40])
+    return stream(read_exact(reader, int(values.pop())), sink)
+
+
+def read_chunked(reader: Reader, sink: Callable[[bytes], None]) -> int:
+    total = 0
+    while True:
+        line = reader.readline(1024)
+        if not line:
+            raise ProbeFailure("bad_response", "the response ended inside its chunked body")
+        size_text = line.split(b";")[0].strip()
+        if not re.match(rb"^[0-9a-fA-F]{1,15}$", size_text):
+            raise ProbeFailure("bad_response", "bad chunk size %r" % line[:40])
+        size = int(size_text, 16)
+        if size == 0:
+            for _ in range(MAX_HEADER_LINES):  # trailers, up to the blank line
+                if reader.readline(1024) in (b"\r\n", b"\n", b""):
+                    return total
+            raise ProbeFailure("bad_response", "more than %d trailer lines" % MAX_HEADER_LINES)
+        total += stream(read_exact(reader, size), sink)
+        if reader.readline(1024).strip():
+            raise ProbeFailure("bad_response", "a chunk longer than its declared size %d" % size)
+
+
+def read_exact(reader: Reader, size: int) -> Iterator[bytes]:
+    while size > 0:
+        chunk = reader.read(min(size, 65536))
+        if not chunk:
+            raise ProbeFailure("bad_response", "the connection closed %d bytes before the end of the body" % size)
+        size -= len(chunk)
+        yield chunk
+
+
+def stream(chunks: Iterable[bytes], sink: Callable[[bytes], None]) -> int:
+    total = 0
     for chunk in chunks:
         sink(chunk)
         total += len(chunk)
     return total
-
-
-def read_exact(reader: Any, size: int) -> Iterator[bytes]:
-    while size > 0:
-        chunk = reader.read(min(size, 65536))
-        if not chunk:
-            raise ConnectionError("connection closed %d bytes before the end of the body" % size)
-        size -= len(chunk)
-        yield chunk
 
 
 def ms(start: float) -> float:
@@ -408,19 +579,23 @@ def failed(rec: Dict[str, Any], failure: ProbeFailure) -> Dict[str, Any]:
 # ---------------------------------------------------------------- http
 
 
-def parse_expect(text: str) -> Callable[[int], bool]:
-    """'200-399,401' -> predicate. A registry's 401 on /v2/ means reachable, so it is in the default."""
+def status_ranges(text: str) -> List[Tuple[int, int]]:
+    """'200-399,401' -> [(200, 399), (401, 401)]. A registry's 401 on /v2/ means reachable, so it
+    is in the default."""
     ranges = []
     for part in text.split(","):
-        low, _, high = part.strip().partition("-")
+        match = re.match(r"^(\d{3})(?:-(\d{3}))?$", part.strip())
+        low, high = match.groups() if match else ("", "")
+        if not match or int(high or low) < int(low):
+            raise ValueError("%r is not a status or a LOW-HIGH range of statuses" % part.strip())
         ranges.append((int(low), int(high or low)))
-    return lambda status: any(lo <= status <= hi for lo, hi in ranges)
+    return ranges
 
 
-def http_attempt(url: str, attempt: int, opts: Options, headers: List[str], expect: Callable[[int], bool]) -> Dict[str, Any]:
+def http_attempt(url: str, attempt: int, opts: Options, headers: List[str], expect: List[Tuple[int, int]]) -> Dict[str, Any]:
     rec = record("http", redact_url(url), attempt, big_hello=opts.big_hello)
     try:
-        resp = exchange(url, opts, headers)
+        resp = exchange(url, opts, headers, keep=0)
     except ProbeFailure as failure:
         return failed(rec, failure)
     rec.update(
@@ -428,27 +603,28 @@ def http_attempt(url: str, attempt: int, opts: Options, headers: List[str], expe
         remote_port=resp.remote_port,
         phases_ms=resp.phases,
         status=resp.status,
-        bytes=resp.bytes,
+        bytes=resp.size,
         tls_version=resp.tls_version,
     )
-    if expect(resp.status):
+    if any(low <= resp.status <= high for low, high in expect):
         rec["ok"] = True
         return rec
     return failed(rec, ProbeFailure("http_status", "HTTP %d from %s is not an expected status" % (resp.status, urlsplit(url).hostname)))
 
 
 def run_http(args: argparse.Namespace, sink: "Collector") -> None:
+    """Every URL, --repeat times. Without --interval all attempts overlap up to --concurrency;
+    with it, round after round."""
     opts = options_from(args)
-    expect = parse_expect(args.expect)
     jobs = [(url, n) for n in range(1, args.repeat + 1) for url in args.urls]
+    rounds = [[job for job in jobs if job[1] == n] for n in range(1, args.repeat + 1)] if args.interval > 0 else [jobs]
     sink.total = len(jobs)
     with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
-        for n in range(1, args.repeat + 1):
-            round_jobs = [url for url, k in jobs if k == n]
-            for rec in pool.map(lambda u, n=n: http_attempt(u, n, opts, args.header, expect), round_jobs):
-                sink.add(rec)
-            if n < args.repeat and args.interval > 0:
+        for index, batch in enumerate(rounds):
+            if index:
                 time.sleep(args.interval)
+            for rec in pool.map(lambda job: http_attempt(job[0], job[1], opts, args.header, args.expect), batch):
+                sink.add(rec)
 
 
 # ---------------------------------------------------------------- pull
@@ -465,11 +641,11 @@ MANIFEST_TYPES = ", ".join(
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
 
 
-class ImageRef(object):
-    def __init__(self, registry: str, repository: str, reference: str):
-        self.registry = registry
-        self.repository = repository
-        self.reference = reference
+@dataclass(frozen=True)
+class ImageRef:
+    registry: str
+    repository: str
+    reference: str
 
     def __str__(self) -> str:
         sep = "@" if self.reference.startswith("sha256:") else ":"
@@ -494,6 +670,10 @@ def parse_image(text: str) -> ImageRef:
             rest = "library/" + rest
     if not re.match(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$", rest):
         raise ValueError("invalid repository name in %r" % text)
+    if digest and not re.match(r"^sha256:[0-9a-f]{64}$", digest):
+        raise ValueError("invalid digest in %r" % text)
+    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", tag):
+        raise ValueError("invalid tag in %r" % text)
     return ImageRef(registry, rest, digest or tag)
 
 
@@ -520,9 +700,12 @@ class Puller(object):
         if media_type in INDEX_TYPES or "manifests" in manifest:
             child = self.pick_platform(manifest)
             manifest, media_type, digest = self.manifest(child)
-        blobs = [manifest["config"]] + list(manifest.get("layers", []))
-        for blob in blobs:
-            self.blob(blob["digest"], "config" if blob is manifest["config"] else "layer")
+        try:
+            blobs = [(str(b["digest"]), int(b.get("size", 0))) for b in [manifest["config"]] + list(manifest.get("layers", []))]
+        except (KeyError, TypeError, ValueError):
+            raise ProbeFailure("registry_error", "manifest %s lists no usable config and layers" % digest) from None
+        for index, (blob_digest, size) in enumerate(blobs):
+            self.blob(blob_digest, size, "layer" if index else "config")
         return digest
 
     def manifest(self, reference: str) -> Tuple[Dict[str, Any], str, str]:
@@ -533,43 +716,53 @@ class Puller(object):
         try:
             document = json.loads(body.decode("utf-8"))
         except ValueError:
-            raise ProbeFailure("registry_error", "manifest %s is not JSON" % reference) from None
-        return document, headers.get("content-type", document.get("mediaType", "")), digest
+            document = None
+        if not isinstance(document, dict):
+            raise ProbeFailure("registry_error", "manifest %s is not a JSON object" % reference)
+        return document, str(headers.get("content-type", document.get("mediaType", ""))), digest
 
     def pick_platform(self, index: Dict[str, Any]) -> str:
-        os_name, arch = self.platform.split("/", 1)
-        for entry in index.get("manifests", []):
+        wanted = self.platform.split("/")
+        entries = [m for m in index.get("manifests", []) if isinstance(m, dict)]
+        for entry in entries:
             plat = entry.get("platform", {})
-            if plat.get("os") == os_name and plat.get("architecture") == arch:
+            offered = [plat.get("os"), plat.get("architecture"), plat.get("variant")][: len(wanted)]
+            if offered == wanted and "digest" in entry:
                 return str(entry["digest"])
-        found = ", ".join("%s/%s" % (m.get("platform", {}).get("os"), m.get("platform", {}).get("architecture")) for m in index.get("manifests", []))
+        found = ", ".join("%s/%s" % (m.get("platform", {}).get("os"), m.get("platform", {}).get("architecture")) for m in entries)
         raise ProbeFailure("registry_error", "no %s image in the index (has: %s)" % (self.platform, found))
 
-    def blob(self, digest: str, what: str) -> None:
+    def blob(self, digest: str, size: int, what: str) -> None:
         hasher = hashlib.sha256()
-        self.get("/v2/%s/blobs/%s" % (self.ref.repository, digest), what, [], sink=hasher.update)
+        seconds = self.opts.timeout + max(0, size) / float(BLOB_RATE)
+        self.get("/v2/%s/blobs/%s" % (self.ref.repository, digest), what, [], sink=hasher.update, seconds=seconds)
         actual = "sha256:" + hasher.hexdigest()
         if actual != digest:
             raise ProbeFailure("digest_mismatch", "%s blob %s arrived with digest %s" % (what, digest, actual))
 
-    def get(self, path: str, step: str, headers: List[str], sink: Optional[Callable[[bytes], None]] = None) -> Tuple[bytes, Dict[str, str]]:
+    def get(self, path: str, step: str, headers: List[str], sink: Optional[Callable[[bytes], None]] = None,
+            seconds: Optional[float] = None) -> Tuple[bytes, Dict[str, str]]:
         """GET with the bearer-token flow and redirects (blob hosts); every hop is recorded."""
         url = self.endpoint + path
         start = time.monotonic()
         for _hop in range(6):
             auth = ["Authorization: Bearer " + self.token] if self.token and same_host(url, self.endpoint) else []
-            resp = exchange(url, self.opts, headers + auth, sink=sink)
+            resp = exchange(url, self.opts, headers + auth, sink=sink, seconds=seconds)
             self.note_host(url)
             if resp.status == 401 and not auth and "www-authenticate" in resp.headers:
                 self.fetch_token(resp.headers["www-authenticate"])
                 continue
             if resp.status in (301, 302, 303, 307, 308) and "location" in resp.headers:
                 url = urljoin(url, resp.headers["location"])
+                if url_problem(url):
+                    raise ProbeFailure("registry_error", "%s redirected to an unusable URL: %s" % (step, url_problem(url)))
                 continue
             if resp.status != 200:
-                raise ProbeFailure("http_status", "HTTP %d for %s at %s" % (resp.status, step, urlsplit(url).netloc))
-            self.bytes += resp.bytes
-            self.steps.append({"step": step, "ms": ms(start), "bytes": resp.bytes, "host": urlsplit(url).netloc})
+                raise ProbeFailure("http_status", "HTTP %d for %s at %s" % (resp.status, step, host_of(url)))
+            if resp.truncated:
+                raise ProbeFailure("registry_error", "the %s at %s is larger than %d bytes" % (step, host_of(url), KEEP_BYTES))
+            self.bytes += resp.size
+            self.steps.append({"step": step, "ms": ms(start), "bytes": resp.size, "host": host_of(url)})
             return resp.body, resp.headers
         raise ProbeFailure("registry_error", "too many redirects or auth rounds for %s" % step)
 
@@ -578,25 +771,43 @@ class Puller(object):
         if scheme.lower() != "bearer":
             raise ProbeFailure("registry_error", "registry wants %s auth; only anonymous bearer tokens are supported" % scheme)
         fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
-        if "realm" not in fields:
-            raise ProbeFailure("registry_error", "bearer challenge without a realm")
+        realm = fields.get("realm", "")
+        if url_problem(realm):
+            raise ProbeFailure("registry_error", "bearer challenge without a usable realm: %s" % url_problem(realm))
         query = "service=%s&scope=%s" % (fields.get("service", ""), fields.get("scope") or "repository:%s:pull" % self.ref.repository)
         start = time.monotonic()
-        resp = exchange(fields["realm"] + ("&" if "?" in fields["realm"] else "?") + query, self.opts)
-        self.note_host(fields["realm"])
+        resp = exchange(realm + ("&" if "?" in realm else "?") + query, self.opts)
+        self.note_host(realm)
         if resp.status != 200:
-            raise ProbeFailure("http_status", "HTTP %d from the token service %s" % (resp.status, urlsplit(fields["realm"]).netloc))
+            raise ProbeFailure("http_status", "HTTP %d from the token service %s" % (resp.status, host_of(realm)))
         try:
             document = json.loads(resp.body.decode("utf-8"))
-            self.token = document.get("token") or document["access_token"]
-        except (ValueError, KeyError):
+            self.token = str(document.get("token") or document["access_token"])
+        except (ValueError, KeyError, AttributeError):
             raise ProbeFailure("registry_error", "token service answered without a token") from None
-        self.steps.append({"step": "token", "ms": ms(start), "bytes": resp.bytes, "host": urlsplit(fields["realm"]).netloc})
+        self.steps.append({"step": "token", "ms": ms(start), "bytes": resp.size, "host": host_of(realm)})
 
     def note_host(self, url: str) -> None:
-        host = urlsplit(url).netloc
+        host = host_of(url)
         if host not in self.hosts:
             self.hosts.append(host)
+
+
+def url_problem(url: str) -> Optional[str]:
+    """Why `url` is not an http:// or https:// URL with a host and a valid port, or None:
+    nothing else is requested, from the command line or from a registry's answers."""
+    if "://" not in url:
+        return "no scheme, write https://" + redact_url(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return "only http:// and https:// are probed"
+    if not parts.hostname or port == 0:
+        return "no host, or port 0"
+    return None
 
 
 def same_host(a: str, b: str) -> bool:
@@ -610,10 +821,7 @@ def default_platform() -> str:
 
 def pull_attempt(image: str, attempt: int, args: argparse.Namespace, opts: Options) -> Dict[str, Any]:
     rec = record("pull", image, attempt)
-    try:
-        ref = parse_image(image)
-    except ValueError as exc:
-        return failed(rec, ProbeFailure("registry_error", str(exc)))
+    ref = parse_image(image)
     upstream = registry_endpoint(ref.registry, args.plain_http)
     endpoints = ([("mirror", args.mirror)] if args.mirror else []) + ([] if args.no_fallback and args.mirror else [("upstream", upstream)])
     start = time.monotonic()
@@ -641,7 +849,8 @@ CRICTL_PATTERNS = [
     ("connect_refused", r"connection refused"),
     ("connect_timeout", r"dial tcp .*(i/o timeout|connect: connection timed out)"),
     ("read_timeout", r"i/o timeout|context deadline exceeded|Client.Timeout"),
-    ("tls_error", r"x509:|tls:"),
+    ("tls_certificate", r"x509:"),
+    ("tls_error", r"tls:"),
     ("http_status", r"unexpected status|not found|401 Unauthorized|403 Forbidden|429 Too Many"),
 ]
 
@@ -682,12 +891,20 @@ def run_pull(args: argparse.Namespace, sink: "Collector") -> None:
 
 # ---------------------------------------------------------------- mss-sweep
 
+DEFAULT_TRIES = 3  # handshakes (small and large hello each) at the default MSS
+REPRODUCED = 2  # stalled default tries that make a black hole, given a working MSS below
+# Connections of a round start this far apart: a burst of SYNs overflows a small listen backlog
+# (Python's socketserver keeps 5) into connect timeouts that say nothing about size.
+LAUNCH_GAP_S = 0.003
 
-def route_mtu(family: int, ip: str, port: int) -> Optional[int]:
+
+def route_mtu(family: int, ip: str, port: int, source: Optional[str]) -> Optional[int]:
     """The MTU the kernel's route to `ip` has (no packet is sent: a connected UDP socket)."""
     try:
         probe = socket.socket(family, socket.SOCK_DGRAM)
         try:
+            if source:
+                probe.bind((source, 0))
             probe.connect((ip, port))
             if family == socket.AF_INET6:
                 return int(probe.getsockopt(socket.IPPROTO_IPV6, IPV6_MTU))
@@ -698,123 +915,230 @@ def route_mtu(family: int, ip: str, port: int) -> Optional[int]:
         return None
 
 
-def handshake_ok(host: str, port: int, opts: Options) -> Tuple[bool, Optional[str]]:
-    """One TCP connect + TLS handshake with the options' MSS and hello size."""
+def handshake_ok(host: str, port: int, opts: Options) -> Tuple[bool, Optional[ProbeFailure]]:
+    """One TCP connect + TLS handshake with the options' MSS and hello size; (ok, the failure)."""
     phases: Dict[str, float] = {}
+    deadline = Deadline(opts.timeout)
     try:
-        family, ip = resolve(host, port, opts, phases)
-        sock = connect(family, ip, port, opts, phases)
+        family, ip = resolve(host, port, opts, phases, deadline)
+        sock = connect(family, ip, port, opts, phases, deadline)
         try:
-            handshake(sock, host, opts, phases).close()
+            handshake(sock, host, opts, phases, deadline).close()
         finally:
             sock.close()
         return True, None
     except ProbeFailure as failure:
-        return False, failure.cls
+        return False, failure
+
+
+def spread(low: int, high: int, width: int) -> List[int]:
+    """Up to `width` MSS values strictly between `low` (works) and `high` (fails), evenly spaced,
+    the largest at high - 1: one round of the search."""
+    count = high - low - 1
+    if count <= width:
+        return list(range(low + 1, high))
+    step = count / float(width)
+    return sorted({low + int(round(step * (i + 1))) for i in range(width)})
+
+
+def stalled(trial: Dict[str, Any]) -> bool:
+    """The size signature: TCP connected, then the handshake's large segments never arrived.
+    A refused or unanswered SYN, or a reset, says nothing about size."""
+    return bool(trial["error_class"] == "tls_handshake_timeout")
+
+
+def bounds(trials: List[Dict[str, Any]], big: bool, high: int) -> Tuple[Optional[int], int]:
+    """(largest MSS whose handshake got through, smallest MSS above it that stalled). A pass is
+    proof; a stall below a pass was noise."""
+    sized = [t for t in trials if t["mss"] is not None and t["big_hello"] == big]
+    passed = [t["mss"] for t in sized if t["through"]]
+    low = max(passed) if passed else None
+    failing = [t["mss"] for t in sized if stalled(t) and (low is None or t["mss"] > low)]
+    return low, min(failing + [high + 1])
 
 
 class Sweep(object):
-    """Binary search for the largest MSS at which small *and* large first flights get through."""
+    """The largest MSS at which large first flights get through both ways. Each round tries
+    several MSS values at once; the default MSS is tried DEFAULT_TRIES times beside the first."""
 
-    def __init__(self, host: str, port: int, args: argparse.Namespace, log: Callable[[str], None]):
-        self.host, self.port, self.args, self.log = host, port, args, log
+    def __init__(self, host: str, port: int, ip: str, args: argparse.Namespace, log: Callable[[str], None]):
+        self.host, self.port, self.ip, self.args, self.log = host, port, ip, args, log
+        # every trial reaches the same address
+        self.opts = Options(args.timeout, {(host, port): ip}, args.ca_file, source=args.source)
         self.deadline = time.monotonic() + args.budget
         self.trials: List[Dict[str, Any]] = []
+        self.lock = threading.Lock()
 
-    def works(self, mss: Optional[int]) -> Optional[bool]:
-        """True when every repeat of both hello sizes completes; None when the time budget ran out."""
-        for big in (False, True):
-            for _ in range(self.args.repeat):
-                if time.monotonic() > self.deadline:
-                    return None
-                opts = Options(self.args.timeout, self.args.resolve, self.args.ca_file, big_hello=big, mss=mss)
-                ok, cls = handshake_ok(self.host, self.port, opts)
-                self.trials.append({"mss": mss, "big_hello": big, "ok": ok, "error_class": cls, "timestamp": utc_now()})
-                self.log("mss %s %s hello: %s" % (mss or "default", "large" if big else "small", "ok" if ok else cls))
-                if not ok:
-                    return False
-        return True
+    def trial(self, mss: Optional[int], big: bool) -> Dict[str, Any]:
+        start = time.monotonic()
+        ok, failure = handshake_ok(self.host, self.port, replace(self.opts, mss=mss, big_hello=big))
+        cls = failure.cls if failure else None
+        # A certificate is checked only once the server's whole first flight arrived: its
+        # packets got through, so for sizing the handshake passes.
+        trial = {"mss": mss, "big_hello": big, "ok": ok, "error_class": cls, "error": str(failure) if failure else None,
+                 "through": ok or cls == "tls_certificate", "ms": ms(start), "timestamp": utc_now()}
+        with self.lock:
+            self.trials.append(trial)
+        self.log("mss %s %s hello: %s" % (mss or "default", "large" if big else "small", "ok" if ok else cls))
+        return trial
+
+    def round(self, specs: List[Tuple[Optional[int], bool]]) -> List[Dict[str, Any]]:
+        """Handshakes with these (MSS, large hello) at once; their trials, in order."""
+        with ThreadPoolExecutor(max_workers=len(specs)) as pool:
+            futures = []
+            for spec in specs:
+                futures.append(pool.submit(self.trial, *spec))
+                time.sleep(LAUNCH_GAP_S)
+            return [future.result() for future in futures]
 
     def run(self) -> Dict[str, Any]:
-        phases: Dict[str, float] = {}
-        family, ip = resolve(self.host, self.port, Options(self.args.timeout, self.args.resolve), phases)
+        family = socket.AF_INET6 if ":" in self.ip else socket.AF_INET
         overhead = 60 if family == socket.AF_INET6 else 40
-        mtu = route_mtu(family, ip, self.port) or 1500
-        high = min(self.args.max_mss or mtu - overhead, mtu - overhead)
-        result: Dict[str, Any] = {"target": "%s:%d" % (self.host, self.port), "remote_ip": ip, "route_mtu": mtu, "ip_overhead": overhead}
-        result["default_mss_works"] = self.works(None)
-        low_ok = self.works(MIN_MSS)
-        best: Optional[int] = None
-        if low_ok:
-            best, lo, hi = MIN_MSS, MIN_MSS + 1, high
-            while lo <= hi:
-                mid = (lo + hi) // 2
-                passed = self.works(mid)
-                if passed is None:
-                    result["incomplete"] = "time budget of %.0fs ran out; the working MSS is at least %d" % (self.args.budget, best)
-                    break
-                if passed:
-                    best, lo = mid, mid + 1
-                else:
-                    hi = mid - 1
-        result.update(verdict(result["default_mss_works"], low_ok, best, overhead, high))
+        mtu = route_mtu(family, self.ip, self.port, self.args.source) or 1500
+        high = min(self.args.max_mss or MAX_MSS, mtu - overhead, MAX_MSS)
+        result: Dict[str, Any] = {"target": "%s:%d" % (self.host, self.port), "remote_ip": self.ip, "source": self.args.source,
+                                  "route_mtu": mtu, "ip_overhead": overhead}
+        defaults: List[Tuple[Optional[int], bool]] = [(None, big) for big in (False, True) for _ in range(DEFAULT_TRIES)]
+        floor: List[Tuple[Optional[int], bool]] = [(MIN_MSS, False), (MIN_MSS, True)]
+        first = self.round(defaults + floor + [(m, True) for m in spread(MIN_MSS, high + 1, self.args.parallel)])
+        default_trials, floor_trials = first[: len(defaults)], first[len(defaults) : len(defaults) + 2]
+        # Size with the large hello, which fills a segment each way; with the small one only if
+        # the server refuses large hellos even in small segments.
+        big = floor_trials[1]["through"] or not floor_trials[0]["through"]
+        best, above = bounds(self.trials, big, high)
+        while best is not None and above - best > 1:
+            if time.monotonic() > self.deadline:
+                result["incomplete"] = "time budget of %.0fs ran out; the working MSS is at least %d" % (self.args.budget, best)
+                break
+            self.round([(m, big) for m in spread(best, above, self.args.parallel)])
+            if bounds(self.trials, big, high) == (best, above):
+                result["incomplete"] = "a round settled nothing (no pass, no stall); the working MSS is at least %d" % best
+                break
+            best, above = bounds(self.trials, big, high)
+        confirmed = best is not None and all(t["through"] for t in self.round([(best, big)] * self.args.repeat))
+        # a try is one small and one large hello at the default MSS
+        tries = [(default_trials[i], default_trials[DEFAULT_TRIES + i]) for i in range(DEFAULT_TRIES)]
+        stalls = sum(stalled(small) or stalled(large) for small, large in tries)
+        failures = sum(not (small["through"] and large["through"]) for small, large in tries)
+        result.update(default_mss_works=failures < REPRODUCED, default_tries=DEFAULT_TRIES, default_stalls=stalls)
+        result.update(sweep_verdict(stalls, best, confirmed, high, overhead, floor_trials[0]["error_class"] if best is None else None))
+        small_stalls = sum(stalled(small) for small, _ in tries)
+        result["direction"] = ("both" if small_stalls >= REPRODUCED else "toward-server") if result["black_hole"] else None
+        if not big:
+            result["note"] = ((result["note"] or "") + " Sized with the small hello: the server refuses a large one even at MSS %d." % MIN_MSS).strip()
+        certificate = [t["error"] for t in self.trials if t["error_class"] == "tls_certificate"]
+        result["certificate_error"] = certificate[0] if certificate else None
         result["trials"] = self.trials
         return result
 
 
-def verdict(default_ok: Optional[bool], low_ok: Optional[bool], best: Optional[int], overhead: int, high: int) -> Dict[str, Any]:
-    out: Dict[str, Any] = {"working_mss": best, "path_mtu": best + overhead if best else None}
-    if not low_ok:
-        out.update(black_hole=False, verdict="unreachable", recommended_clamp=None,
-                   explanation="handshakes fail even at MSS %d: not an MTU problem (check DNS, routing, firewall, the server)" % MIN_MSS)
-    elif default_ok and best == high:
-        out.update(black_hole=False, verdict="clean", recommended_clamp=None,
-                   explanation="full-size segments get through in both directions; no clamp needed")
-    elif default_ok:
-        out.update(black_hole=False, verdict="clean-default", recommended_clamp=None,
-                   explanation="the default MSS works although larger probes above %s failed" % best)
-    else:
+UNREACHABLE = {
+    "connect_refused": "TCP is refused even at MSS %d: the service is down or filtered (not an MTU problem)",
+    "connect_timeout": "TCP is not answered even at MSS %d: the host or the path to it is down (not an MTU problem)",
+    "connect_error": "TCP cannot reach the host even at MSS %d: the network or host is unreachable (not an MTU problem)",
+    "tls_handshake_timeout": "TCP connects but TLS never answers, even at MSS %d with a small hello: the server stalls (not an MTU problem)",
+}
+
+
+def sweep_verdict(default_stalls: int, best: Optional[int], confirmed: bool, high: int, overhead: int,
+                  unreachable_class: Optional[str] = None) -> Dict[str, Any]:
+    """The sweep's conclusion. A black hole needs handshakes at the default MSS to stall in
+    REPRODUCED of its tries while a smaller MSS passes every one of its own; anything less is
+    noise, called clean with a note. `best` is None when even MIN_MSS failed (`unreachable_class`
+    says how)."""
+    out: Dict[str, Any] = {"working_mss": best, "path_mtu": best + overhead if best else None, "black_hole": False,
+                           "recommended_clamp": None, "note": None, "unreachable_class": None}
+    noise = "%d of %d default-MSS tries stalled" % (default_stalls, DEFAULT_TRIES)
+    if best is None:
+        cause = UNREACHABLE.get(unreachable_class or "", "handshakes fail even at MSS %%d (%s): not an MTU problem" % unreachable_class)
+        out.update(verdict="unreachable", unreachable_class=unreachable_class, explanation=cause % MIN_MSS)
+    elif default_stalls >= REPRODUCED and best < high and confirmed:
         out.update(black_hole=True, verdict="black-hole", recommended_clamp=best,
-                   explanation="handshakes stall at the default MSS but complete at MSS %s: a PMTU black hole; "
-                   "clamp TCP MSS to %s (path MTU %s)" % (best, best, (best or 0) + overhead))
+                   explanation="%s but every one completes at MSS %d: a PMTU black hole; clamp TCP MSS to %d (path MTU %d)"
+                   % (noise, best, best, best + overhead))
+    elif default_stalls >= REPRODUCED:
+        why = "MSS %d, the full size, passes" % best if best >= high else "handshakes at MSS %d fail too" % best
+        out.update(verdict="clean", explanation="no size limit explains the failures: %s" % why,
+                   note="%s, but %s: loss or a flaky server, not a PMTU black hole" % (noise, why))
+    else:
+        if best < high:
+            out.update(verdict="clean-default", explanation="the default MSS works although larger probes above %d failed" % best)
+        else:
+            out.update(verdict="clean", explanation="full-size segments get through in both directions; no clamp needed")
+        if default_stalls:
+            out["note"] = "%s and did not reproduce: noise, not a size limit" % noise
     return out
 
 
-def tracepath_evidence(host: str, timeout: float) -> Optional[str]:
-    """tracepath's view beside the verdict. It learns the path MTU from ICMP, so across a black
-    hole it reports the wrong value or no reply: that contrast is the evidence."""
-    tool = shutil.which("tracepath")
-    if not tool:
-        return None
-    argv = [tool, "-n", "-m", "8", host]
-    if shutil.which("stdbuf"):
-        argv = ["stdbuf", "-oL"] + argv  # line-buffered, so a stopped run still shows its hops
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-        return (done.stdout + done.stderr).strip()
-    except subprocess.TimeoutExpired as exc:
-        partial = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        return partial.strip() + "\n(tracepath stopped after %.0fs)" % timeout
+class Tracepath(object):
+    """tracepath beside the sweep: started with it, stopped when the sweep ends or after its own
+    bound. It learns the path MTU from ICMP, so across a black hole its first hops and a pmtu
+    that never came down are all it has to say."""
+
+    def __init__(self, ip: str, limit: float, source: Optional[str]):
+        self.limit, self.source = limit, source
+        self.started = time.monotonic()
+        tool = shutil.which("tracepath")
+        self.proc: Optional[subprocess.Popen[str]] = None
+        if tool:
+            # line-buffered (stdbuf), so a stopped run still shows its hops
+            argv = (["stdbuf", "-oL"] if shutil.which("stdbuf") else []) + [tool, "-n", "-m", "8", ip]
+            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.timer = threading.Timer(limit, self._stop)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+
+    def output(self) -> Optional[str]:
+        if self.proc is None:
+            return None
+        self.timer.cancel()
+        stopped = self.proc.poll() is None
+        self._stop()
+        text = self.proc.communicate()[0].strip()
+        elapsed = time.monotonic() - self.started
+        if self.proc.returncode < 0:
+            at_bound = not stopped or elapsed >= self.limit
+            text += "\n(tracepath stopped after %.1fs, %s: partial)" % (min(elapsed, self.limit), "at its bound" if at_bound else "when the sweep ended")
+        if self.source:
+            text += "\n(tracepath cannot bind --source %s: it took this host's own route)" % self.source
+        return text
 
 
 def run_sweep(args: argparse.Namespace, sink: "Collector") -> None:
-    host, _, port = args.target.rpartition(":") if re.search(r":\d+$", args.target) else (args.target, "", "443")
-    host = host.strip("[]")
-    result = Sweep(host, int(port), args, sink.progress).run()
-    if not args.no_tracepath:
-        result["tracepath"] = tracepath_evidence(host, args.tracepath_timeout)
+    host, port = args.target
+    try:
+        ip = resolve(host, port, Options(args.timeout, args.resolve), {}, Deadline(args.timeout))[1]
+    except ProbeFailure as failure:
+        sink.add(failed(record("mss-sweep", "%s:%d" % (host, port), 1), failure))
+        return
+    tracepath = None if args.no_tracepath else Tracepath(ip, args.tracepath_timeout, args.source)
+    try:
+        result = Sweep(host, port, ip, args, sink.progress).run()
+    finally:
+        evidence = tracepath.output() if tracepath else None  # never left running, even on Ctrl-C
+    if tracepath:
+        result["tracepath"] = evidence
     sink.sweep = result
     sink.add(sweep_record(result))
 
 
 def sweep_record(result: Dict[str, Any]) -> Dict[str, Any]:
-    """The sweep as one attempt record: ok when the default MSS works, classified otherwise."""
+    """The sweep as one attempt record: ok when the sweep finds no size limit and the certificate
+    is trusted; otherwise classified by the black hole, the unreachable cause or the certificate."""
     rec = record("mss-sweep", result["target"], 1, remote_ip=result["remote_ip"], remote_port=int(result["target"].rsplit(":", 1)[1]))
-    if result["verdict"] in ("clean", "clean-default"):
-        rec["ok"] = True
-        return rec
-    classes = [t["error_class"] for t in result["trials"] if t["error_class"]]
-    return failed(rec, ProbeFailure(classes[-1] if classes else "connect_error", result["explanation"]))
+    if result["black_hole"]:
+        defaults = [t["error_class"] for t in result["trials"] if t["mss"] is None and not t["through"]]
+        return failed(rec, ProbeFailure(max(set(defaults), key=defaults.count), result["explanation"]))
+    if result["unreachable_class"]:
+        return failed(rec, ProbeFailure(result["unreachable_class"], result["explanation"]))
+    if result["certificate_error"]:
+        return failed(rec, ProbeFailure("tls_certificate", result["certificate_error"]))
+    rec["ok"] = True
+    return rec
 
 
 # ---------------------------------------------------------------- facts
@@ -953,12 +1277,12 @@ def summarize(records: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return out
 
 
-def document(command: str, argv: List[str], collector: Collector, interrupted: bool) -> Dict[str, Any]:
+def document(command: str, argv: List[str], secrets: List[str], collector: Collector, interrupted: bool) -> Dict[str, Any]:
     doc: Dict[str, Any] = {
         "schema": SCHEMA,
         "agent_version": AGENT_VERSION,
         "command": command,
-        "argv": redact_argv(argv),
+        "argv": redact_argv(argv, secrets),
         "started": collector.records[0]["timestamp"] if collector.records else utc_now(),
         "finished": utc_now(),
         "interrupted": interrupted,
@@ -983,9 +1307,11 @@ def table(doc: Dict[str, Any]) -> str:
         lines.append("mss-sweep %s: %s" % (sweep["target"], sweep["verdict"]))
         lines.append("    default MSS works: %s   working MSS: %s   path MTU: %s   recommended clamp: %s"
                      % (sweep["default_mss_works"], sweep["working_mss"], sweep["path_mtu"], sweep["recommended_clamp"]))
-        lines.append("    " + sweep["explanation"])
-        if sweep.get("incomplete"):
-            lines.append("    incomplete: " + sweep["incomplete"])
+        for key in ("explanation", "note", "certificate_error", "incomplete"):
+            if sweep.get(key):
+                lines.append("    %s%s" % ("" if key == "explanation" else key.replace("_", " ") + ": ", sweep[key]))
+        if sweep.get("tracepath"):
+            lines += ["    tracepath: " + line for line in sweep["tracepath"].splitlines()]
     if doc["interrupted"]:
         lines.append("(interrupted: partial results)")
     return "\n".join(lines)
@@ -994,61 +1320,187 @@ def table(doc: Dict[str, Any]) -> str:
 # ---------------------------------------------------------------- command line
 
 
-def options_from(args: argparse.Namespace) -> Options:
-    return Options(args.timeout, args.resolve, args.ca_file, big_hello=getattr(args, "big_hello", False))
+class Parser(argparse.ArgumentParser):
+    """Usage errors are one line on stderr and exit 2, with any secret in them redacted."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write("%s: error: %s\n" % (self.prog, redact_text(message)))
+        sys.exit(2)
 
 
-def parse_resolve(text: str) -> Tuple[Tuple[str, int], str]:
-    host, port, address = text.rsplit(":", 2) if text.count(":") == 2 else _split_resolve_v6(text)
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError("%r is not a positive number of seconds" % text)
+    return value
+
+
+def pause(text: str) -> float:
+    """Seconds between rounds: zero or more."""
+    try:
+        return 0.0 if float(text) == 0 else seconds(text)
+    except ValueError:
+        return seconds(text)
+
+
+def count(text: str) -> int:
+    if not re.match(r"^\d{1,6}$", text.strip()) or int(text) < 1:
+        raise argparse.ArgumentTypeError("%r is not a positive whole number" % text)
+    return int(text)
+
+
+def web_url(text: str) -> str:
+    problem = url_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError("%s: %s" % (redact_url(text), problem))
+    return text
+
+
+def header(text: str) -> str:
+    name, sep, _value = text.partition(":")
+    if not sep or not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", name) or "\r" in text or "\n" in text:
+        raise argparse.ArgumentTypeError("a header is NAME: VALUE on one line")
+    return text
+
+
+def host_port(text: str) -> Tuple[str, int]:
+    match = re.match(r"^(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]]+))(?::(\d{1,5}))?$", text)
+    port = int(match.group(3) or 443) if match else 0
+    if not match or not 0 < port < 65536:
+        raise argparse.ArgumentTypeError("%r is not HOST[:PORT] (an IPv6 address in brackets)" % text)
+    return match.group(1) or match.group(2), port
+
+
+def resolve_entry(text: str) -> Tuple[Tuple[str, int], str]:
+    """HOST:PORT:ADDR, as curl's --resolve (ADDR may be an IPv6 address, bracketed or not)."""
+    host, _, rest = text.partition(":")
+    port, _, address = rest.partition(":")
+    try:
+        ipaddress.ip_address(address.strip("[]"))
+        valid = bool(host) and 0 < int(port) < 65536
+    except ValueError:
+        valid = False
+    if not valid:
+        raise argparse.ArgumentTypeError("%r is not HOST:PORT:ADDR with ADDR an IP address" % text)
     return (host, int(port)), address.strip("[]")
 
 
-def _split_resolve_v6(text: str) -> Tuple[str, str, str]:
-    host, port, address = text.split(":", 2)
-    return host, port, address
+def image(text: str) -> str:
+    try:
+        problem = url_problem(registry_endpoint(parse_image(text).registry, []))
+    except ValueError as exc:
+        problem = str(exc)
+    if problem:
+        raise argparse.ArgumentTypeError("%s: %s" % (text, problem))
+    return text
+
+
+def platform_spec(text: str) -> str:
+    if not re.match(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$", text):
+        raise argparse.ArgumentTypeError("%r is not OS/ARCH[/VARIANT], e.g. linux/amd64" % text)
+    return text
+
+
+def expect_spec(text: str) -> List[Tuple[int, int]]:
+    try:
+        return status_ranges(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def ca_bundle(path: str) -> str:
+    """A readable PEM bundle, checked before any connection."""
+    try:
+        ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise argparse.ArgumentTypeError("%s: not a readable PEM CA bundle (%s)" % (path, getattr(exc, "strerror", None) or exc)) from None
+    return path
+
+
+def source_address(text: str) -> str:
+    """An address of this host that outgoing connections can be bound to."""
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(text).version == 6 else socket.AF_INET
+        probe = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            probe.bind((text, 0))
+        finally:
+            probe.close()
+    except (ValueError, OSError):
+        raise argparse.ArgumentTypeError("%r is not an IP address of this host" % text) from None
+    return text
+
+
+def mss_value(text: str) -> int:
+    value = count(text)
+    if value <= MIN_MSS:
+        raise argparse.ArgumentTypeError("%r: the highest MSS to try must be above %d" % (text, MIN_MSS))
+    return value
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    return Options(args.timeout, dict(args.resolve), args.ca_file, big_hello=getattr(args, "big_hello", False),
+                   source=getattr(args, "source", None))
+
+
+def secrets_of(args: argparse.Namespace) -> List[str]:
+    """The secret values among the arguments, whatever their spelling on the command line."""
+    found = [s for s in (header_secret(h) for h in getattr(args, "header", [])) if s]
+    for url in list(getattr(args, "urls", [])) + [getattr(args, "mirror", None) or ""]:
+        found += url_secrets(url)
+    return found
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="agent.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="failure classes:\n" + "\n".join("  %-22s %s" % kv for kv in FAILURE_CLASSES.items()))
-    sub = p.add_subparsers(dest="command")
+    p = Parser(prog="agent.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+               epilog="failure classes:\n" + "\n".join("  %-22s %s" % kv for kv in FAILURE_CLASSES.items()))
+    sub = p.add_subparsers(dest="command", metavar="{http,pull,mss-sweep,facts}")
 
-    def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--timeout", type=float, default=10.0, help="bound on every phase, seconds (default 10)")
-        sp.add_argument("--resolve", action="append", default=[], metavar="HOST:PORT:ADDR", help="pin a name to an address, as curl's")
-        sp.add_argument("--ca-file", help="PEM bundle of CAs to trust instead of the system store")
+    def common(sp: argparse.ArgumentParser, timeout: float, bounded: str = "a whole attempt") -> None:
+        sp.add_argument("--timeout", type=seconds, default=timeout,
+                        help="bound on %s, seconds (default %g); a TLS handshake gets 10x the TCP connect "
+                        "time, at least %gs, within it" % (bounded, timeout, HANDSHAKE_FLOOR_S))
+        sp.add_argument("--resolve", type=resolve_entry, action="append", default=[], metavar="HOST:PORT:ADDR", help="pin a name to an address, as curl's")
+        sp.add_argument("--ca-file", type=ca_bundle, help="PEM bundle of CAs to trust instead of the system store")
         sp.add_argument("--json", action="store_true", help="print one netstab.probe/v1 JSON document")
         sp.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
+    source_help = "bind outgoing connections to this local address (a gateway probing as its VM subnet does)"
     h = sub.add_parser("http", help="timed HTTP(S) requests per phase")
-    h.add_argument("urls", nargs="+", metavar="URL")
-    h.add_argument("--repeat", type=int, default=1)
-    h.add_argument("--interval", type=float, default=0.0, help="seconds between rounds")
-    h.add_argument("--concurrency", type=int, default=1)
-    h.add_argument("--header", "-H", action="append", default=[], help="extra request header; sensitive values are redacted in output")
-    h.add_argument("--expect", default="200-399,401", help="statuses that count as success (default 200-399,401)")
+    h.add_argument("urls", nargs="+", type=web_url, metavar="URL")
+    h.add_argument("--repeat", type=count, default=1, help="attempts per URL (default 1)")
+    h.add_argument("--interval", type=pause, default=0.0, help="seconds between rounds; without it all attempts overlap up to --concurrency")
+    h.add_argument("--concurrency", type=count, default=1, help="attempts at once (default 1)")
+    h.add_argument("--header", "-H", type=header, action="append", default=[], help="extra request header; sensitive values are redacted in output")
+    h.add_argument("--expect", type=expect_spec, default=status_ranges("200-399,401"), help="statuses that count as success (default 200-399,401)")
     h.add_argument("--big-hello", action="store_true", help="a ClientHello larger than one segment, like containerd's")
-    common(h)
+    h.add_argument("--source", type=source_address, metavar="ADDR", help=source_help)
+    common(h, 10.0)
 
     pl = sub.add_parser("pull", help="registry-API image pull, digests verified")
-    pl.add_argument("images", nargs="+", metavar="IMAGE")
-    pl.add_argument("--repeat", type=int, default=1)
-    pl.add_argument("--mirror", help="mirror endpoint URL tried first; the upstream is the fallback")
+    pl.add_argument("images", nargs="+", type=image, metavar="IMAGE")
+    pl.add_argument("--repeat", type=count, default=1, help="pulls per image (default 1)")
+    pl.add_argument("--mirror", type=web_url, help="mirror endpoint URL tried first; the upstream is the fallback")
     pl.add_argument("--no-fallback", action="store_true", help="with --mirror: do not fall back to the upstream (warm-up, mirror checks)")
     pl.add_argument("--runtime", choices=("api", "crictl"), default="api", help="crictl: pull with the node's runtime instead")
-    pl.add_argument("--platform", default=default_platform(), help="os/arch picked from an index (default: this machine)")
+    pl.add_argument("--platform", type=platform_spec, default=default_platform(), help="OS/ARCH[/VARIANT] picked from an index (default: this machine)")
     pl.add_argument("--plain-http", action="append", default=[], metavar="REGISTRY", help="reach this registry over plain HTTP")
-    common(pl)
+    common(pl, 10.0, "each request of a pull (a blob's grows by 1s per 128 KiB it declares)")
 
     s = sub.add_parser("mss-sweep", help="find the largest working MSS: PMTU black-hole detection")
-    s.add_argument("target", metavar="HOST[:PORT]")
-    s.add_argument("--repeat", type=int, default=2, help="handshakes per step and hello size (default 2)")
-    s.add_argument("--budget", type=float, default=90.0, help="bound on the whole sweep, seconds (default 90)")
-    s.add_argument("--max-mss", type=int, help="highest MSS to try (default: route MTU - IP/TCP headers)")
+    s.add_argument("target", type=host_port, metavar="HOST[:PORT]")
+    s.add_argument("--repeat", type=count, default=2, help="handshakes that confirm the working MSS (default 2)")
+    s.add_argument("--parallel", type=count, default=32, help="MSS values tried at once in each round of the search (default 32)")
+    s.add_argument("--budget", type=seconds, default=90.0, help="no new search round after this many seconds (default 90)")
+    s.add_argument("--max-mss", type=mss_value, help="highest MSS to try (default: route MTU - IP/TCP headers)")
     s.add_argument("--no-tracepath", action="store_true", help="skip tracepath evidence")
-    s.add_argument("--tracepath-timeout", type=float, default=10.0, help="bound on tracepath, seconds (default 10)")
-    common(s)
-    s.set_defaults(timeout=3.0)
+    s.add_argument("--tracepath-timeout", type=seconds, default=10.0, help="bound on tracepath, which runs beside the sweep and "
+                   "stops when it ends (default 10)")
+    s.add_argument("--source", type=source_address, metavar="ADDR", help=source_help)
+    common(s, 3.0)
 
     f = sub.add_parser("facts", help="host network facts as JSON")
     f.add_argument("--json", action="store_true", default=True)
@@ -1058,20 +1510,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = parser()
-    try:
-        args = p.parse_args(argv)
-        if args.command is None:
-            p.print_help(sys.stderr)
-            return 2
-        if args.command == "facts":
-            print(json.dumps({"schema": SCHEMA, "command": "facts", "host": facts()}, indent=2))
-            return 0
-        args.resolve = dict(parse_resolve(r) for r in args.resolve)
-        if getattr(args, "repeat", 1) < 1 or getattr(args, "concurrency", 1) < 1 or args.timeout <= 0:
-            p.error("--repeat, --concurrency and --timeout must be positive")
-    except (ValueError, IndexError) as exc:
-        sys.stderr.write("agent.py: bad argument: %s\n" % exc)
-        return 2
+    args = p.parse_args(argv)
+    if args.command is None:
+        p.error("choose a subcommand: http, pull, mss-sweep or facts (see --help)")
+    if args.command == "facts":
+        print(json.dumps({"schema": SCHEMA, "command": "facts", "host": facts()}, indent=2))
+        return 0
+    args.resolve = dict(args.resolve)
     collector = Collector(args.quiet)
     runner = {"http": run_http, "pull": run_pull, "mss-sweep": run_sweep}[args.command]
     interrupted = False
@@ -1079,9 +1524,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         runner(args, collector)
     except KeyboardInterrupt:
         interrupted = True
-    except ProbeFailure as failure:
-        collector.add(failed(record(args.command, getattr(args, "target", "?"), 1), failure))
-    doc = document(args.command, argv, collector, interrupted)
+    doc = document(args.command, argv, secrets_of(args), collector, interrupted)
     print(json.dumps(doc, indent=2) if args.json else table(doc))
     if interrupted:
         return 130

@@ -20,8 +20,10 @@ from components.config.stack import (
     NAMESPACE,
     OPTIONAL_SECRET_KEYS,
     SECRET_KEYS,
+    SECRETS,
     SECTIONS,
     StackConfig,
+    misspelt_namespace,
     needed_secrets,
     parse_config,
     secret_hint,
@@ -29,8 +31,9 @@ from components.config.stack import (
 from components.config.validation import CriteriaConfig, ValidationConfig
 
 __all__ = [
-    "FLAVORS", "GATEWAY_KINDS", "GUEST_INTERFACE", "MTU_MAX", "MTU_MIN", "NAMESPACE", "OPTIONAL_SECRET_KEYS", "ROLES", "SECRET_KEYS",
+    "FLAVORS", "GATEWAY_KINDS", "GUEST_INTERFACE", "MTU_MAX", "MTU_MIN", "NAMESPACE", "OPTIONAL_SECRET_KEYS", "ROLES", "SECRET_KEYS", "SECRETS",
     "SECTIONS", "ConfigError", "ExternalSecretConfig", "GateConfig", "GatewayConfig", "IPAddress", "IPNetwork", "ImageConfig",
     "K3sConfig", "MirrorConfig", "NetworkConfig", "NodeConfig", "OperatorConfig", "ProxmoxConfig", "SecretsConfig", "SshConfig",
-    "StackConfig", "StoreConfig", "UpstreamConfig", "ValidationConfig", "CriteriaConfig", "WarmupConfig", "needed_secrets", "parse_config", "secret_hint",
+    "StackConfig", "StoreConfig", "UpstreamConfig", "ValidationConfig", "CriteriaConfig", "WarmupConfig", "misspelt_namespace", "needed_secrets",
+    "parse_config", "secret_hint",
 ]

@@ -104,7 +104,7 @@ class Section(BaseModel):
         try:
             section = handler(data)
         except ValidationError as exc:
-            found = [(e["loc"], cls._message(e)) for e in exc.errors()]
+            found = [cls._translate(e) for e in exc.errors()]
             if isinstance(data, Mapping):
                 found += cls._run_rules(cls.partial(data))
             raise _validation_error(cls.__name__, found, data) from None
@@ -131,10 +131,20 @@ class Section(BaseModel):
         return Partial(values)
 
     @classmethod
+    def _translate(cls, error: ErrorDetails) -> tuple[Loc, str]:
+        """Where a pydantic error is and how we word it."""
+        loc, kind = error["loc"], error["type"]
+        if kind == NETSTAB_ERROR:
+            return (*loc, *error["ctx"]["at"]), str(error["ctx"]["message"])
+        if kind == "invalid_key":  # the key itself is the input
+            key = error["input"]
+            return (*loc[:-1], repr(key)), (f"key {show(key)} is not text (YAML reads yes/no/on/off as booleans and bare numbers "
+                                            f"as numbers); expected one of: {', '.join(cls.keys())}")
+        return loc, cls._message(error)
+
+    @classmethod
     def _message(cls, error: ErrorDetails) -> str:
         kind, value = error["type"], error["input"]
-        if kind == NETSTAB_ERROR:
-            return str(error["ctx"]["message"])
         if kind == "missing":
             return "missing required key"
         if kind == "extra_forbidden":

@@ -30,8 +30,17 @@ def show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def problem(message: str) -> PydanticCustomError:
-    return PydanticCustomError(NETSTAB_ERROR, "{message}", {"message": message})
+def problem(message: str, at: tuple[int, ...] = ()) -> PydanticCustomError:
+    """A finished message; `at` locates it inside the value (an item of a list) when it is about one part."""
+    return PydanticCustomError(NETSTAB_ERROR, "{message}", {"message": message, "at": at})
+
+
+class Refused(ValueError):
+    """A value of the right type that a rule refuses: its message replaces "<value> is not <expected>"."""
+
+    def __init__(self, message: str, at: tuple[int, ...] = ()):
+        super().__init__(message)
+        self.at = at
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: typing hashes Annotated metadata
@@ -45,9 +54,15 @@ class Check:
     def read(self, value: Any) -> Any:
         try:
             return self.convert(value)
+        except Refused as exc:
+            raise problem(str(exc), exc.at) from None
         except (ValueError, TypeError) as exc:
             reason = f" ({exc})" if str(exc) else ""
             raise problem(f"{show(value)} is not {self.expected}{reason}") from None
+
+    def then(self, refine: Callable[[Any], Any], **schema: Any) -> Check:
+        """This check, then `refine` on what it read: a rule about the value itself (raising Refused)."""
+        return Check(self.expected, lambda value: refine(self.convert(value)), {**self.schema, **schema})
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(self.read)
@@ -112,9 +127,10 @@ def string_list(value: Any) -> tuple[str, ...]:
 
 Text = Annotated[str, Check("a non-empty string", _text, {"type": "string", "minLength": 1})]
 Bool = Annotated[bool, Check("true or false", _bool, {"type": "boolean"})]
-IP = Annotated[IPAddress, Check("an IP address", _ip, {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]})]
-CIDR = Annotated[IPNetwork, Check("a CIDR such as 10.27.27.0/24", _network, {"type": "string", "pattern": r"^[0-9A-Fa-f.:]+/\d{1,3}$"})]
-IPList = tuple[IP, ...]
+IP_ADDRESS = Check("an IP address", _ip, {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]})
+IP = Annotated[IPAddress, IP_ADDRESS]
+CIDR_NETWORK = Check("a CIDR such as 10.27.27.0/24", _network, {"type": "string", "pattern": r"^[0-9A-Fa-f.:]+/\d{1,3}$"})
+CIDR = Annotated[IPNetwork, CIDR_NETWORK]
 STRING_ITEMS = {"type": "array", "items": {"type": "string", "minLength": 1}}
 
 
@@ -156,3 +172,21 @@ def hostname(expected: str) -> Check:
 
 
 K3sVersion = Annotated[str, matching("a K3s release such as v1.33.5+k3s1", re.compile(r"^v\d+\.\d+\.\d+\+k3s\d+$"))]
+
+
+# A host key to pin (pulumi-command connection.hostKey): authorized_keys format. Not RSA: pulumi-command
+# offers only the pinned key's type, `ssh-rsa` (SHA-1) for RSA, which a current OpenSSH refuses.
+HOST_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}( \S.*)?$")
+
+
+def _host_key(value: Any) -> str:
+    if isinstance(value, str) and value.startswith("ssh-rsa "):
+        raise ValueError("RSA host keys cannot be pinned: pulumi-command would offer only ssh-rsa (SHA-1), which current sshd refuses; "
+                         "use the host's ed25519 key: ssh-keyscan -t ed25519 HOST")
+    if not isinstance(value, str) or not HOST_KEY.match(value.strip()):
+        raise ValueError("")
+    return value.strip()
+
+
+HostKey = Annotated[str, Check("an SSH host key line such as 'ssh-ed25519 AAAA...' (ssh-keyscan -t ed25519 HOST)", _host_key,
+                               {"type": "string", "pattern": HOST_KEY.pattern})]

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from components.config.base import Problems, Section, rule
-from components.config.fields import CIDR, Bool, Text, between, one_of
+from components.config.fields import CIDR_NETWORK, Bool, Check, HostKey, IPNetwork, Refused, Text, between, one_of
 from components.config.network import MTU_MAX, MTU_MIN
+
+
+def _ipv6(subnet: IPNetwork) -> IPNetwork:
+    if subnet.version != 6:
+        raise Refused(f"{subnet} is not an IPv6 CIDR")
+    return subnet
+
+
+def _path_mtu(value: Any) -> int | str:
+    if value == "auto":
+        return "auto"
+    return int(between(MTU_MIN, MTU_MAX).convert(value))
+
 
 GATEWAY_KINDS = ("linux", "opnsense", "pfsense", "openwrt", "mikrotik", "other")
 FLAVORS = ("nftables", "iptables")
@@ -29,17 +42,22 @@ class GatewayConfig(Section):
     """SSH user on the gateway."""
     port: Annotated[int, between(1, 65535)] = 22
     """SSH port of the gateway."""
+    host_key: HostKey | None = None
+    """The gateway's SSH host key, pinned (ssh-keyscan -t ed25519 HOST); needed with manage: true."""
     flavor: Annotated[str, one_of(FLAVORS)] = "nftables"
     """nftables (own table inet netstab) or iptables (rules tagged netstab: in mangle and filter FORWARD)."""
     mss: Annotated[int, between(1, 65535)] | None = None
     """Clamp to this MSS (IPv4; IPv6 gets 20 less)."""
-    path_mtu: Annotated[int, between(MTU_MIN, MTU_MAX)] | None = None
-    """Measured working path MTU (mss-sweep's path_mtu): MSS = path MTU - 40 (IPv6: - 60)."""
+    path_mtu: Annotated[int | str, Check(f"an integer in {MTU_MIN}..{MTU_MAX} or auto", _path_mtu,
+                                         {"anyOf": [{"type": "integer", "minimum": MTU_MIN, "maximum": MTU_MAX}, {"const": "auto"}]})] | None = None
+    """Working path MTU: a number (mss-sweep's path_mtu), or auto: measured from the gateway before it clamps. MSS = path MTU - 40 (IPv6: - 60)."""
+    remeasure: Annotated[int, between(0, 1_000_000)] = 0
+    """With pathMtu: auto, raise this number to measure again on the next `pulumi up` (the value is kept otherwise)."""
     pmtu: Bool = False
     """Clamp to the gateway's route MTU instead (misses narrow links beyond it)."""
     lan_interface: Text | None = None
     """The gateway's interface on the VM subnet, named in MANUAL.md."""
-    ipv6_subnet: CIDR | None = None
+    ipv6_subnet: Annotated[IPNetwork, CIDR_NETWORK.then(_ipv6, pattern=r"^[0-9A-Fa-f:]+/\d{1,3}$")] | None = None
     """An IPv6 VM subnet to clamp too (dual stack)."""
 
     @rule("manage", "kind")
@@ -53,10 +71,25 @@ class GatewayConfig(Section):
         if self.manage and not self.host:
             yield ("host",), "missing: manage: true needs the gateway's SSH address (often the Proxmox host)"
 
-    @rule("ipv6_subnet")
-    def _ipv6_subnet_is_ipv6(self) -> Problems:
-        if self.ipv6_subnet is not None and self.ipv6_subnet.version != 6:
-            yield ("ipv6Subnet",), f"{self.ipv6_subnet} is not an IPv6 CIDR"
+    @rule("manage", "host_key")
+    def _managed_needs_a_host_key(self) -> Problems:
+        if self.manage and not self.host_key:
+            yield ("hostKey",), "missing: manage: true needs the gateway's SSH host key to pin (ssh-keyscan -t ed25519 HOST)"
+
+    @property
+    def measured(self) -> bool:
+        """pathMtu: auto: the path MTU is measured from the gateway at deploy time."""
+        return self.path_mtu == "auto"
+
+    @property
+    def fixed_path_mtu(self) -> int | None:
+        return self.path_mtu if isinstance(self.path_mtu, int) else None
+
+    @rule("path_mtu", "manage")
+    def _measured_only_when_managed(self) -> Problems:
+        if self.path_mtu == "auto" and not self.manage:
+            yield ("pathMtu",), ("auto needs gateway.manage: true (netstab measures from the gateway over SSH); for an unmanaged "
+                                 "gateway run `python3 probes/agent.py mss-sweep registry-1.docker.io` from a node and set the number")
 
     @rule("mss", "path_mtu", "pmtu")
     def _exactly_one_mss_source(self) -> Problems:

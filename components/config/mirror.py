@@ -118,6 +118,9 @@ class MirrorConfig(Section):
     upstreams: tuple[UpstreamConfig, ...] = default(DEFAULT_UPSTREAMS)
     """One pull-through instance per upstream registry."""
     warmup: WarmupConfig = default({})
+    credentials_open_to_subnet: Bool = False
+    """With netstab:mirrorCredentials: accept that the mirror, which has no authentication, serves whatever those credentials
+    can pull (that account's private images too) to every client on the VM subnet. Use an account without private images."""
 
     @property
     def vm(self) -> NodeConfig | None:

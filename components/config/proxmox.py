@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from components.config.base import Section
-from components.config.fields import Bool, Text, https_url
+from components.config.fields import Bool, HostKey, Text, https_url
 
 
 class ProxmoxConfig(Section):
@@ -25,3 +25,5 @@ class ProxmoxConfig(Section):
     """Datastore the cloud image is downloaded to."""
     ssh_user: Text = "root"
     """User of the provider's SSH uploads to the node; netstab:sshPrivateKey must open it."""
+    ssh_host_key: HostKey
+    """The node's SSH host key, pinned by every step that runs there (ssh-keyscan -t ed25519 HOST)."""

@@ -66,6 +66,18 @@ class ExternalSecretConfig(Section):
     def _critical_needs_keys(self) -> Problems:
         if self.critical and not self.data:
             yield ("data",), "a critical secret needs at least one key: the gate checks that every key is there"
+        elif not self.data:
+            # External Secrets' admission webhook (v2.1) refuses an ExternalSecret with neither data nor dataFrom
+            yield ("data",), "an ExternalSecret needs at least one key: External Secrets' webhook refuses one without data"
+
+    @rule("data")
+    def _secret_keys_are_distinct(self) -> Problems:
+        seen: dict[str, str] = {}
+        for remote, key in self.data:
+            if key in seen:
+                # the webhook refuses duplicate secretKey values: one would silently overwrite the other
+                yield ("data", remote), f"writes Secret key {key}, which {seen[key]} already writes; give each its own key"
+            seen.setdefault(key, remote)
 
 
 class OperatorConfig(Section):

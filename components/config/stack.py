@@ -82,7 +82,7 @@ class StackConfig(Section):
     def _vms_are_distinct(self) -> Problems:
         return unique(_vms(self))
 
-    @rule("nodes", "network")
+    @rule("nodes", "network.subnet", "network.gateway")
     def _vms_are_hosts_of_the_subnet(self) -> Problems:
         network = self.network
         for loc, vm in _vms(self):
@@ -93,12 +93,14 @@ class StackConfig(Section):
             elif vm.ip in (network.subnet.network_address, network.subnet.broadcast_address):
                 yield (*loc, "ip"), f"{vm.ip} is the subnet's network or broadcast address; pick a host address"
 
-    @rule("gateway", "network")
+    @rule("gateway.mss", "gateway.path_mtu", "gateway.pmtu", "gateway.ipv6_subnet", "network.subnet", "network.mtu")
     def _mss_fits_the_mtu(self) -> Problems:
         gw, network = self.gateway, self.network
+        if sum((gw.mss is not None, gw.path_mtu is not None, gw.pmtu)) != 1 or gw.path_mtu == "auto":
+            return  # the gateway's own rule says so; a measured value is checked when it is measured
         try:
             clamp_values([network.subnet, *([gw.ipv6_subnet] if gw.ipv6_subnet else [])],
-                         mss=gw.mss, path_mtu=gw.path_mtu, pmtu=gw.pmtu, mtu=network.mtu)
+                         mss=gw.mss, path_mtu=gw.path_mtu if isinstance(gw.path_mtu, int) else None, pmtu=gw.pmtu, mtu=network.mtu)
         except MssError as exc:
             key = ("mss",) if gw.mss is not None else ("pathMtu",) if gw.path_mtu is not None else ()
             yield ("gateway", *key), f"{exc} (network.mtu is {network.mtu})"
@@ -125,13 +127,44 @@ def parse_config(raw: Mapping[str, Any], secret_keys_present: frozenset[str] | N
     secret_keys = SECRET_KEYS + OPTIONAL_SECRET_KEYS
     problems = [f"{NAMESPACE}:{key}: is stored in plain text; {secret_hint(key)}" for key in secret_keys
                 if key in raw and not (secret_keys_present and key in secret_keys_present) and not _looks_secure(raw[key])]
+    misspelt = [key for key in raw if ":" in key and misspelt_namespace(key.partition(":")[0])]
+    problems += [f"{key}: the namespace '{key.partition(':')[0]}' looks like a misspelling of '{NAMESPACE}'; "
+                 f"rename the key {NAMESPACE}:{key.partition(':')[2]}" for key in misspelt]
+    sections = {k: v for k, v in raw.items() if k not in secret_keys and k not in misspelt}
     try:
-        config = StackConfig.model_validate({k: v for k, v in raw.items() if k not in secret_keys}, by_alias=True, by_name=False)
+        config = StackConfig.model_validate(sections, by_alias=True, by_name=False)
     except ValidationError as exc:
         raise ConfigError(problems + problem_lines(exc)) from None
+    problems += _credentials_exposure(raw, config)
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _credentials_exposure(raw: Mapping[str, Any], config: StackConfig) -> list[str]:
+    """Upstream credentials on an unauthenticated mirror serve that account's images to the whole subnet: refused unless accepted."""
+    if "mirrorCredentials" not in raw or not config.mirror.enabled or config.mirror.credentials_open_to_subnet:
+        return []
+    return [f"{NAMESPACE}:mirrorCredentials: the mirror has no authentication, so every client on {config.network.subnet} (every pod "
+            "included) could pull through it whatever these credentials can, that account's private images too. Use an account "
+            "without private images and set mirror.credentialsOpenToSubnet: true, or remove the secret "
+            f"(pulumi config rm {NAMESPACE}:mirrorCredentials)"]
+
+
+def misspelt_namespace(namespace: str) -> bool:
+    """`netsatb`, `Netstab`, `netstb`: within two edits (a swap counts as one) of ours, and not ours."""
+    return namespace != NAMESPACE and _edit_distance(namespace.lower(), NAMESPACE) <= 2
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and adjacent swaps."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
 
 
 def needed_secrets(config: StackConfig) -> tuple[str, ...]:

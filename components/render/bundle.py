@@ -8,6 +8,7 @@ are added by the components from config, on stdin or as Pulumi secrets.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from components.render import cloudinit, guest, k3s, validation
 from components.render import mirror as mirror_render
 from components.render import secrets as secrets_render
 from components.render.gateway import ACTIONS, GatewayRules, gateway_script
+from components.render.gateway_measure import measure_script
 from components.render.manual import manual
 
 
@@ -49,6 +51,10 @@ class ClusterArtifacts:
 class GatewayArtifacts:
     scripts: dict[str, str]  # action (apply, remove, verify, inspect) -> script; Linux gateways only
     manual: str | None  # gateway/MANUAL.md when netstab does not manage the gateway
+    # gateway.pathMtu: auto: the measurement to run on the gateway first, and the apply and verify
+    # scripts for the path MTU it measures (`scripts` then holds only what does not depend on it)
+    measure: str | None = None
+    for_path_mtu: Callable[[int], dict[str, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,12 +104,23 @@ class Artifacts:
     agent: str  # probes/agent.py, fed to `python3 -` on the nodes
 
 
-def render_artifacts(config: StackConfig, agent: str, stack: str) -> Artifacts:
+MEASURED_NOTE = """# The gateway's MSS is measured at deploy time
+
+`gateway.pathMtu` is `auto`: `pulumi up` first runs `measure.sh` on the gateway (the probe agent's
+mss-sweep against the plan's endpoints, from the gateway's address on the VM subnet), then applies
+the clamp for the path MTU it measured. So `apply.sh` and `verify.sh` are not written here.
+
+To review the scripts for a value, render with it: `python -m components render STACK --path-mtu 1280`.
+The measured value is exported as `gatewayPathMtu`; raise `gateway.remeasure` to measure again.
+"""
+
+
+def render_artifacts(config: StackConfig, agent: str, stack: str, path_mtu: int | None = None) -> Artifacts:
     """`stack` is the Pulumi stack's name: the gateway rules carry it, so stacks sharing a gateway
-    never touch each other's rules."""
+    never touch each other's rules. `path_mtu`: see `render_gateway`."""
     return Artifacts(
         cluster=render_cluster(config),
-        gateway=render_gateway(config, stack),
+        gateway=render_gateway(config, stack, path_mtu),
         mirror=render_mirror(config),
         registries=render_registries(config),
         secrets=render_secrets(config),
@@ -137,13 +154,23 @@ def render_cluster(config: StackConfig) -> ClusterArtifacts:
     )
 
 
-def render_gateway(config: StackConfig, stack: str) -> GatewayArtifacts:
-    gateway = config.gateway
-    scripts: dict[str, str] = {}
-    if gateway.kind == "linux":
-        rules = GatewayRules.for_stack(stack, gateway, config.network)
-        scripts = {action: gateway_script(action, gateway.flavor, rules) for action in ACTIONS}
-    return GatewayArtifacts(scripts=scripts, manual=None if gateway.manage else manual(gateway, config.network))
+def render_gateway(config: StackConfig, stack: str, path_mtu: int | None = None) -> GatewayArtifacts:
+    """`path_mtu`: with gateway.pathMtu: auto, render the rules for this value (offline render's --path-mtu)."""
+    gateway, network = config.gateway, config.network
+    if gateway.kind != "linux":
+        return GatewayArtifacts(scripts={}, manual=manual(gateway, network))
+
+    def scripts_for(measured: int | None, actions: Sequence[str] = ACTIONS) -> dict[str, str]:
+        rules = GatewayRules.for_stack(stack, gateway, network, measured)
+        return {action: gateway_script(action, gateway.flavor, rules) for action in actions}
+
+    text = None if gateway.manage else manual(gateway, network)
+    if not gateway.measured:
+        return GatewayArtifacts(scripts=scripts_for(None), manual=text)
+    # remove and inspect do not depend on the MSS: rendered for any valid value
+    scripts = scripts_for(network.mtu, ("remove", "inspect")) | (scripts_for(path_mtu, ("apply", "verify")) if path_mtu else {})
+    return GatewayArtifacts(scripts=scripts, manual=text, measure=measure_script(network, config.validation.endpoints),
+                            for_path_mtu=lambda measured: scripts_for(measured, ("apply", "verify")))
 
 
 def render_mirror(config: StackConfig) -> MirrorArtifacts | None:
@@ -217,6 +244,10 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
     files.update({f"gateway/{action}.sh": script for action, script in artifacts.gateway.scripts.items()})
     if artifacts.gateway.manual is not None:
         files["gateway/MANUAL.md"] = artifacts.gateway.manual
+    if artifacts.gateway.measure is not None:
+        files["gateway/measure.sh"] = artifacts.gateway.measure
+        if "apply" not in artifacts.gateway.scripts:
+            files["gateway/MEASURED.md"] = MEASURED_NOTE
     if artifacts.registries is not None:
         files.update({f"nodes/{name}/registries.yaml": artifacts.registries.content for name in cluster.nodes})
         files["k3s/registries-update.sh"] = artifacts.registries.update

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -34,11 +35,22 @@ def network_document(node: NodeConfig, network: NetworkConfig) -> dict[str, Any]
     return {"version": 2, "ethernets": {GUEST_INTERFACE: interface}}
 
 
+# The VM's host key is generated at deploy time (components/hostkeys.py) and is a secret: the
+# rendered user-data holds these markers, the component puts the key in their place.
+HOST_KEY_PRIVATE = "NETSTAB_HOST_KEY_PRIVATE_GENERATED_AT_DEPLOY"
+HOST_KEY_PUBLIC = "NETSTAB_HOST_KEY_PUBLIC_GENERATED_AT_DEPLOY"
+
+
 def user_data(node: NodeConfig, ssh: SshConfig) -> str:
-    """First boot: the login user with its keys, and the guest agent Proxmox reads the IP from."""
+    """First boot: the login user with its keys, the host key the program pins, and the guest agent
+    Proxmox reads the IP from (and the guest-network steps run through)."""
     document = {
         "hostname": node.name,
         "manage_etc_hosts": True,
+        # this key only, on every new instance too (cc_ssh is per instance): the pin never breaks
+        "ssh_deletekeys": True,
+        "ssh_genkeytypes": [],
+        "ssh_keys": {"ed25519_private": HOST_KEY_PRIVATE, "ed25519_public": HOST_KEY_PUBLIC},
         "users": [
             {
                 "name": ssh.user,
@@ -54,3 +66,8 @@ def user_data(node: NodeConfig, ssh: SshConfig) -> str:
         "runcmd": [["systemctl", "enable", "--now", "qemu-guest-agent"]],
     }
     return _dump(document, header="#cloud-config\n")
+
+
+def install_host_key(user_data_text: str, private_key: str, public_key: str) -> str:
+    """The user-data with the VM's host key in place of its markers (JSON strings are YAML scalars)."""
+    return user_data_text.replace(HOST_KEY_PRIVATE, json.dumps(private_key)).replace(HOST_KEY_PUBLIC, json.dumps(public_key))

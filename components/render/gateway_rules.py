@@ -54,10 +54,14 @@ class GatewayRules:
         return cls(stack, tuple(Clamp(subnet, value) for subnet, value in values))
 
     @classmethod
-    def for_stack(cls, stack: str, gateway: GatewayConfig, network: NetworkConfig) -> GatewayRules:
-        """The rules of a validated stack: its VM subnet (and IPv6 subnet) at its MSS source."""
+    def for_stack(cls, stack: str, gateway: GatewayConfig, network: NetworkConfig, measured_path_mtu: int | None = None) -> GatewayRules:
+        """The rules of a validated stack: its VM subnet (and IPv6 subnet) at its MSS source; with
+        pathMtu: auto, at the path MTU measured from the gateway."""
+        if gateway.measured and measured_path_mtu is None:
+            raise GatewayRuleError("gateway.pathMtu is auto: the rules need the path MTU measured from the gateway")
+        path_mtu = measured_path_mtu if gateway.measured else gateway.fixed_path_mtu
         subnets = [network.subnet, *([gateway.ipv6_subnet] if gateway.ipv6_subnet else [])]
-        return cls.build(subnets, stack=stack, mss=gateway.mss, path_mtu=gateway.path_mtu, pmtu=gateway.pmtu, mtu=network.mtu)
+        return cls.build(subnets, stack=stack, mss=gateway.mss, path_mtu=path_mtu, pmtu=gateway.pmtu, mtu=network.mtu)
 
     @property
     def prefix(self) -> str:

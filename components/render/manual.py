@@ -50,7 +50,7 @@ _SETTINGS = {
 
 
 def manual(gateway: GatewayConfig, network: NetworkConfig) -> str:
-    _, value = clamp_values([network.subnet], mss=gateway.mss, path_mtu=gateway.path_mtu, pmtu=gateway.pmtu, mtu=network.mtu)[0]
+    _, value = clamp_values([network.subnet], mss=gateway.mss, path_mtu=gateway.fixed_path_mtu, pmtu=gateway.pmtu, mtu=network.mtu)[0]
     mss = "pmtu" if value is None else str(value)
     kind = gateway.kind if gateway.kind in _SETTINGS else "other"
     lan = gateway.lan_interface or "LAN"

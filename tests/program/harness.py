@@ -131,15 +131,26 @@ class RecordingMonitor(pmocks.MockMonitor):
         return response
 
 
+KUBECONFIG_STDOUT = "apiVersion: v1\nclusters:\n- cluster:\n    server: https://127.0.0.1:6443\n"
+# What the gateway's path MTU measurement prints (pathMtu: auto): here, a clean path at the node MTU.
+CLEAN_MEASUREMENT = json.dumps({"schema": "netstab.gateway-measure/v1", "sweeps": [{"target": "ghcr.io:443", "verdict": "clean"}]})
+
+
 class PassThroughMocks(pmocks.Mocks):
-    """Resources get their inputs as state; commands print a kubeconfig shaped like K3s's."""
+    """Resources get their inputs as state; commands print a kubeconfig shaped like K3s's, or
+    `stdout[name suffix]` when given (the gateway measurement prints CLEAN_MEASUREMENT by default)."""
+
+    def __init__(self, stdout: dict[str, str] | None = None):
+        self.stdout = {"-measure": CLEAN_MEASUREMENT, **(stdout or {})}
 
     def new_resource(self, args: pmocks.MockResourceArgs):
         state = dict(args.inputs)
         if args.typ == "command:remote:Command":
-            state["stdout"] = "apiVersion: v1\nclusters:\n- cluster:\n    server: https://127.0.0.1:6443\n"
+            state["stdout"] = next((out for suffix, out in self.stdout.items() if args.name.endswith(suffix)), KUBECONFIG_STDOUT)
         if args.typ == "pulumi-python:dynamic:Resource":
             state["secrets"] = {}  # the gate's real outputs are tested against a fake API (tests/real)
+            if "host" in args.inputs:  # a HostKey: what its provider generates (tests/real drives the real one)
+                state.update(private_key=f"PRIVATE-HOST-KEY-{args.inputs['host']}", public_key=f"ssh-ed25519 AAAAC3Nz {args.inputs['host']}")
         return f"{args.name}-id", state
 
     def call(self, args: pmocks.MockCallArgs):
@@ -158,12 +169,14 @@ def run_program(
     program: Callable[[], Any] | None = None,
     plain_keys: tuple[str, ...] = (),
     recording: Recording | None = None,
+    stdout: dict[str, str] | None = None,
 ) -> Recording:
-    """Run `program` (default: the real `main`) against this config; return what it registered."""
+    """Run `program` (default: the real `main`) against this config; return what it registered.
+    `stdout`: what commands whose name ends with a key print (see PassThroughMocks)."""
     from components.program import main
 
     recording = recording if recording is not None else Recording()
-    mocks = PassThroughMocks()
+    mocks = PassThroughMocks(stdout)
     settings.ROOT.set(None)  # a fresh root stack per run, so exports never carry over
     pmocks.set_mocks(mocks, project="netstab", stack="test", preview=False, monitor=RecordingMonitor(mocks, recording))
     config, secret_keys = stack_config(raw, DUMMY_SECRETS if secrets is None else secrets)

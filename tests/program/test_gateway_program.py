@@ -64,3 +64,25 @@ def test_a_non_linux_gateway_cannot_be_managed(homelab_raw):
     homelab_raw["gateway"]["kind"] = "mikrotik"
     with pytest.raises(SystemExit, match="gateway.manage: true needs gateway.kind linux"):
         run_program(homelab_raw)
+
+
+BLACK_HOLE = '{"schema": "netstab.gateway-measure/v1", "sweeps": [{"target": "ghcr.io:443", "verdict": "black-hole", "path_mtu": 1280}]}'
+
+
+def test_auto_measures_from_the_gateway_first_and_clamps_for_what_it_measured(homelab_raw):
+    recording = run_program(homelab_raw, stdout={"-measure": BLACK_HOLE})
+    measure, rules = recording.named("gateway-measure"), recording.named("gateway-rules")
+    assert "mss-sweep ghcr.io:443 --source 10.27.27.1" in measure.inputs["create"]
+    assert "netstab probe agent" in measure.inputs["stdin"]
+    assert recording.depends_on(rules, measure)
+    assert "maxseg size set 1240" in rules.inputs["create"]
+    assert recording.outputs["gatewayPathMtu"][0] == 1280
+    assert recording.named("validation-network-gate").inputs["spec"]["gateway_path_mtu"] == 1280
+
+
+def test_the_measurement_repeats_only_when_asked(homelab_raw):
+    first = run_program(homelab_raw).named("gateway-measure")
+    assert first.inputs["triggers"] == ["remeasure 0"]
+    assert set(first.ignore_changes) == {"create", "stdin"}, "a new agent or endpoint list must not re-measure"
+    homelab_raw["gateway"]["remeasure"] = 1
+    assert run_program(homelab_raw).named("gateway-measure").inputs["triggers"] == ["remeasure 1"]

@@ -112,6 +112,7 @@ def test_files_hooked_before_install_are_written_first(homelab_raw):
     """The hook a later layer (registries.yaml) uses: its resources precede that node's install."""
     import pulumi_command as command
 
+    from components import remote
     from components.cluster import K3sCluster, K3sClusterArgs
     from components.render.bundle import render_cluster
     from components.stack import load_pulumi_config
@@ -120,7 +121,8 @@ def test_files_hooked_before_install_are_written_first(homelab_raw):
         config, secrets = load_pulumi_config()
         marker = command.local.Command("registries-worker1", create="true")
         booted = {n.name: command.local.Command(f"booted-{n.name}", create="true") for n in config.nodes}
-        K3sCluster("k3s", K3sClusterArgs(config, render_cluster(config), secrets.ssh_private_key, secrets.k3s_token,
+        connections = {n.name: remote.connection(str(n.ip), "ubuntu", secrets.ssh_private_key, "ssh-ed25519 AAAA") for n in config.nodes}
+        K3sCluster("k3s", K3sClusterArgs(config, render_cluster(config), connections, secrets.k3s_token,
                                          booted=booted, vms=booted, before_install={"worker1": [marker]}))
 
     recording = run_program(homelab_raw, program=program)

@@ -52,6 +52,7 @@ def test_warmup_runs_after_health_with_the_agent_on_stdin(homelab):
 
 
 def test_upstream_credentials_travel_as_a_secret_on_stdin_only(homelab_raw):
+    homelab_raw["mirror"]["credentialsOpenToSubnet"] = True
     secrets = {**DUMMY_SECRETS, "mirrorCredentials": '{"docker.io": {"username": "hubuser", "password": "hub-PASSWORD-77"}}'}
     recording = run_program(homelab_raw, secrets=secrets)
     creds = recording.named("mirror-credentials")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.program import harness
@@ -51,3 +53,74 @@ def test_the_doppler_token_is_needed_only_when_secrets_are_enabled(homelab_raw):
     homelab_raw["secrets"]["enabled"] = "false"  # text, as the engine may hand it over: read as validation reads it
     recording = run_program(homelab_raw, secrets=without_token)
     assert recording.of_type("netstab:secrets:SecretsLayer") == []
+
+
+def test_a_section_given_as_plain_text_is_named(homelab_raw):
+    homelab_raw["network"] = "10.27.27.0/24"  # `pulumi config set netstab:network 10.27.27.0/24`: not an object
+    assert refusal(homelab_raw) == ["network: expected a mapping, got '10.27.27.0/24'"]
+
+
+def test_a_misspelt_namespace_is_named(homelab_raw):
+    from pulumi.runtime.config import set_config
+
+    from components.program import main
+
+    k3s = homelab_raw.pop("k3s")
+
+    def program() -> None:
+        set_config("netsatb:k3s", json.dumps(k3s))  # `pulumi config set --path netsatb:k3s.version ...`
+        main()
+
+    assert refusal(homelab_raw, program=program) == [
+        "netsatb:k3s: the namespace 'netsatb' looks like a misspelling of 'netstab'; rename the key netstab:k3s",
+        "k3s: missing required key",
+    ]
+
+
+@pytest.mark.parametrize("key", ["k3sToken", "proxmoxApiToken", "dopplerToken"])
+def test_an_empty_secret_is_refused(homelab_raw, key):
+    assert refusal(homelab_raw, secrets={**DUMMY_SECRETS, key: " "}) == [
+        f"netstab:{key}: is empty; set it with: pulumi config set --secret netstab:{key} <value>"]
+
+
+CANARY = "hunter2-canary-9d1e"
+CREDENTIALS_SHAPE = 'expected {"<registry>": {"username": "...", "password": "..."}}'
+ENTRY_SHAPE = "needs exactly a username and a password, each non-empty text"
+BROKEN_CREDENTIALS = [
+    pytest.param('{"docker.io": {"username": "me", "password": "' + CANARY + '"}',
+                 f"is not valid JSON (line 1, column 68: Expecting ',' delimiter); {CREDENTIALS_SHAPE}", id="not_json"),
+    pytest.param(f'["{CANARY}"]', f"is not a JSON object; {CREDENTIALS_SHAPE}", id="not_an_object"),
+    pytest.param(f'{{"docker.io": "{CANARY}"}}', f"entry 1 {ENTRY_SHAPE}; {CREDENTIALS_SHAPE}", id="entry_not_an_object"),
+    pytest.param(f'{{"ghcr.io": {{"username": "me", "password": "x"}}, "docker.io": {{"username": "{CANARY}"}}}}',
+                 f"entry 2 {ENTRY_SHAPE}; {CREDENTIALS_SHAPE}", id="entry_without_password"),
+    pytest.param(f'{{"docker.io": {{"username": "me", "password": "{CANARY}", "token": "x"}}}}',
+                 f"entry 1 {ENTRY_SHAPE}; {CREDENTIALS_SHAPE}", id="entry_with_another_key"),
+    pytest.param('{"docker.io": {"username": "me", "password": 12345}}', f"entry 1 {ENTRY_SHAPE}; {CREDENTIALS_SHAPE}",
+                 id="password_not_text"),
+    pytest.param(f'{{"docker.io": {{"username": "", "password": "{CANARY}"}}}}', f"entry 1 {ENTRY_SHAPE}; {CREDENTIALS_SHAPE}",
+                 id="empty_username"),
+]
+
+
+@pytest.mark.parametrize("value,expected", BROKEN_CREDENTIALS)
+def test_malformed_mirror_credentials_are_refused_without_quoting_them(homelab_raw, value, expected):
+    homelab_raw["mirror"]["credentialsOpenToSubnet"] = True
+    lines = refusal(homelab_raw, secrets={**DUMMY_SECRETS, "mirrorCredentials": value})
+    assert lines == [f"netstab:mirrorCredentials: {expected}"]
+    assert CANARY not in "\n".join(lines)
+
+
+def test_any_password_text_is_accepted(homelab_raw):
+    password = 'a "quoted" \\ back\\slash\nand a second line'  # the mirror hands it over base64-encoded
+    value = json.dumps({"docker.io": {"username": "me", "password": password}})
+    homelab_raw["mirror"]["credentialsOpenToSubnet"] = True
+    recording = run_program(homelab_raw, secrets={**DUMMY_SECRETS, "mirrorCredentials": value})
+    assert recording.named("mirror-credentials").inputs["stdin"]
+
+
+def test_credentials_on_the_open_mirror_are_refused_until_the_exposure_is_accepted(homelab_raw):
+    value = json.dumps({"docker.io": {"username": "me", "password": CANARY}})
+    assert refusal(homelab_raw, secrets={**DUMMY_SECRETS, "mirrorCredentials": value}) == [
+        "netstab:mirrorCredentials: the mirror has no authentication, so every client on 10.27.27.0/24 (every pod included) could pull "
+        "through it whatever these credentials can, that account's private images too. Use an account without private images and set "
+        "mirror.credentialsOpenToSubnet: true, or remove the secret (pulumi config rm netstab:mirrorCredentials)"]

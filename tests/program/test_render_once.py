@@ -4,10 +4,13 @@ component imports a renderer (they receive `Artifacts`)."""
 from __future__ import annotations
 
 import ast
+import json
 import shlex
 from pathlib import Path
 
 from components.config import parse_config
+from components.render.cloudinit import HOST_KEY_PRIVATE, HOST_KEY_PUBLIC
+from components.sdkvalues import unwrap
 from tests.conftest import COMMAND, SNIPPET
 from tests.program.harness import run_program
 from tests.render.files import files_of
@@ -20,6 +23,8 @@ ALLOWED = {
     "components.render.shell": None,
     "components.render.mirror": {"credentials_stdin"},
     "components.render.k3s": {"rewrite_kubeconfig"},
+    "components.render.cloudinit": {"install_host_key"},
+    "components.render.gateway_measure": {"measured_path_mtu"},
     "components.render.secrets": {"TOKEN_KEY"},
 }
 
@@ -33,7 +38,8 @@ def _script(command_text: str) -> str:
 
 def test_every_remote_script_and_snippet_is_a_rendered_file(homelab_raw):
     recording = run_program(homelab_raw)
-    rendered = set(files_of(parse_config(homelab_raw), stack="test").values())  # the harness runs stack "test"
+    # the harness runs stack "test", and its gateway measurement finds a clean path: the node MTU, 1400
+    rendered = set(files_of(parse_config(homelab_raw), stack="test", path_mtu=1400).values())
     commands = recording.of_type(COMMAND)
     assert len(commands) > 10
     for cmd in commands:
@@ -41,7 +47,12 @@ def test_every_remote_script_and_snippet_is_a_rendered_file(homelab_raw):
             if cmd.inputs.get(field):
                 assert _script(cmd.inputs[field]) in rendered, f"{cmd.urn} {field} runs a script that `render` does not write"
     for snippet in recording.of_type(SNIPPET):
-        assert snippet.inputs["sourceRaw"]["data"] in rendered, f"{snippet.urn} uploads text that `render` does not write"
+        data = unwrap(snippet.inputs["sourceRaw"]["data"])
+        host = snippet.inputs["sourceRaw"]["fileName"].rsplit("-", 2)[0]
+        # user-data: the rendered text with the VM's generated host key in place of its markers
+        data = data.replace(json.dumps(f"PRIVATE-HOST-KEY-{host}"), HOST_KEY_PRIVATE).replace(json.dumps(f"ssh-ed25519 AAAAC3Nz {host}"),
+                                                                                           HOST_KEY_PUBLIC)
+        assert data in rendered, f"{snippet.urn} uploads text that `render` does not write"
 
 
 def test_components_import_no_renderer():

@@ -14,9 +14,13 @@ TOKEN = "fake-anon-token-0123"
 
 
 class FakeRegistry:
-    def __init__(self, layout: Path, repository: str, tag: str, corrupt_digest: str | None = None):
+    def __init__(self, layout: Path, repository: str, tag: str, corrupt_digest: str | None = None,
+                 blob_host: str | None = None, blob_query: str = ""):
+        """`blob_host`: redirect blobs there instead of to the built-in blob host; `blob_query`:
+        a query string on every blob redirect (a signed URL's, say)."""
         self.layout, self.repository, self.tag = layout, repository, tag
         self.corrupt_digest = corrupt_digest
+        self.blob_host, self.blob_query = blob_host, blob_query
         self.blob_requests_with_auth = 0
         self.registry = self._serve(self._registry_handler())
         self.blobs = self._serve(self._blob_handler())
@@ -64,7 +68,9 @@ class FakeRegistry:
                 kind, ref = match.group(2), match.group(3)
                 if kind == "blobs":
                     self.send_response(307)
-                    self.send_header("Location", f"http://localhost:{fake.blobs.server_address[1]}/blob/{ref}")
+                    blob_host = fake.blob_host or f"localhost:{fake.blobs.server_address[1]}"
+                    query = f"?{fake.blob_query}" if fake.blob_query else ""
+                    self.send_header("Location", f"http://{blob_host}/blob/{ref}{query}")
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return None
@@ -95,7 +101,7 @@ class FakeRegistry:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                digest = self.path.rsplit("/", 1)[1]
+                digest = self.path.split("?", 1)[0].rsplit("/", 1)[1]
                 body = fake.read_blob(digest)
                 if digest == fake.corrupt_digest:
                     body = body[:-1] + bytes([body[-1] ^ 0xFF])

@@ -65,9 +65,10 @@ def test_a_closed_port_is_connect_refused():
     assert rc == 1 and doc["records"][0]["error_class"] == "connect_refused"
 
 
-def test_an_untrusted_certificate_is_a_tls_error_until_its_ca_is_given(servers, localhost_cert):
+def test_an_untrusted_certificate_is_a_tls_certificate_failure_until_its_ca_is_given(servers, localhost_cert):
     rc, doc = agent("http", servers["normal"] + "/")
-    assert rc == 1 and doc["records"][0]["error_class"] == "tls_error"
+    assert rc == 1 and doc["records"][0]["error_class"] == "tls_certificate"
+    assert "tls" not in doc["records"][0]["phases_ms"] and "connect" in doc["records"][0]["phases_ms"]
     rc, doc = agent("http", servers["normal"] + "/", "--ca-file", str(localhost_cert.ca))
     assert rc == 0
 

@@ -4,7 +4,6 @@ stand-in `qm` runs the guest script locally and answers in `qm guest exec`'s JSO
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import sys
 
@@ -88,7 +87,7 @@ def test_the_first_boot_check_passes_on_the_rendered_network_and_fails_off_it(vm
 
 
 def test_an_mtu_change_converges_the_running_guest(vm, homelab):
-    network = dataclasses.replace(homelab.network, mtu=1280)
+    network = homelab.network.model_copy(update={"mtu": 1280})
     done = run(vm, guest.network_converge_script(homelab.server, network))
     assert done.returncode == 0, done.stderr
     assert mtu(vm) == 1280
@@ -100,7 +99,7 @@ def test_an_mtu_change_converges_the_running_guest(vm, homelab):
 def test_a_config_that_loses_the_gateway_is_rolled_back(vm, homelab):
     run(vm, guest.network_converge_script(homelab.server, homelab.network))  # the known-good file in place
     good = vm.netplan_file.read_text()
-    wrong = dataclasses.replace(homelab.network, gateway=ipaddress.ip_address("10.27.27.99"), mtu=1300)
+    wrong = homelab.network.model_copy(update={"gateway": ipaddress.ip_address("10.27.27.99"), "mtu": 1300})
     done = run(vm, guest.network_converge_script(homelab.server, wrong, gateway_wait_s=2))
     assert done.returncode == 1 and "the previous config is restored" in done.stderr
     assert vm.netplan_file.read_text() == good
@@ -114,7 +113,7 @@ def test_an_image_without_netplan_says_the_vm_must_be_replaced(vm, homelab):
 
 
 def test_the_guest_agent_wrapper_passes_output_and_exit_status_through(vm, homelab):
-    network = dataclasses.replace(homelab.network, mtu=1280)
+    network = homelab.network.model_copy(update={"mtu": 1280})
     wrapped = guest.via_guest_agent(2711, guest.network_converge_script(homelab.server, network))
     done = run(vm, wrapped, on_host=True)
     assert done.returncode == 0, done.stderr

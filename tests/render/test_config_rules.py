@@ -32,6 +32,10 @@ NETWORK_KEYS = "bridge, subnet, gateway, dns, searchDomains, mtu, vlan"
 TOP_KEYS = ("proxmox, network, image, ssh, k3s, nodes, gateway, mirror, secrets, validation, "
             "proxmoxApiToken, sshPrivateKey, k3sToken, mirrorCredentials, dopplerToken")
 
+PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-canary-7f3a\n-----END OPENSSH PRIVATE KEY-----"
+PRIVATE_KEY_MESSAGE = ("ssh.publicKeys[1]: is a private key; never paste it here: set it with pulumi config set --secret netstab:sshPrivateKey, "
+                       "and list its public half (ssh-keygen -y -f KEY)")
+
 # edits to the homelab stack, and the one problem line they must produce
 BROKEN = [
     pytest.param([("network.subnet", "10.27.27.0")], "network.subnet: '10.27.27.0' is not a CIDR such as 10.27.27.0/24",
@@ -85,9 +89,35 @@ BROKEN = [
                  "image: set exactly one of image.url (a cloud image to download) or image.templateVmId", id="image_both_url_and_template"),
     pytest.param([("image.url", DELETE)],
                  "image: set exactly one of image.url (a cloud image to download) or image.templateVmId", id="image_neither_url_nor_template"),
-    pytest.param([("ssh.publicKeys", ["-----BEGIN OPENSSH PRIVATE KEY-----"])],
-                 "ssh.publicKeys: ['-----BEGIN OPENSSH PRIVATE KEY-----'] is not a non-empty list of SSH public keys (ssh-ed25519 AAAA...)",
-                 id="ssh_private_key_as_public"),
+    pytest.param([("ssh.publicKeys", ["ssh-ed25519 AAAAC3Nza me@laptop", PRIVATE_KEY])], PRIVATE_KEY_MESSAGE, id="ssh_private_key_as_public"),
+    pytest.param([("ssh.publicKeys", ["ssh-ed25519"])], "ssh.publicKeys: ['ssh-ed25519'] is not a non-empty list of SSH public keys (ssh-ed25519 AAAA...)",
+                 id="ssh_public_key_without_key"),
+    pytest.param([("network.gateway", "10.27.27.0")],
+                 "network.gateway: 10.27.27.0 is the subnet's network or broadcast address; use a host address", id="gateway_at_network_address"),
+    pytest.param([("network.gateway", "10.27.27.255")],
+                 "network.gateway: 10.27.27.255 is the subnet's network or broadcast address; use a host address", id="gateway_at_broadcast_address"),
+    pytest.param([("network.subnet", "0.0.0.0/0")],
+                 "network.subnet: 0.0.0.0/0 is too wide (/0): the mirror's firewall admits the whole subnet; use a prefix from /8 to /30, "
+                 "such as 10.27.27.0/24", id="subnet_wider_than_a_slash_8"),
+    pytest.param([("network.subnet", "10.27.27.0/31")],
+                 "network.subnet: 10.27.27.0/31 is too narrow (/31) for a gateway and the VMs; use a prefix from /8 to /30, such as 10.27.27.0/24",
+                 id="subnet_narrower_than_a_slash_30"),
+    pytest.param([("network.subnet", "fd00:27::/64")],
+                 "network.subnet: fd00:27::/64 is IPv6: IPv6 VM subnets are not supported yet; use an IPv4 subnet "
+                 "(gateway.ipv6Subnet also clamps an IPv6 prefix)", id="ipv6_subnet_not_supported_yet"),
+    pytest.param([("network.dns", [0])], "network.dns[0]: 0 is not an IP address", id="resolver_zero"),
+    pytest.param([("network.dns", ["10.27.27.1", "0.0.0.0"])],
+                 "network.dns[1]: 0.0.0.0 is the unspecified address: the VMs cannot send DNS there; use a resolver such as 10.27.27.1 or 1.1.1.1",
+                 id="resolver_unspecified"),
+    pytest.param([("network.dns", ["127.0.0.1"])],
+                 "network.dns[0]: 127.0.0.1 is a loopback address: the VMs cannot send DNS there; use a resolver such as 10.27.27.1 or 1.1.1.1",
+                 id="resolver_loopback"),
+    pytest.param([("network.dns", ["224.0.0.251"])],
+                 "network.dns[0]: 224.0.0.251 is a multicast address: the VMs cannot send DNS there; use a resolver such as 10.27.27.1 or 1.1.1.1",
+                 id="resolver_multicast"),
+    pytest.param([("network.dns", ["::"])],
+                 "network.dns[0]: :: is the unspecified address: the VMs cannot send DNS there; use a resolver such as 10.27.27.1 or 1.1.1.1",
+                 id="resolver_unspecified_ipv6"),
     pytest.param([("network", "10.27.27.0/24")], "network: expected a mapping, got '10.27.27.0/24'", id="section_not_a_mapping"),
     pytest.param([("nodes[1]", "worker1")], "nodes[1]: expected a mapping, got 'worker1'", id="node_not_a_mapping"),
     pytest.param([("k3sToken", "hunter2")],
@@ -108,11 +138,41 @@ def test_every_problem_is_reported_at_once(homelab_raw):
     _set(homelab_raw, "nodes[1].ip", "10.0.0.1")
     _set(homelab_raw, "nodes[2].vmId", 2711)
     _set(homelab_raw, "k3s.colour", "blue")
+    _set(homelab_raw, "gateway.pathMtu", DELETE)
+    _set(homelab_raw, "gateway.mss", 1380)
+    _set(homelab_raw, "network.dns", ["one.one"])
+    _set(homelab_raw, "network.mtu", 1400)
+    assert sorted(problems_of(homelab_raw)) == [
+        "gateway.mss: MSS 1380 is outside 536..1360 (MTU 1400 - 40); use a value in that range (network.mtu is 1400)",
+        "k3s.colour: unknown key; expected one of: version, installUrl, readyTimeoutSeconds",
+        "network.dns[0]: 'one.one' is not an IP address",
+        "nodes[1].ip: 10.0.0.1 is outside network.subnet 10.27.27.0/24; pick an address inside it",
+        "nodes[2].vmId: 2711 is already used by nodes[0]; each VM needs its own",
+    ]
+
+
+def test_rules_that_need_an_invalid_field_wait_for_it(homelab_raw):
+    _set(homelab_raw, "network.subnet", "fd00:27::/64")
+    _set(homelab_raw, "network.mtu", 100)
+    assert sorted(problems_of(homelab_raw)) == [  # no node "outside the subnet", no MSS against a missing MTU
+        "network.mtu: 100 is not an integer in 576..9000",
+        "network.subnet: fd00:27::/64 is IPv6: IPv6 VM subnets are not supported yet; use an IPv4 subnet "
+        "(gateway.ipv6Subnet also clamps an IPv6 prefix)",
+    ]
+
+
+def test_a_key_that_yaml_read_as_a_boolean_is_named(homelab_raw):
+    homelab_raw["network"][True] = "vmbr1"  # `on: vmbr1` or `yes: ...` in YAML 1.1
+    assert problems_of(homelab_raw) == [
+        "network.True: key True is not text (YAML reads yes/no/on/off as booleans and bare numbers as numbers); "
+        f"expected one of: {NETWORK_KEYS}"]
+
+
+def test_a_private_key_is_never_quoted(homelab_raw):
+    _set(homelab_raw, "ssh.publicKeys", [PRIVATE_KEY, "not a key"])
     problems = problems_of(homelab_raw)
-    paths = {line.split(":", 1)[0] for line in problems}
-    assert {"network.mtu", "nodes[2].vmId", "k3s.colour"} <= paths, problems
-    # node IPs are checked against the subnet only once the network section is valid
-    assert "nodes[1].ip" not in paths
+    assert problems == [PRIVATE_KEY_MESSAGE.replace("publicKeys[1]", "publicKeys[0]")]
+    assert "canary" not in "\n".join(problems)
 
 
 def test_a_section_rule_still_runs_beside_an_invalid_field(homelab_raw):

@@ -9,6 +9,7 @@ import pytest
 from components.config import ConfigError, parse_config
 from components.mss import mss_from_path_mtu
 from components.render.gateway import GatewayRuleError, GatewayRules, gateway_script, iptables_rules, nft_table
+from components.render.gateway_measure import MeasureError, measured_path_mtu
 from tests.render.files import files_of
 
 
@@ -88,12 +89,16 @@ def test_apply_checks_before_it_commits(flavor):
     assert script.startswith("#!/bin/sh") and "set -eu" in script
 
 
-def test_the_homelab_stack_clamps_to_1360_from_its_path_mtu(homelab):
-    assert GatewayRules.for_stack("homelab", homelab.gateway, homelab.network).clamps[0].mss == 1360
-    assert GatewayRules.for_stack("homelab", homelab.gateway, homelab.network).clamps[0].subnet == ipaddress.ip_network("10.27.27.0/24")
+def test_the_homelab_stack_measures_its_path_mtu_and_clamps_for_the_measured_value(homelab):
+    assert homelab.gateway.path_mtu == "auto"
+    with pytest.raises(GatewayRuleError, match="the rules need the path MTU measured from the gateway"):
+        GatewayRules.for_stack("homelab", homelab.gateway, homelab.network)
+    rules = GatewayRules.for_stack("homelab", homelab.gateway, homelab.network, measured_path_mtu=1280)
+    assert rules.clamps[0].mss == 1240 and rules.clamps[0].subnet == ipaddress.ip_network("10.27.27.0/24")
 
 
-GATEWAY_KEYS = "manage, kind, host, user, port, flavor, mss, pathMtu, pmtu, lanInterface, ipv6Subnet"
+GATEWAY_KEYS = "manage, kind, host, user, port, hostKey, flavor, mss, pathMtu, remeasure, pmtu, lanInterface, ipv6Subnet"
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGatewayHostKey000000000000000000000000000000"
 BROKEN_GATEWAYS = [
     pytest.param({"pathMtu": 1400, "mss": 1300},
                  "gateway: set exactly one MSS source: gateway.mss, gateway.pathMtu (measured; MSS = path MTU - 40) or gateway.pmtu: true",
@@ -105,11 +110,18 @@ BROKEN_GATEWAYS = [
                  id="mss_above_mtu_minus_40"),
     pytest.param({"mss": 400}, "gateway.mss: MSS 400 is outside 536..1360 (MTU 1400 - 40); use a value in that range (network.mtu is 1400)",
                  id="mss_below_tcp_minimum"),
-    pytest.param({"pathMtu": 9999}, "gateway.pathMtu: 9999 is not an integer in 576..9000", id="path_mtu_out_of_range"),
+    pytest.param({"pathMtu": 9999}, "gateway.pathMtu: 9999 is not an integer in 576..9000 or auto", id="path_mtu_out_of_range"),
     pytest.param({"pathMtu": 1400, "flavor": "pf"}, "gateway.flavor: 'pf' is not one of nftables, iptables", id="unknown_flavor"),
-    pytest.param({"pathMtu": 1400, "manage": True},
+    pytest.param({"pathMtu": 1400, "manage": True, "hostKey": HOST_KEY},
                  "gateway.host: missing: manage: true needs the gateway's SSH address (often the Proxmox host)", id="managed_without_host"),
-    pytest.param({"pathMtu": 1400, "manage": True, "host": "10.27.27.1", "kind": "opnsense"},
+    pytest.param({"pathMtu": 1400, "manage": True, "host": "10.27.27.1"},
+                 "gateway.hostKey: missing: manage: true needs the gateway's SSH host key to pin (ssh-keyscan -t ed25519 HOST)",
+                 id="managed_without_host_key"),
+    pytest.param({"pathMtu": 1400, "manage": True, "host": "10.27.27.1", "hostKey": "ssh-rsa AAAAB3NzaC1yc2E= root@gw"},
+                 "gateway.hostKey: 'ssh-rsa AAAAB3NzaC1yc2E= root@gw' is not an SSH host key line such as 'ssh-ed25519 AAAA...' "
+                 "(ssh-keyscan -t ed25519 HOST) (RSA host keys cannot be pinned: pulumi-command would offer only ssh-rsa (SHA-1), "
+                 "which current sshd refuses; use the host's ed25519 key: ssh-keyscan -t ed25519 HOST)", id="rsa_host_key"),
+    pytest.param({"pathMtu": 1400, "manage": True, "host": "10.27.27.1", "hostKey": HOST_KEY, "kind": "opnsense"},
                  "gateway.manage: true needs gateway.kind linux (got opnsense); for opnsense, set manage: false and follow gateway/MANUAL.md",
                  id="managed_but_not_linux"),
     pytest.param({"pathMtu": 1400, "ipv6Subnet": "10.0.0.0/8"}, "gateway.ipv6Subnet: 10.0.0.0/8 is not an IPv6 CIDR", id="ipv6_subnet_is_ipv4"),
@@ -125,11 +137,20 @@ def test_gateway_config_errors_name_their_key(homelab_raw, gateway, expected):
     assert caught.value.problems == [expected]
 
 
-def test_render_writes_the_gateway_scripts(homelab):
-    files = files_of(homelab)
+def test_render_writes_the_gateway_scripts(homelab_raw):
+    homelab_raw["gateway"]["pathMtu"] = 1400
+    files = files_of(parse_config(homelab_raw))
     for action in ("apply", "remove", "verify", "inspect"):
         assert f"gateway/{action}.sh" in files
-    assert "gateway/MANUAL.md" not in files
+    assert "gateway/MANUAL.md" not in files and "gateway/measure.sh" not in files
+
+
+def test_with_a_measured_path_mtu_render_says_so_and_writes_what_does_not_depend_on_it(homelab):
+    files = files_of(homelab)
+    assert {"gateway/measure.sh", "gateway/remove.sh", "gateway/inspect.sh", "gateway/MEASURED.md"} <= set(files)
+    assert "gateway/apply.sh" not in files and "gateway/verify.sh" not in files
+    assert "render STACK --path-mtu 1280" in files["gateway/MEASURED.md"]
+    assert "mss-sweep ghcr.io:443 --source 10.27.27.1" in files["gateway/measure.sh"]
 
 
 @pytest.mark.parametrize("kind,needle", [("opnsense", "Max mss `1360`"), ("pfsense", "MSS `1360`"), ("mikrotik", "new-mss=1360"),
@@ -140,3 +161,32 @@ def test_unmanaged_gateways_get_a_manual_with_the_exact_settings(homelab_raw, ki
     guide = files["gateway/MANUAL.md"]
     assert needle in guide and "10.27.27.0/24" in guide and "mss-sweep" in guide
     assert "gateway/apply.sh" not in files
+
+
+def _measurement(*sweeps: dict) -> str:
+    import json
+
+    return json.dumps({"schema": "netstab.gateway-measure/v1", "sweeps": list(sweeps)})
+
+
+@pytest.mark.parametrize("sweeps,path_mtu", [
+    pytest.param([{"verdict": "black-hole", "path_mtu": 1320}, {"verdict": "black-hole", "path_mtu": 1280}, {"verdict": "clean"}], 1280,
+                 id="the_lowest_black_hole_wins"),
+    pytest.param([{"verdict": "clean"}, {"verdict": "unreachable"}], 1400, id="a_clean_path_clamps_at_the_node_mtu"),
+    pytest.param([{"verdict": "black-hole", "path_mtu": 1480}], 1400, id="never_above_the_node_mtu"),
+])
+def test_the_measured_path_mtu(sweeps, path_mtu):
+    assert measured_path_mtu(_measurement(*sweeps), mtu=1400) == path_mtu
+
+
+@pytest.mark.parametrize("output,message", [
+    pytest.param(_measurement({"target": "ghcr.io:443", "verdict": "unreachable"}, {"target": "quay.io:443", "verdict": "no-result"}),
+                 "could not measure the path MTU from the gateway (ghcr.io:443: unreachable, quay.io:443: no-result); set gateway.pathMtu "
+                 "to a number, or fix the gateway's egress and raise gateway.remeasure", id="nothing_answered"),
+    pytest.param("Traceback (most recent call last)", "the path MTU measurement on the gateway printed no result; see the gateway-measure "
+                 "step's output", id="no_result"),
+])
+def test_a_measurement_without_a_value_says_what_to_do(output, message):
+    with pytest.raises(MeasureError) as caught:
+        measured_path_mtu(output, mtu=1400)
+    assert str(caught.value) == message

@@ -61,6 +61,12 @@ BROKEN_EXTERNAL_SECRETS = [
     pytest.param([dict(ES, refreshInterval="hourly")], "secrets.externalSecrets[0].refreshInterval: 'hourly' is not a duration such as 1h or 15m",
                  id="bad_refresh_interval"),
     pytest.param([dict(ES, colour="red")], f"secrets.externalSecrets[0].colour: unknown key; expected one of: {ES_KEYS}", id="unknown_key"),
+    pytest.param([dict(ES, data={})],
+                 "secrets.externalSecrets[0].data: an ExternalSecret needs at least one key: External Secrets' webhook refuses one without data",
+                 id="non_critical_without_keys"),
+    pytest.param([dict(ES, data={"USER": "login", "ADMIN_USER": "login"})],
+                 "secrets.externalSecrets[0].data.ADMIN_USER: writes Secret key login, which USER already writes; give each its own key",
+                 id="two_doppler_keys_into_one_secret_key"),
     pytest.param([dict(ES, data={"K": "bad key!"})],
                  "secrets.externalSecrets[0].data: {'K': 'bad key!'} is not a mapping of Doppler key -> Secret key (invalid Secret keys: ['bad key!'])",
                  id="bad_secret_key"),
@@ -76,7 +82,7 @@ def test_secrets_config_errors_name_their_key(homelab_raw, externals, expected):
 
 
 def test_the_target_defaults_to_the_name(homelab_raw):
-    homelab_raw["secrets"]["externalSecrets"] = [{"name": "app", "namespace": "apps"}]
+    homelab_raw["secrets"]["externalSecrets"] = [{"name": "app", "namespace": "apps", "data": {"APP_KEY": "key"}}]
     assert parse_config(homelab_raw).secrets.external_secrets[0].target == "app"
 
 

@@ -1,0 +1,84 @@
+"""gateway.pathMtu: auto: the path MTU measured from the gateway itself, before it clamps.
+
+The measurement runs the probe agent's `mss-sweep` on the gateway against each endpoint host,
+bound to the gateway's own address on the VM subnet (`--source`), so its packets leave as the VMs'
+do (NAT and policy routing by source included). `measured_path_mtu` reads the result: the lowest
+path MTU among the sweeps that found a black hole; a clean path gives the node MTU (a clamp at the
+VMs' own MSS, which changes nothing on a path that carries it). Pure: the script is text, the
+reader a function of the script's output.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from components.config import NetworkConfig
+
+MEASURE_SCHEMA = "netstab.gateway-measure/v1"
+
+
+class MeasureError(ValueError):
+    """The measurement gave no usable value; the message says what to do."""
+
+
+_COLLECT = r'''import json, sys
+sweeps = []
+for path in sys.argv[1:]:
+    try:
+        sweeps.append(json.load(open(path))["mss_sweep"])
+    except (OSError, ValueError, KeyError):
+        sweeps.append({"target": path.rsplit("/", 1)[-1][:-5], "verdict": "no-result"})
+print(json.dumps({"schema": "@SCHEMA@", "sweeps": sweeps}))
+'''.replace("@SCHEMA@", MEASURE_SCHEMA)
+
+
+def sweep_targets(endpoints: Sequence[str]) -> list[str]:
+    """host:port of each endpoint, once each, in order."""
+    seen: dict[str, None] = {}
+    for url in endpoints:
+        parts = urlsplit(url)
+        seen.setdefault(f"{parts.hostname}:{parts.port or 443}", None)
+    return list(seen)
+
+
+def measure_script(network: NetworkConfig, endpoints: Sequence[str]) -> str:
+    """Run on the gateway with the probe agent on stdin; prints one JSON object with every sweep."""
+    sweeps = "\n".join(
+        f'python3 "$work/agent.py" mss-sweep {shlex.quote(t)} --source {network.gateway} --json --quiet > "$work/out/{n}.json" || true'
+        for n, t in enumerate(sweep_targets(endpoints)))
+    return f"""#!/bin/sh
+set -u
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/out"
+cat > "$work/agent.py"
+if ! command -v python3 >/dev/null 2>&1; then
+  echo "netstab: python3 is missing on the gateway: gateway.pathMtu: auto measures with the probe agent there. Install python3, or set gateway.pathMtu to a number (run mss-sweep from a node)." >&2
+  exit 1
+fi
+{sweeps}
+python3 - "$work"/out/*.json <<'NETSTAB_PY'
+{_COLLECT}NETSTAB_PY
+"""
+
+
+def measured_path_mtu(output: str, mtu: int) -> int:
+    """The path MTU to clamp for, from the measurement's output (see the module docstring)."""
+    try:
+        result = json.loads(output)
+        sweeps = result["sweeps"] if result.get("schema") == MEASURE_SCHEMA else None
+    except (TypeError, ValueError, KeyError, AttributeError):
+        sweeps = None
+    if not isinstance(sweeps, list):
+        raise MeasureError("the path MTU measurement on the gateway printed no result; see the gateway-measure step's output")
+    holes = [int(s["path_mtu"]) for s in sweeps if s.get("verdict") == "black-hole" and s.get("path_mtu")]
+    if holes:
+        return min(min(holes), mtu)
+    if any(s.get("verdict") in ("clean", "clean-default") for s in sweeps):
+        return mtu
+    seen = ", ".join(f"{s.get('target', '?')}: {s.get('verdict', '?')}" for s in sweeps) or "no endpoint"
+    raise MeasureError(f"could not measure the path MTU from the gateway ({seen}); set gateway.pathMtu to a number, "
+                       f"or fix the gateway's egress and raise gateway.remeasure")

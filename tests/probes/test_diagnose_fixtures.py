@@ -1,0 +1,92 @@
+"""The judge on evidence recorded from the lab, and on that evidence with a piece taken away."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from probes.verdict import diagnose
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+EXPECTED = {  # scenario -> kind, MSS fix applies, clamp, direction
+    "blackhole": ("pmtu-black-hole", True, 1240, "both"),
+    "toward-server": ("pmtu-black-hole", True, 1240, "toward-server"),
+    "silent-server": ("server-stall", False, None, None),
+    "loss": ("packet-loss", False, None, None),
+    "loss-fooled-sweep": ("packet-loss", False, None, None),
+    "rate-limited": ("rate-limited", False, None, None),
+    "bad-cert": ("tls-certificate", False, None, None),
+}
+
+
+def load(name: str) -> dict[str, Any]:
+    return dict(json.loads((FIXTURES / f"{name}.json").read_text()))
+
+
+def without_sweeps(evidence: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    return {host: [d for d in docs if d["command"] != "mss-sweep"] for host, docs in evidence.items()}
+
+
+def test_every_fixture_has_an_expectation():
+    assert sorted(p.stem for p in FIXTURES.glob("*.json")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_the_lab_evidence_gets_its_scenarios_kind_and_fails_the_default_criteria(name):
+    data = load(name)
+    d = diagnose(data["evidence"], data["reference"])
+    assert (d.kind, d.mss_fix_applies, d.recommended_clamp, d.direction) == EXPECTED[name]
+    assert d.verdict == "fail"
+
+
+def test_the_evidence_after_the_fix_is_healthy_and_passes():
+    data = load("blackhole")
+    d = diagnose(data["after"], data["reference"])
+    assert (d.kind, d.verdict) == ("healthy", "pass")
+
+
+def test_without_its_sweep_the_black_hole_still_rests_on_the_reference_host_but_has_no_clamp():
+    data = load("blackhole")
+    d = diagnose(without_sweeps(data["evidence"]), data["reference"])
+    assert (d.kind, d.mss_fix_applies, d.recommended_clamp) == ("pmtu-black-hole", True, None)
+
+
+def test_without_its_sweep_and_its_reference_host_a_black_hole_is_not_claimed():
+    data = load("blackhole")
+    evidence = {host: docs for host, docs in without_sweeps(data["evidence"]).items() if host != "pve"}
+    d = diagnose(evidence)
+    assert d.kind == "unknown" and not d.mss_fix_applies
+
+
+def test_the_reference_host_judged_as_a_vm_node_does_not_make_the_black_hole_disappear():
+    data = load("blackhole")
+    assert diagnose(data["evidence"]).kind == "pmtu-black-hole"  # the sweep alone proves it
+
+
+def test_a_silent_server_without_its_sweep_is_not_a_black_hole():
+    data = load("silent-server")
+    d = diagnose(without_sweeps(data["evidence"]), data["reference"])
+    assert d.kind == "unknown" and not d.mss_fix_applies
+
+
+def test_the_toward_server_hole_shows_plain_hellos_passing_and_large_ones_stalling():
+    data = load("toward-server")
+    rows = {(r.host, r.target): r for r in diagnose(data["evidence"], data["reference"]).table}
+    assert rows[("cp1", "api.doppler.com/v3/projects")].ok == 3
+    assert rows[("cp1", "api.doppler.com/v3/projects [big hello]")].errors == {"tls_handshake_timeout": 3}
+
+
+def test_a_sweep_fooled_by_loss_is_set_aside_by_its_own_failures_below_the_size_it_found():
+    data = load("loss-fooled-sweep")
+    (sweep,) = [d["mss_sweep"] for d in data["evidence"]["cp1"] if d["command"] == "mss-sweep"]
+    assert sweep["verdict"] == "black-hole"
+    reasons = [s.reason for s in diagnose(data["evidence"], data["reference"]).set_aside if s.kind == "pmtu-black-hole"]
+    assert reasons and "handshakes fail at or below MSS 1358, the size it found working: loss, not a size limit" in reasons[0]
+
+
+def test_loss_is_seen_by_the_reference_host_too():
+    data = load("loss")
+    assert diagnose(data["evidence"], data["reference"]).comparison.points_to == "upstream"

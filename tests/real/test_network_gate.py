@@ -1,0 +1,87 @@
+"""NetworkGate's provider served by the real dynamic-provider host, driven over gRPC, on evidence
+recorded from the lab: it fails on the black hole with the grouped diagnosis and the exact clamp,
+and passes on the evidence after the verified fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import grpc
+import pytest
+from pulumi.dynamic.dynamic import serialize_provider
+from pulumi.runtime.proto import provider_pb2
+
+from components.config import CriteriaConfig
+from components.networkgate import NetworkGateProvider
+from probes.gate import RUN_SCHEMA
+from tests.real.conftest import struct, unstruct
+
+URN = "urn:pulumi:test::netstab::pulumi-python:dynamic:Resource::validation-network-gate"
+FIXTURES = Path(__file__).resolve().parents[1] / "probes" / "fixtures"
+
+
+def runs(evidence: dict[str, list], notes: dict[str, list[str]] | None = None) -> dict[str, str]:
+    """The probe runs' stdout, one per vantage point, as the rendered probe script prints them (pve is the Proxmox host)."""
+    named = {("proxmox" if host == "pve" else host): docs for host, docs in evidence.items()}
+    return {point: json.dumps({"schema": RUN_SCHEMA, "vantage_point": point, "documents": docs, "notes": (notes or {}).get(point, [])})
+            for point, docs in named.items()}
+
+
+def props(tmp_path: Path, evidence_runs: dict[str, str], mode: str = "enforce", source: str = "auto", path_mtu: int = 1400) -> dict:
+    spec = {"mode": mode, "criteria": CriteriaConfig().judge_criteria(), "reference": ["proxmox"], "report_dir": str(tmp_path / "report"),
+            "gateway_path_mtu": path_mtu, "mss_source": source, "remeasure": 0, "stack": "homelab"}
+    return {"__provider": serialize_provider(NetworkGateProvider()), "runs": evidence_runs, "spec": spec, "run_id": "r1"}
+
+
+def create(stub, p: dict) -> dict:
+    checked = stub.Check(provider_pb2.CheckRequest(urn=URN, olds=struct({}), news=struct(p)))
+    assert not checked.failures, checked.failures
+    return unstruct(stub.Create(provider_pb2.CreateRequest(urn=URN, properties=checked.inputs), timeout=60).properties)
+
+
+@pytest.fixture(scope="module")
+def blackhole() -> dict:
+    return json.loads((FIXTURES / "blackhole.json").read_text())
+
+
+def test_the_black_hole_fails_the_deploy_with_the_grouped_diagnosis_and_the_exact_clamp(host, tmp_path, blackhole):
+    with pytest.raises(grpc.RpcError) as caught:
+        create(host[0], props(tmp_path, runs(blackhole["evidence"])))
+    message = caught.value.details()
+    assert "netstab network gate (stack homelab): FAIL: pmtu-black-hole" in message.splitlines()[0]
+    assert "MSS fix: applies; clamp 1240" in message
+    assert "failures (class x target: host failed/attempts):" in message and "pull failures (image x node):" in message
+    assert "the reference host (proxmox) passes while VM nodes fail" in message
+    assert ("for this stack: the gateway clamps to MSS 1360 but the nodes now measure 1240: the path changed; "
+            "re-measure: pulumi config set netstab:gateway.remeasure 1, then pulumi up") in message
+    assert "Traceback" not in message
+    report = (tmp_path / "report" / "REPORT.md").read_text()
+    assert "# netstab network gate: stack homelab" in report and "**FAIL**" in report
+    assert json.loads((tmp_path / "report" / "cp1.json").read_text())[0]["schema"] == "netstab.probe/v1"
+
+
+def test_after_the_fix_the_gate_passes_with_its_summary_table(host, tmp_path, blackhole):
+    outs = create(host[0], props(tmp_path, runs(blackhole["after"]), path_mtu=1280))
+    assert outs["verdict"] == "pass" and outs["kind"] == "healthy"
+    cells = {(row["host"], row["target"]) for row in outs["table"]}
+    assert ("cp1", "ghcr.io/v2/") in cells and ("proxmox", "ghcr.io/v2/") in cells
+    assert (tmp_path / "report" / "REPORT.md").exists()
+
+
+def test_warn_mode_returns_the_failing_verdict_instead_of_failing(host, tmp_path, blackhole):
+    outs = create(host[0], props(tmp_path, runs(blackhole["evidence"]), mode="warn", source="path_mtu"))
+    assert outs["verdict"] == "fail" and outs["recommended_clamp"] == 1240
+    assert "pulumi config set --path netstab:gateway.pathMtu 1280" in outs["text"]
+
+
+def test_a_probe_run_that_printed_nothing_is_named(host, tmp_path, blackhole):
+    broken = {**runs(blackhole["after"]), "worker1": "python3: command not found"}
+    with pytest.raises(grpc.RpcError) as caught:
+        create(host[0], props(tmp_path, broken))
+    assert "netstab network gate: the probe run on worker1 printed no result ('python3: command not found')" in caught.value.details()
+
+
+def test_what_did_not_run_in_the_budget_makes_a_healthy_path_a_warning(host, tmp_path, blackhole):
+    outs = create(host[0], props(tmp_path, runs(blackhole["after"], {"cp1": ["mss-sweep: not run, the 120s budget was spent"]}), path_mtu=1280))
+    assert outs["verdict"] == "warn" and "cp1: mss-sweep: not run" in json.dumps(outs)
