@@ -163,7 +163,7 @@ class _Planner:
         for key, sources in goal.property_dependencies.items():
             for urn in sources:
                 verdict, source = self.done.get(urn), self.news.get(urn)
-                fresh = source is not None and rules_for(source.type).fresh_outputs
+                fresh = source is not None and rules_for(source).fresh_outputs
                 if self.mode == "preview" and (verdict in ("create", "replace") or (verdict == "update" and fresh)):
                     inputs[key] = UNKNOWN
                 elif self.mode == "up" and fresh and verdict in ("create", "replace"):
@@ -182,7 +182,7 @@ class _Planner:
     def _deletes_first(self, goal: Registered) -> bool:
         if goal.delete_before_replace is not None:
             return goal.delete_before_replace
-        return rules_for(goal.type).named_deletes_first and "name" in goal.inputs
+        return rules_for(goal).named_deletes_first and "name" in goal.inputs
 
     # ---------------------------------------------------------------- delete-before-replace
 
@@ -243,7 +243,9 @@ class _Planner:
 
 def _provider_diff(old: Registered, inputs: dict[str, Any], replace_on_changes: Iterable[str],
                    ignore_changes: Iterable[str]) -> tuple[str, str]:
-    rules = rules_for(old.type)
+    rules = rules_for(old)
+    if rules.never_changes:
+        return "same", ""
     ignored = [parse_path(p) for p in ignore_changes]
     paths = [p for p in changed_paths(old.inputs, inputs) if not any(covers(i, p) and len(p) >= len(i) for i in ignored)]
     if not paths:

@@ -6,10 +6,13 @@ table cites the section and the file:lines it rests on. Paths use the Pulumi (ca
 
 from __future__ import annotations
 
+import base64
+import pickletools
 from dataclasses import dataclass
 
 from tests.conftest import COMMAND, DOWNLOAD, DYNAMIC, SNIPPET, VM
-from tests.lifecycle.values import Path, covers, parse_path
+from tests.lifecycle.values import Path, covers, parse_path, unwrap
+from tests.program.harness import Registered
 
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 PROXMOX_PROVIDER = "pulumi:providers:proxmoxve"
@@ -19,6 +22,7 @@ PROXMOX_PROVIDER = "pulumi:providers:proxmoxve"
 class Rules:
     replace_on: tuple[str, ...] = ()  # ForceNew / RequiresReplace / replaceOnChanges input paths
     never_replace: bool = False  # the diff only ever answers "update"
+    never_changes: bool = False  # the diff always answers "no change"
     # bridge: an explicitly set `name` makes a replacement delete-before-create unless the program says otherwise
     named_deletes_first: bool = False
     # False: the outputs follow from the inputs (a volume id, a VM id), so a replacement keeps them
@@ -72,10 +76,17 @@ DOWNLOAD_RULES = Rules(
 #   carries that option and the engine applies it.
 COMMAND_RULES = Rules(replace_on=("triggers",))
 
-# Dynamic resources (facts §3.6): the gates' diffs (components/networkgate.py, clustergate.py,
-#   secretgate.py) answer changes=True when a fingerprinted input changed or is unknown, with no
-#   replaces: the engine treats DIFF_SOME without replaces as an update (step_generator.go:1951-1953).
-DYNAMIC_RULES = Rules(never_replace=True)
+# Dynamic resources (facts §3.6), by their provider class: the gates' diffs (components/networkgate.py,
+#   clustergate.py, secretgate.py) answer changes=True when a fingerprinted input changed or is
+#   unknown, with no replaces: the engine treats DIFF_SOME without replaces as an update
+#   (step_generator.go:1951-1953). HostKeyProvider.diff (components/hostkeys.py) never changes.
+GATE_RULES = Rules(never_replace=True)
+DYNAMIC_TABLE = {
+    "components.networkgate.NetworkGateProvider": GATE_RULES,
+    "components.clustergate.ClusterGateProvider": GATE_RULES,
+    "components.secretgate.SecretGateProvider": GATE_RULES,
+    "components.hostkeys.HostKeyProvider": Rules(never_replace=True, never_changes=True),
+}
 
 # The Kubernetes provider (pulumi-kubernetes provider/pkg/provider/provider.go DiffConfig @010f5d8e):
 #   an unknown kubeconfig replaces, and so does one whose active cluster changed (every kubeconfig
@@ -95,16 +106,26 @@ TABLE = {
     SNIPPET: SNIPPET_RULES,
     DOWNLOAD: DOWNLOAD_RULES,
     COMMAND: COMMAND_RULES,
-    DYNAMIC: DYNAMIC_RULES,
     K8S_PROVIDER: K8S_PROVIDER_RULES,
     PROXMOX_PROVIDER: PROXMOX_PROVIDER_RULES,
 }
 
 
-def rules_for(type_: str) -> Rules:
-    """The table entry for a custom resource type; a type without one is a model gap, not an update."""
-    if type_ in TABLE:
-        return TABLE[type_]
-    if type_.startswith("kubernetes:"):
+def rules_for(res: Registered) -> Rules:
+    """The table entry for a custom resource; one without an entry is a model gap, not an update."""
+    if res.type == DYNAMIC:
+        provider = dynamic_provider(res)
+        if provider in DYNAMIC_TABLE:
+            return DYNAMIC_TABLE[provider]
+        raise KeyError(f"no table for the dynamic provider {provider}: add it to tests/lifecycle/providers.py")
+    if res.type in TABLE:
+        return TABLE[res.type]
+    if res.type.startswith("kubernetes:"):
         return K8S_RULES
-    raise KeyError(f"no provider table for {type_}: add one to tests/lifecycle/providers.py, with its source")
+    raise KeyError(f"no provider table for {res.type}: add one to tests/lifecycle/providers.py, with its source")
+
+
+def dynamic_provider(res: Registered) -> str:
+    """`module.Class` of a dynamic resource's provider, read from its pickled `__provider` input without unpickling it."""
+    names = [arg for _, arg, _ in pickletools.genops(base64.b64decode(unwrap(res.inputs["__provider"]))) if isinstance(arg, str)]
+    return ".".join(names[:2])

@@ -31,12 +31,14 @@ ROLES = (
     (r"-k3s$", "K3s install"),
     (r"^k3s-nodes-ready$", "nodes Ready"),
     (r"^k3s-kubeconfig$", "kubeconfig"),
+    (r"^gateway-measure$", "path MTU measurement"),
     (r"^gateway-rules$", "gateway rules"),
     (r"^gateway-verify$", "gateway verify"),
     (r"^mirror-(health|warmup|credentials)$", "mirror {0}"),
     (r"^secrets-cluster$", "Kubernetes provider"),
     (r"^secrets-gate$", "secret gate"),
     (r"^secrets-", "Kubernetes object"),
+    (r"-host-key$", "host key"),
     (r"^validation-", ""),  # the post-up gate: on every up, said once above the table
 )
 

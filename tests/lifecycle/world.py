@@ -6,12 +6,16 @@ What each step does here, and why (facts file sections in brackets):
 - a VM create boots from its snippets and image, which must exist (the cloud-init ISO is generated
   from the snippets at every start [§1.8]); first boot applies the network snippet. A VM update
   sets the NIC MTU in place and reboots for cpu / memory; a reboot with changed snippets is a new
-  cloud-init instance: network re-applied, SSH host keys regenerated [§5.2];
+  cloud-init instance: network re-applied, the SSH host key installed from the user-data (or
+  generated anew without one) [§5.2];
 - a command runs its script on its connection's host: the gateway (a gateway script), the Proxmox
-  host (`qm guest exec N` reaches VM N) or the guest with that address, which must answer. A script is recognized by what it
-  is: gateway apply / remove / verify (its header), registries.yaml written (its heredoc) or
-  removed, K3s installed (the invocation and stdin), the guest network converged (its netplan) or
-  checked, the mirror's instances checked (they come from its user-data, at a new instance). Anything else is a check with no effect, but still needs its host to answer.
+  host (`qm guest exec N` reaches VM N) or the guest with that address, which must answer with
+  the host key the step pins. A
+  script is recognized by what it is: gateway measure (read-only), apply / remove / verify (its
+  header), registries.yaml written (its heredoc) or removed, K3s installed (the invocation and
+  stdin), the guest network converged (its netplan) or checked, the mirror's instances checked
+  (they come from its user-data, at a new instance). Anything else is a check with no effect, but
+  still needs its host to answer.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from urllib.parse import urlparse
 
 import yaml
 
+from components.render.gateway_measure import MEASURE_SCHEMA
 from components.render.mirror import CONFIG_DIR as MIRROR_CONFIG_DIR
 from tests.conftest import COMMAND, DOWNLOAD, SNIPPET, VM
 from tests.lifecycle.engine import Plan, Step, plan
@@ -46,7 +51,8 @@ class Guest:
     registries: str | None = None  # /etc/rancher/k3s/registries.yaml
     k3s: tuple[str, str] | None = None  # the install script and stdin last applied
     serves: frozenset[str] = frozenset()  # the mirror's registry instances, configured by its user-data
-    host_keys: int = 0  # generations of SSH host keys
+    instances: int = 0  # cloud-init instances it has started
+    host_key: str = ""  # its SSH host key (public): from its user-data, else generated per instance
 
     @property
     def address(self) -> str | None:
@@ -84,7 +90,7 @@ class World:
             if raw is None and volume in self.files:
                 self.errors.append(f"{step}: File already exists in the datastore ({volume})")
                 return
-            self.files[volume] = raw["data"] if raw else inputs["url"]
+            self.files[volume] = unwrap(raw["data"]) if raw else inputs["url"]
 
     # ---------------------------------------------------------------- VMs
 
@@ -120,12 +126,13 @@ class World:
             return
         user, network = guest.snippets
         instance = self.files[user] + self.files[network]
-        if instance != guest.instance:  # a new cloud-init instance: network applied, host keys made
-            guest.instance = instance
+        if instance != guest.instance:  # a new cloud-init instance: network applied, host key installed or made
+            guest.instance, guest.instances = instance, guest.instances + 1
             guest.network = yaml.safe_load(self.files[network])["ethernets"]["eth0"]
-            written = yaml.safe_load(self.files[user]).get("write_files", [])
+            config = yaml.safe_load(self.files[user])
+            written = config.get("write_files", [])
             guest.serves = frozenset(PurePosixPath(f["path"]).stem for f in written if f["path"].startswith(MIRROR_CONFIG_DIR + "/"))
-            guest.host_keys += 1
+            guest.host_key = config.get("ssh_keys", {}).get("ed25519_public") or f"generated for instance {guest.instances}"
 
     # ---------------------------------------------------------------- commands
 
@@ -141,12 +148,17 @@ class World:
             if target:
                 self._in_guest(step, int(target.group(1)), heredoc(body, "NETSTAB_GUEST"))
             return
+        if MEASURE_SCHEMA in body:
+            return  # the path MTU measured from the gateway: read-only
         if GATEWAY_HEADER.search(body):
             self._gateway(step, host, body)
             return
         guest = next((g for g in self.guests.values() if g.address == host), None)
+        pinned = unwrap(inputs["connection"]).get("hostKey")
         if guest is None:
             self.errors.append(f"{step}: dials {host}, and no VM answers there")
+        elif pinned and pinned != guest.host_key:
+            self.errors.append(f"{step}: {host} presents {guest.host_key!r}, the step pins {pinned!r}")
         elif not self.reachable:
             self.errors.append(f"{step}: dials {host}: the cluster is unreachable")
         else:
