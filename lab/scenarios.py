@@ -27,9 +27,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from components.render.gateway import GatewayRules, gateway_script
+from lab import gate as lab_gate
 from lab import mirror as lab_mirror
 from lab import probing, services
 from lab import topology as lab_topology
+from lab.gate import GateRun
 from lab.netns import Topology
 from lab.pki import issue
 from lab.shaper import Shape
@@ -148,19 +150,28 @@ def run_judged(scenario: Scenario, topo: Topology, work: Path, report_dir: Path,
     say(f"[{scenario.name}] {diagnosis.verdict}: {diagnosis.kind} - {diagnosis.summary}")
 
     fix = after = None
+    gates: list[tuple[str, GateRun]] = []
+    measured: int | None = None
     if diagnosis.mss_fix_applies and diagnosis.recommended_clamp:
-        fix = apply_fix(topo, diagnosis.recommended_clamp, work / "gateway-root")
-        say(f"[{scenario.name}] gateway clamp {diagnosis.recommended_clamp} applied ({'verified' if fix.verified else 'verify FAILED'}); probing again ...")
+        gates.append(("before the fix", _gate(topo, svc, report_dir / "gate-before", None, say, scenario.name, timings, "gate before the fix")))
+        started_measure = time.monotonic()
+        measured, _ = lab_gate.measure_from_gateway(topo, svc.cert.ca)
+        timings["gateway's own measurement (pathMtu: auto)"] = time.monotonic() - started_measure
+        say(f"[{scenario.name}] the gateway measures path MTU {measured} from its VM-subnet address (the judge's clamp: {diagnosis.recommended_clamp})")
+        fix = apply_fix(topo, measured, work / "gateway-root")
+        say(f"[{scenario.name}] gateway clamp for path MTU {measured} applied ({'verified' if fix.verified else 'verify FAILED'}); probing again ...")
         after_docs = probing.phase1(topo, lab_topology.PROBE_HOSTS, svc.cert.ca, services.TEST_IMAGE)
         _save(report_dir, "after", after_docs)
         after = diagnose(after_docs, REFERENCE)
         timings["first probe to verified fix"] = time.monotonic() - first_probe
+        gates.append(("after the fix", _gate(topo, svc, report_dir / "gate-after", measured, say, scenario.name, timings, "gate after the fix")))
     timings["total"] = time.monotonic() - started
-    problems = check(scenario, diagnosis, fix, after)
+    problems = check(scenario, diagnosis, fix, after) + check_gate(diagnosis, measured, gates)
     result = ("PASS" if not problems else "FAIL: " + "; ".join(problems)) + f" (expected `{scenario.expected}`, the judge says `{diagnosis.kind}`)"
     files = "`netstab.probe/v1` documents beside this file, a JSON list per host: `before-<host>.json`" + (", `after-<host>.json`" if after else "")
     text = render(f"netstab lab: {scenario.name}", diagnosis, intro=scenario.description, result=result, fix=fix, after=after,
                   timings=timings, files=files + "; judge them again with `python -m probes diagnose --reference pve HOST=FILE...`.")
+    text += gate_section(measured, gates)
     (report_dir / "REPORT.md").write_text(text)
     return Outcome(scenario.name, not problems, diagnosis.kind, problems, timings, report_dir)
 
@@ -212,11 +223,49 @@ def check(scenario: Scenario, diagnosis: Diagnosis, fix: AppliedFix | None, afte
     return problems
 
 
-def apply_fix(topo: Topology, mss: int, root: Path) -> AppliedFix:
-    """The judge's clamp, set as `gateway.mss` would set it: the same script the GatewayFirewall
-    component runs. Its boot-time files go under `root` (NETSTAB_ROOT): the gateway namespace
-    shares this machine's /etc."""
-    rules = GatewayRules.build([lab_topology.VM_SUBNET], stack="lab", mss=mss, mtu=lab_topology.VM_MTU)
+def _gate(topo: Topology, svc: services.Services, folder: Path, path_mtu: int | None, say: Callable[[str], None], name: str,
+          timings: dict[str, float], label: str) -> GateRun:
+    started = time.monotonic()
+    run = lab_gate.gate(topo, svc.cert.ca, services.TEST_IMAGE, folder, path_mtu)
+    timings[label] = time.monotonic() - started
+    say(f"[{name}] post-up {label}: {run.verdict.upper()}")
+    return run
+
+
+def check_gate(diagnosis: Diagnosis, measured: int | None, gates: list[tuple[str, GateRun]]) -> list[str]:
+    """With the MSS fix the answer: the gateway's own measurement agrees with the judge's clamp, the
+    gate fails the deploy before the fix naming the black hole and its clamp, and passes after it."""
+    if not diagnosis.mss_fix_applies or not diagnosis.recommended_clamp:
+        return []
+    problems = []
+    if measured is None or measured - 40 != diagnosis.recommended_clamp:
+        problems.append(f"the gateway measured path MTU {measured}, not the judge's {diagnosis.recommended_clamp} + 40")
+    runs = dict(gates)
+    before, after = runs.get("before the fix"), runs.get("after the fix")
+    if before is None or before.verdict != "fail" or "pmtu-black-hole" not in before.text or f"clamp {diagnosis.recommended_clamp}" not in before.text:
+        problems.append("the gate did not fail the deploy on the black hole with its clamp")
+    if after is None or after.verdict != "pass":
+        problems.append(f"after the fix the gate says {after.verdict if after else 'nothing'}")
+    return problems
+
+
+def gate_section(measured: int | None, gates: list[tuple[str, GateRun]]) -> str:
+    if not gates:
+        return ""
+    out = ["", "## The post-up gate (NetworkGate's own create, on the rendered probe runs)", ""]
+    if measured is not None:
+        out += [f"The gateway measured path MTU **{measured}** from its VM-subnet address (`gateway.pathMtu: auto`); the clamp applied "
+                f"is for that value.", ""]
+    for label, run in gates:
+        out += [f"### {label}: {run.verdict.upper()}", "", "```text", run.text.strip(), "```", "", f"Report: `{run.report}`", ""]
+    return "\n".join(out)
+
+
+def apply_fix(topo: Topology, path_mtu: int, root: Path) -> AppliedFix:
+    """The clamp for the path MTU the gateway measured, as `gateway.pathMtu: auto` sets it: the same
+    script the GatewayFirewall component runs. Its boot-time files go under `root` (NETSTAB_ROOT):
+    the gateway namespace shares this machine's /etc."""
+    rules = GatewayRules.build([lab_topology.VM_SUBNET], stack="lab", path_mtu=path_mtu, mtu=lab_topology.VM_MTU)
     script = gateway_script("apply", "nftables", rules)
     topo.run("gw", "env", f"NETSTAB_ROOT={root}", "sh", "-c", script)
     verify = topo.run("gw", "env", f"NETSTAB_ROOT={root}", "sh", "-c", gateway_script("verify", "nftables", rules), check=False)

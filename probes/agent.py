@@ -217,9 +217,11 @@ class Deadline(object):
 def big_hello_alpn() -> List[str]:
     """An ALPN list that pushes the ClientHello to ~1.6 KB, like a Go >= 1.24 client's
     X25519MLKEM768 hello: the first flight no longer fits one 1400-MTU segment.
-    `http/1.1` stays first because this probe speaks HTTP/1.1; `h2` is still offered."""
+    Only `http/1.1` is a real protocol in it: this probe speaks HTTP/1.1, and a server that could
+    pick `h2` (Go's net/http, as the registries run) would, by its own preference. Servers ignore
+    the padding names they do not know."""
     padding = ["netstab-pad-%02d-" % i + "x" * 230 for i in range(5)]
-    return ["http/1.1", "h2"] + padding
+    return ["http/1.1"] + padding
 
 
 _contexts: Dict[Tuple[Optional[str], bool], ssl.SSLContext] = {}
@@ -293,8 +295,17 @@ def connect(family: int, ip: str, port: int, opts: Options, phases: Dict[str, fl
     return sock
 
 
+def round_trip_s(sock: socket.socket, connect_s: float) -> float:
+    """The path's round trip: the kernel's estimate when it has one, else the connect time. A SYN
+    the kernel had to resend makes the connect take a second or more on a fast path (Linux's
+    first retransmission timeout); its RTT estimate does not count that wait."""
+    info = tcp_info(sock)
+    rtt_s = info["rtt_us"] / 1e6 if info and info["rtt_us"] else connect_s
+    return min(connect_s, rtt_s)
+
+
 def handshake(sock: socket.socket, host: str, opts: Options, phases: Dict[str, float], deadline: Deadline) -> ssl.SSLSocket:
-    bound = handshake_timeout(phases["connect"] / 1000.0, opts.timeout)
+    bound = handshake_timeout(round_trip_s(sock, phases["connect"] / 1000.0), opts.timeout)
     start = time.monotonic()
     tls = tls_context(opts).wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
     try:

@@ -54,8 +54,9 @@ class Criteria:
         if unknown:
             raise CriteriaError("\n".join(f"{key}: unknown criterion (known: {', '.join(sorted(known))})" for key in unknown))
         # JSON and Pulumi's property values carry every number as a float: 3.0 is the count 3
-        return cls(**{key: int(value) if key in WHOLE_NUMBERS and isinstance(value, float) and value.is_integer() else value
-                      for key, value in data.items()})
+        values: dict[str, Any] = {key: int(value) if key in WHOLE_NUMBERS and isinstance(value, float) and value.is_integer() else value
+                                  for key, value in data.items()}
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

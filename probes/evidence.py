@@ -109,6 +109,8 @@ class Collected:
     hosts: tuple[str, ...]  # every host that gave evidence, in input order
     reference: frozenset[str]  # the reference hosts among them
     notes: tuple[str, ...]
+    # how the caller's gateway takes a clamp: a command with {mss} and/or {path_mtu} (see verdict.CLAMP_COMMAND)
+    clamp_command: str = "pulumi config set --path netstab:gateway.mss {mss}"
 
     @property
     def vm_hosts(self) -> tuple[str, ...]:

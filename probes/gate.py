@@ -15,7 +15,6 @@ from probes.verdict import Diagnosis, diagnose
 
 IPV4_OVERHEAD = 40  # IPv4 + TCP headers: the clamp for a path MTU
 RUN_SCHEMA = "netstab.gate-run/v1"  # what a vantage point's probe run prints: its documents and notes
-REMEASURE = "pulumi config set netstab:gateway.remeasure {epoch}"
 
 
 @dataclass(frozen=True)
@@ -31,38 +30,37 @@ class GateJudgement:
                 "recommended_clamp": d.recommended_clamp, "table": d.to_dict()["table"]}
 
 
-SET_COMMAND = {  # how this stack's gateway takes a clamp, by where its MSS comes from (gateway.*)
+# How this stack's gateway takes a clamp, by where its MSS comes from (`mss_source` in the gate's spec).
+CLAMP_TEMPLATES = {
     "mss": "pulumi config set --path netstab:gateway.mss {mss}",
     "path_mtu": "pulumi config set --path netstab:gateway.pathMtu {path_mtu}",
+    "auto": "re-measure it: pulumi config set --path netstab:gateway.remeasure {epoch}",
+    "pmtu": "set it instead of pmtu mode: pulumi config rm --path netstab:gateway.pmtu && "
+            "pulumi config set --path netstab:gateway.mss {mss}",
+    "manual": "enter MSS {mss} on the gateway (gateway/MANUAL.md)",
 }
 
 
-def clamp_advice(d: Diagnosis, spec: Mapping[str, Any]) -> str | None:
-    """The clamp the nodes measure, said for this stack: how its gateway takes it, and whether the
-    clamp it applies already differs (the path changed since it was set or measured)."""
-    measured = d.recommended_clamp
-    if measured is None:
-        return None
-    path_mtu = spec.get("gateway_path_mtu")
+def clamp_template(spec: Mapping[str, Any]) -> str:
+    template = CLAMP_TEMPLATES.get(str(spec.get("mss_source")), CLAMP_TEMPLATES["mss"])
+    return template.replace("{epoch}", str(int(spec.get("remeasure") or 0) + 1))
+
+
+def drift(d: Diagnosis, spec: Mapping[str, Any]) -> str | None:
+    """When the nodes measure another clamp than the gateway applies: the path changed since it was set."""
+    path_mtu, measured = spec.get("gateway_path_mtu"), d.recommended_clamp
     applied = int(path_mtu) - IPV4_OVERHEAD if path_mtu else None
-    source = spec.get("mss_source")
-    if source == "auto":
-        how = "re-measure: " + REMEASURE.format(epoch=int(spec.get("remeasure") or 0) + 1)
-    elif source in SET_COMMAND:
-        how = SET_COMMAND[source].format(mss=measured, path_mtu=measured + IPV4_OVERHEAD)
-    else:
-        how = "enter it on the gateway (gateway/MANUAL.md), or let netstab manage a Linux gateway"
-    if applied is not None and applied != measured:
-        return f"for this stack: the gateway clamps to MSS {applied} but the nodes now measure {measured}: the path changed; {how}, then pulumi up"
-    return f"for this stack: clamp to {measured}: {how}, then pulumi up"
+    if applied is None or measured is None or applied == measured:
+        return None
+    return f"the gateway clamps to MSS {applied}, the nodes now measure {measured}: the path changed since the clamp was set"
 
 
 def judge_runs(evidence: Mapping[str, Sequence[Mapping[str, Any]]], spec: Mapping[str, Any], notes: Sequence[str]) -> GateJudgement:
     """`evidence`: vantage point -> its documents; `spec`: criteria, reference hosts, the applied clamp."""
     d = diagnose(evidence, reference=tuple(spec.get("reference") or ()), criteria=Criteria.from_dict(spec.get("criteria") or {}),
-                 notes=notes)
+                 notes=notes, clamp_template=clamp_template(spec))
     verdict = d.verdict
-    extra = [line for line in (clamp_advice(d, spec),) if line]
+    extra = [line for line in (drift(d, spec),) if line]
     stack = spec.get("stack", "?")
     text = "\n".join([f"netstab network gate (stack {stack}): {d.text()}", *extra])
     intro = "\n\n".join([f"Probes from {', '.join(sorted(evidence))} after `pulumi up`, judged against the stack's criteria "

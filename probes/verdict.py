@@ -196,7 +196,7 @@ def _black_hole_found(ev: Collected, found: list[Sweep], vm_stalls: list[Attempt
     stalls = f"TLS handshakes stall on {_names(a.host for a in vm_stalls)}" if vm_stalls else "the sweep's handshakes stall"
     summary = f"{stalls}{_direction_text(direction)}{_where_black_hole(ev, vm_stalls)}; mss-sweep from {best.host} finds a " \
               f"working MSS of {best.working_mss} (path MTU {best.path_mtu})"
-    return Finding(summary, _clamp_fix(best.recommended_clamp), tuple(evidence), True, best.recommended_clamp, direction)
+    return Finding(summary, _clamp_fix(ev, best.recommended_clamp), tuple(evidence), True, best.recommended_clamp, direction)
 
 
 def _black_hole_by_reference(ev: Collected, vm_stalls: list[Attempt]) -> Finding | SetAside:
@@ -221,7 +221,7 @@ def _black_hole_by_reference(ev: Collected, vm_stalls: list[Attempt]) -> Finding
                     f"{_names(key[2] + (' [big hello]' if key[3] else '') for key in confirmed)}")
     summary = f"TLS handshakes stall on {_names(a.host for a in vm_stalls)}{_direction_text(direction)} while " \
               f"{_reference_text(passers)} {_verb(passers, 'completes', 'complete')} them; run mss-sweep to size the clamp"
-    return Finding(summary, _clamp_fix(None), tuple(evidence), True, None, direction)
+    return Finding(summary, _clamp_fix(ev, None), tuple(evidence), True, None, direction)
 
 
 def _certificate(ev: Collected) -> Finding | SetAside | None:
@@ -356,11 +356,18 @@ def _where_black_hole(ev: Collected, vm_stalls: list[Attempt]) -> str:
     return ""
 
 
-def _clamp_fix(clamp: int | None) -> str:
+def clamp_command(template: str, clamp: int | None) -> str:
+    """The command that sets `clamp` on the caller's gateway (`template` takes {mss} and {path_mtu})."""
+    if clamp is None:
+        return template.format(mss="<recommended clamp>", path_mtu="<its path MTU>")
+    return template.format(mss=clamp, path_mtu=clamp + 40)
+
+
+def _clamp_fix(ev: Collected, clamp: int | None) -> str:
     if clamp is None:
         return ("clamp the VM subnet's TCP MSS at the gateway: measure the value with `mss-sweep HOST` from an affected node "
-                "(python3 - mss-sweep HOST < probes/agent.py), then " + CLAMP_COMMAND.format(mss="<recommended clamp>") + " and pulumi up")
-    return f"clamp the VM subnet's TCP MSS at the gateway to {clamp}: {CLAMP_COMMAND.format(mss=clamp)}, then pulumi up"
+                "(python3 - mss-sweep HOST < probes/agent.py), then " + clamp_command(ev.clamp_command, None) + " and pulumi up")
+    return f"clamp the VM subnet's TCP MSS at the gateway to {clamp}: {clamp_command(ev.clamp_command, clamp)}, then pulumi up"
 
 
 def _fallback(ev: Collected) -> Finding:
@@ -420,17 +427,18 @@ class Diagnosis:
         return "\n".join(_text(self))
 
 
-def diagnose(evidence: Evidence, reference: Collection[str] = (), criteria: Criteria | None = None, notes: Sequence[str] = ()) -> Diagnosis:
+def diagnose(evidence: Evidence, reference: Collection[str] = (), criteria: Criteria | None = None, notes: Sequence[str] = (),
+             clamp_template: str = CLAMP_COMMAND) -> Diagnosis:
     """host -> its `netstab.probe/v1` documents (one, or a list: http, pull, mss-sweep, facts);
     `reference`: hosts outside the VM subnet (the Proxmox host); `notes`: what the caller could not
     probe (partial evidence: at best a warning). Raises EvidenceError."""
-    ev = collect(evidence, reference, notes)
+    ev = replace(collect(evidence, reference, notes), clamp_command=clamp_template)
     findings, set_aside = _apply_rules(ev)
     primary = findings[0] if findings else _fallback(ev)
     judged = checks(ev, primary.kind, criteria or Criteria())
     clamp = primary.recommended_clamp
     return Diagnosis(primary.kind, _verdict(primary.kind, judged, ev.notes), primary.summary, primary.fix, primary.mss_fix_applies, clamp,
-                     CLAMP_COMMAND.format(mss=clamp) if clamp else None, primary.direction, tuple(findings) or (primary,), tuple(set_aside),
+                     clamp_command(clamp_template, clamp) if clamp else None, primary.direction, tuple(findings) or (primary,), tuple(set_aside),
                      judged, failure_groups(ev), pull_failures(ev), compare(ev), ev.sweeps, table(ev), ev.notes)
 
 

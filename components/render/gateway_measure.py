@@ -46,8 +46,9 @@ def sweep_targets(endpoints: Sequence[str]) -> list[str]:
 
 def measure_script(network: NetworkConfig, endpoints: Sequence[str]) -> str:
     """Run on the gateway with the probe agent on stdin; prints one JSON object with every sweep."""
+    # every endpoint at once: each sweep takes a few seconds, the slowest bounds the step
     sweeps = "\n".join(
-        f'python3 "$work/agent.py" mss-sweep {shlex.quote(t)} --source {network.gateway} --json --quiet > "$work/out/{n}.json" || true'
+        f'python3 "$work/agent.py" mss-sweep {shlex.quote(t)} --source {network.gateway} --json --quiet > "$work/out/{n}.json" &'
         for n, t in enumerate(sweep_targets(endpoints)))
     return f"""#!/bin/sh
 set -u
@@ -60,6 +61,7 @@ if ! command -v python3 >/dev/null 2>&1; then
   exit 1
 fi
 {sweeps}
+wait
 python3 - "$work"/out/*.json <<'NETSTAB_PY'
 {_COLLECT}NETSTAB_PY
 """

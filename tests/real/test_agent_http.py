@@ -174,3 +174,58 @@ def test_progress_goes_to_stderr_on_long_runs(servers, localhost_cert):
     done = subprocess.run([sys.executable, str(AGENT), "http", servers["silent"] + "/", "--ca-file", str(localhost_cert.ca),
                            "--repeat", "5", "--timeout", "1"], capture_output=True, text=True, timeout=60, env={**os.environ})
     assert "netstab-probe: [" in done.stderr and "tls_handshake_timeout" in done.stderr
+
+
+def _go_like_server(cert) -> tuple[socket.socket, threading.Thread]:
+    """A TLS server that prefers h2 as Go's net/http does, and speaks it when picked: an HTTP/2
+    SETTINGS frame where an HTTP/1.1 client expects a status line."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert.cert), str(cert.key))
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        for _ in range(4):
+            try:
+                conn, _ = listener.accept()
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(65536)
+                    if tls.selected_alpn_protocol() == "h2":
+                        tls.sendall(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+                    else:
+                        tls.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, thread
+
+
+def test_the_big_hello_speaks_http_1_1_to_a_server_that_prefers_h2(localhost_cert):
+    """A Go registry picks h2 whenever the client offers it; the probe speaks HTTP/1.1, so it must not offer it."""
+    listener, _ = _go_like_server(localhost_cert)
+    try:
+        code, doc = agent("http", f"https://localhost:{listener.getsockname()[1]}/v2/", "--big-hello", "--ca-file", str(localhost_cert.ca))
+    finally:
+        listener.close()
+    assert code == 0, doc["records"][0]["error"]
+    assert doc["records"][0]["status"] == 401
+
+
+def test_a_resent_syn_does_not_stretch_the_handshake_bound():
+    """A connect that took 1.03 s (a SYN resent) on a path whose round trip is sub-millisecond: the
+    bound follows the kernel's RTT estimate, so a stall is still called within the floor."""
+    sys.path.insert(0, str(AGENT.parent))
+    import agent as probe_agent  # noqa: E402 (the stdlib agent, imported as a module)
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname(), timeout=5)
+    try:
+        assert probe_agent.round_trip_s(client, connect_s=1.03) < 0.1
+        assert probe_agent.handshake_timeout(probe_agent.round_trip_s(client, 1.03), ceiling=10.0) == probe_agent.HANDSHAKE_FLOOR_S
+    finally:
+        client.close()
+        listener.close()

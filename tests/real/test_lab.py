@@ -65,6 +65,13 @@ def test_every_scenario_reaches_its_kind_says_what_fixes_it_and_the_black_holes_
         assert "| host | probe | target | before | after |" in report
         after = json.loads((tmp_path / scenario / "after-cp1.json").read_text())
         assert all(r["ok"] for doc in after for r in doc["records"])
+        # the post-up gate on the rendered probe runs: it fails the deploy before the fix, passes after;
+        # the gateway's own measurement (pathMtu: auto) finds the path MTU the judge's sweep found
+        assert "The gateway measured path MTU **1280** from its VM-subnet address" in report
+        gate_before = report.split("### before the fix: FAIL", 1)[1].split("###", 1)[0]
+        assert "FAIL: pmtu-black-hole" in gate_before and "clamp 1240" in gate_before and "netstab:gateway.remeasure 1" in gate_before
+        assert "### after the fix: PASS" in report
+        assert (tmp_path / scenario / "gate-before" / "REPORT.md").exists() and (tmp_path / scenario / "gate-after" / "cp1.json").exists()
     before = json.loads((tmp_path / "blackhole" / "before-cp1.json").read_text())
     assert {r["error_class"] for doc in before if doc["command"] == "http" for r in doc["records"]} == {"tls_handshake_timeout"}
     pve = json.loads((tmp_path / "blackhole" / "before-pve.json").read_text())

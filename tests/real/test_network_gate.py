@@ -53,8 +53,10 @@ def test_the_black_hole_fails_the_deploy_with_the_grouped_diagnosis_and_the_exac
     assert "MSS fix: applies; clamp 1240" in message
     assert "failures (class x target: host failed/attempts):" in message and "pull failures (image x node):" in message
     assert "the reference host (proxmox) passes while VM nodes fail" in message
-    assert ("for this stack: the gateway clamps to MSS 1360 but the nodes now measure 1240: the path changed; "
-            "re-measure: pulumi config set netstab:gateway.remeasure 1, then pulumi up") in message
+    assert ("fix: clamp the VM subnet's TCP MSS at the gateway to 1240: re-measure it: pulumi config set --path "
+            "netstab:gateway.remeasure 1, then pulumi up") in message, "the fix is said the way this stack (pathMtu: auto) takes it"
+    assert "the gateway clamps to MSS 1360, the nodes now measure 1240: the path changed since the clamp was set" in message
+    assert "netstab:gateway.mss" not in message
     assert "Traceback" not in message
     report = (tmp_path / "report" / "REPORT.md").read_text()
     assert "# netstab network gate: stack homelab" in report and "**FAIL**" in report

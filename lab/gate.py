@@ -1,0 +1,71 @@
+"""The post-up gate and the gateway's own measurement (gateway.pathMtu: auto), run in the lab as
+`pulumi up` runs them: the rendered scripts, with the agent on stdin, inside the namespaces; the
+NetworkGate provider's own create judging their output.
+
+The lab's servers use its own CA: the scripts get it through SSL_CERT_FILE (the agent's default
+trust store honours it), the one thing that differs from a node.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.config import CriteriaConfig, NetworkConfig, ValidationConfig
+from components.kubeapi import GateError
+from components.networkgate import NetworkGateProvider
+from components.render.gateway_measure import measure_script, measured_path_mtu
+from components.render.validation import probe_script
+from lab import topology as lab_topology
+from lab.netns import Topology
+from lab.probing import ENDPOINTS
+from probes import agent_source
+
+# the gate's vantage points: the lab's reference host plays the Proxmox host
+VANTAGE_POINTS = {"cp1": "cp1", "worker1": "worker1", "proxmox": "pve"}
+
+
+@dataclass(frozen=True)
+class GateRun:
+    verdict: str  # the gate's verdict; "fail" when its create refused (mode enforce)
+    text: str  # the gate's message: its error when it failed the deploy, its summary when not
+    report: Path
+
+
+def validation(image: str) -> ValidationConfig:
+    """The gate's settings for the lab: its endpoints and image, 3 repeats as the lab's Phase 1."""
+    return ValidationConfig.model_validate({"repeats": 3, "budgetSeconds": 60, "endpoints": ENDPOINTS, "images": [image]})
+
+
+def _run_script(topo: Topology, host: str, script: str, ca_file: Path, timeout: float) -> str:
+    done = topo.run(host, "env", f"SSL_CERT_FILE={ca_file}", "sh", "-c", script, input_text=agent_source(), timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the rendered script failed on {host} ({done.returncode}): {done.stderr[-800:]}")
+    return done.stdout
+
+
+def gate(topo: Topology, ca_file: Path, image: str, report_dir: Path, gateway_path_mtu: int | None) -> GateRun:
+    """Every vantage point's rendered probe run, at once; then NetworkGate's create on their output."""
+    config = validation(image)
+    with ThreadPoolExecutor(max_workers=len(VANTAGE_POINTS)) as pool:
+        outputs = dict(zip(VANTAGE_POINTS, pool.map(
+            lambda point: _run_script(topo, VANTAGE_POINTS[point], probe_script(point, config, None), ca_file, config.budget_s + 60),
+            VANTAGE_POINTS), strict=True))
+    spec = {"mode": "enforce", "criteria": CriteriaConfig().judge_criteria(), "reference": ["proxmox"], "report_dir": str(report_dir),
+            "gateway_path_mtu": gateway_path_mtu, "mss_source": "auto", "remeasure": 0, "stack": "lab"}
+    try:
+        created = NetworkGateProvider().create({"runs": outputs, "spec": spec, "run_id": "lab"})
+    except GateError as failed:
+        return GateRun("fail", str(failed), report_dir / "REPORT.md")
+    outs = created.outs or {}
+    return GateRun(str(outs["verdict"]), str(outs["summary"]), Path(outs["report"]))
+
+
+def measure_from_gateway(topo: Topology, ca_file: Path) -> tuple[int, str]:
+    """gateway.pathMtu: auto: the rendered measurement, run on the gateway, bound to its VM-subnet address."""
+    topo.set_hosts_file("gw", lab_topology.NAMES)
+    network = NetworkConfig.model_validate({"bridge": "br0", "subnet": lab_topology.VM_SUBNET, "gateway": lab_topology.GATEWAY_VM_IP,
+                                            "dns": ["192.0.2.1"], "mtu": lab_topology.VM_MTU})
+    output = _run_script(topo, "gw", measure_script(network, ENDPOINTS), ca_file, 120)
+    return measured_path_mtu(output, lab_topology.VM_MTU), output
