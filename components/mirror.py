@@ -41,21 +41,24 @@ class RegistryMirror(pulumi.ComponentResource):
         assert cfg.mirror.enabled and vm_cfg is not None
         spec = VmSpec(vm_cfg.name, vm_cfg.vm_id, vm_cfg.cores, vm_cfg.memory_mb, vm_cfg.disk_gb, vm_cfg.mac, ("netstab", "mirror"),
                       art.network_config, art.user_data)
-        vm, host_key = keyed_vm(f"{name}-vm", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.image, cfg.image.template_vm_id), self,
-                                args.after)
+        # its instances, ports and firewall live in its user-data, which cloud-init applies once per
+        # instance: a change of them rebuilds the mirror (a cache; the warm-up fills it again)
+        vm, host_key = keyed_vm(f"{name}-vm", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.image, cfg.image.template_vm_id,
+                                                            rebuild_on_user_data=True), self, args.after)
         conn = remote.connection(str(vm_cfg.ip), cfg.ssh.user, args.ssh_private_key, host_key)
-        here = pulumi.ResourceOptions(parent=self)
-        steps: list[pulumi.Resource] = []
+        # the guest network first: a new address is in place before anything dials it
+        network = guest_network(f"{name}-network", vm, art.guest_network, cfg.proxmox, args.ssh_private_key, self)
+        steps: list[pulumi.Resource] = [network]
         if args.credentials is not None:
             lines: pulumi.Output[str] = pulumi.Output.from_input(args.credentials).apply(credentials_stdin)
             stdin = cast("pulumi.Output[str]", pulumi.Output.secret(lines))
-            steps.append(remote.run(f"{name}-credentials", conn, as_root(art.credentials), here, stdin=stdin, on=vm.vm))
+            steps.append(remote.run(f"{name}-credentials", conn, as_root(art.credentials), pulumi.ResourceOptions(parent=self, depends_on=[network]),
+                                    stdin=stdin, on=vm.vm))
         health = remote.run(f"{name}-health", conn, as_root(art.health), pulumi.ResourceOptions(parent=self, depends_on=steps), on=vm.vm)
-        network = guest_network(f"{name}-network", vm, art.guest_network, cfg.proxmox, args.ssh_private_key, health, self)
         # the warm-up pulls with the agent it gets on stdin: a new agent re-runs it (it has no delete)
-        warm = remote.run(f"{name}-warmup", conn, as_login_user(art.warmup), pulumi.ResourceOptions(parent=self, depends_on=[network]),
+        warm = remote.run(f"{name}-warmup", conn, as_login_user(art.warmup), pulumi.ResourceOptions(parent=self, depends_on=[health]),
                           stdin=args.agent, on=vm.vm)
-        self.healthy = network
+        self.healthy = health
         self.health = health.stdout
         self.warmup = warm.stdout
         self.register_outputs({"health": self.health, "warmup": self.warmup})

@@ -40,14 +40,20 @@ def proxmox_connection(px: ProxmoxConfig, private_key: pulumi.Input[str]) -> com
 
 
 def guest_network(name: str, vm: ProxmoxVm, texts: GuestNetwork, px: ProxmoxConfig, private_key: pulumi.Input[str],
-                  booted: pulumi.Resource, parent: pulumi.Resource) -> command.remote.Command:
+                  parent: pulumi.Resource) -> command.remote.Command:
     """First boot: check that the guest carries the rendered network; every later change of it:
-    converge the running guest (cloud-init applies network-config only once per instance)."""
+    converge the running guest (cloud-init applies network-config only once per instance).
+
+    It runs first, before any step dials the guest: it reaches the guest through the Proxmox host,
+    so a new address is in place before a step dials it. On first boot the agent is up and the
+    network applied by then: the provider's VM create waits until the agent reports a global unicast
+    address (bpg v0.111.1 proxmoxtf/resource/vm/network/network.go ReadNetworkValues ->
+    proxmox/nodes/vms/vms.go WaitForNetworkInterfacesFromVMAgent)."""
     return remote.run(
         name,
         proxmox_connection(px, private_key),
         as_root(texts.check, px.ssh_user),
-        pulumi.ResourceOptions(parent=parent, depends_on=[booted]),
+        pulumi.ResourceOptions(parent=parent),
         update=as_root(texts.converge, px.ssh_user),
         on=vm.vm,
     )
@@ -89,10 +95,9 @@ class ClusterNodes(pulumi.ComponentResource):
             vm, host_key = keyed_vm(f"{name}-{node.name}", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.image, cfg.image.template_vm_id),
                                     self, args.after)
             self.vms[node.name] = vm
+            network = guest_network(f"{name}-{node.name}-network", vm, texts.guest_network, cfg.proxmox, args.ssh_private_key, self)
             conn = remote.connection(str(node.ip), cfg.ssh.user, args.ssh_private_key, host_key)
             self.connections[node.name] = conn
-            cloud_init = remote.run(f"{name}-{node.name}-cloud-init", conn, as_root(art.cloud_init_wait), pulumi.ResourceOptions(parent=self),
-                                    on=vm.vm)
-            self.booted[node.name] = guest_network(f"{name}-{node.name}-network", vm, texts.guest_network, cfg.proxmox,
-                                                   args.ssh_private_key, cloud_init, self)
+            self.booted[node.name] = remote.run(f"{name}-{node.name}-cloud-init", conn, as_root(art.cloud_init_wait),
+                                                pulumi.ResourceOptions(parent=self, depends_on=[network]), on=vm.vm)
         self.register_outputs({"vm_ids": {n: vm.vm_id for n, vm in self.vms.items()}})

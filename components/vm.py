@@ -48,6 +48,9 @@ class ProxmoxVmArgs:
     network: NetworkConfig
     image: BootImage | None = None
     template_vm_id: int | None = None
+    # the VM is rebuilt when its user-data changes: for a VM configured by it alone (cloud-init
+    # applies user-data once per instance)
+    rebuild_on_user_data: bool = False
 
 
 def volume_id(datastore: str, content_type: str, file_name: str) -> str:
@@ -115,7 +118,8 @@ class ProxmoxVm(pulumi.ComponentResource):
                     user_data_file_id=self.snippet_ids["user-data"],
                 ),
             ),
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(delete_before_replace=True, depends_on=after)),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                delete_before_replace=True, depends_on=after, replace_with=[snippets["user-data"]] if args.rebuild_on_user_data else None)),
         )
         self.vm = vm
         self.vm_id = vm.vm_id.apply(lambda v: int(v or spec.vm_id))

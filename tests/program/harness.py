@@ -1,8 +1,9 @@
 """Run the whole program under Pulumi mocks and record what it registered.
 
 The monitor records each RegisterResource request as sent by the SDK: type, name, parent,
-explicit dependencies and the serialized inputs, secrets still wrapped. Tests assert on
-those decisions, never on values a mock hands back.
+dependencies, the serialized inputs (secrets still wrapped) and the lifecycle options the engine
+acts on (tests/lifecycle plans a second `pulumi up` from two recordings). Tests assert on those
+decisions, never on values a mock hands back.
 """
 
 from __future__ import annotations
@@ -37,10 +38,17 @@ class Registered:
     urn: str
     parent: str
     custom: bool
+    # every dependency the SDK sends: explicit depends_on (components expanded) and property ones
     dependencies: list[str]
     inputs: dict[str, Any]  # serialized form: secrets appear as {SECRET_SIG: ..., "value": ...}
     secret_outputs: list[str]
     provider: str = ""
+    # top-level input name -> the URNs its value came from (what the engine makes unknown)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    delete_before_replace: bool | None = None  # None: the provider decides
+    replace_with: list[str] = field(default_factory=list)
+    deleted_with: str = ""
+    replace_on_changes: list[str] = field(default_factory=list)
     ignore_changes: list[str] = field(default_factory=list)
 
     def plain_text(self) -> str:
@@ -53,6 +61,9 @@ class Recording:
     resources: list[Registered] = field(default_factory=list)
     # stack export name -> (resolved value, is_secret)
     outputs: dict[str, tuple[Any, bool]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"<recording of {len(self.resources)} resources>"
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -109,6 +120,11 @@ class RecordingMonitor(pmocks.MockMonitor):
                     inputs=json_format.MessageToDict(request.object),
                     secret_outputs=list(request.additionalSecretOutputs),
                     provider=request.provider,
+                    property_dependencies={k: sorted(v.urns) for k, v in request.propertyDependencies.items()},
+                    delete_before_replace=request.deleteBeforeReplace if request.deleteBeforeReplaceDefined else None,
+                    replace_with=list(request.replace_with),
+                    deleted_with=request.deletedWith,
+                    replace_on_changes=list(request.replaceOnChanges),
                     ignore_changes=list(request.ignoreChanges),
                 )
             )

@@ -1,0 +1,133 @@
+"""The kinds of change a user makes to a running cluster, each run through the model once.
+
+A change edits the homelab stack (after an optional `base` edit that both runs share). `second_up`
+runs the program for the old and the new config under mocks, builds the world of the first
+`pulumi up`, plans the preview and the up, and runs the up in that world.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from components.config.mirror import DEFAULT_UPSTREAMS
+from components.stack import read_stack_file, stack_file
+from tests.lifecycle.engine import Plan, plan
+from tests.lifecycle.world import World, first_up
+from tests.program.harness import DUMMY_SECRETS, Recording, Registered, run_program
+
+Edit = Callable[[dict[str, Any]], None]
+
+_HOMELAB: dict[str, Any] = read_stack_file(stack_file("homelab"))[0]
+NEW_IMAGE = "https://cloud-images.ubuntu.com/releases/24.04/release-20260115/ubuntu-24.04-server-cloudimg-amd64.img"
+SAME_NAME_IMAGE = "https://cloud-images.ubuntu.com/noble/20260115/noble-server-cloudimg-amd64.img"
+
+
+def _section(name: str, **values: Any) -> Edit:
+    return lambda raw: raw[name].update(values)
+
+
+def _node(index: int, **values: Any) -> Edit:
+    return lambda raw: raw["nodes"][index].update(values)
+
+
+def _template(vm_id: int) -> Edit:
+    return lambda raw: raw.update(image={"templateVmId": vm_id})
+
+
+def _keep(_raw: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Change:
+    key: str
+    title: str  # as the docs table names it
+    edit: Edit
+    base: Edit = _keep  # applied to both runs first
+    secrets: tuple[tuple[str, str], ...] = ()  # secret config keys the new run changes
+
+
+CHANGES = (
+    Change("mtu", "MTU (`network.mtu` 1400 → 1450)", _section("network", mtu=1450)),
+    Change("dns", "DNS servers (`network.dns`)", _section("network", dns=["10.27.27.1", "9.9.9.9"])),
+    Change("search", "search domains (`network.searchDomains`)", _section("network", searchDomains=["lan", "home.arpa"])),
+    Change("address", "an agent's address (`nodes[].ip`)", _node(1, ip="10.27.27.31")),
+    Change("server-address", "the server's address", _node(0, ip="10.27.27.12")),
+    Change("gateway-rules", "gateway rules (`gateway.pathMtu` 1400 → 1280)", _section("gateway", pathMtu=1280),
+           base=_section("gateway", pathMtu=1400)),
+    Change("gateway-remeasure", "the path MTU measured again (`gateway.remeasure`)", _section("gateway", remeasure=1)),
+    Change("gateway-host", "gateway host (`gateway.host`)", _section("gateway", host="10.27.27.254")),
+    Change("gateway-flavor", "gateway flavor (nftables → iptables)", _section("gateway", flavor="iptables")),
+    Change("image-same-name", "image URL, same file name", _section("image", url=SAME_NAME_IMAGE)),
+    Change("image-new-name", "image URL, new file name", _section("image", url=NEW_IMAGE)),
+    Change("template", "template VM (`image.templateVmId`)", _template(9001), base=_template(9000)),
+    Change("vm-id", "an agent's `vmId`", _node(1, vmId=2725)),
+    Change("cores-memory", "cores / memory of a node", _node(1, cores=8, memoryMb=16384)),
+    Change("disk", "disk size of a node (grow)", _node(1, diskGb=80)),
+    Change("user-data", "SSH public keys (`ssh.publicKeys`, user-data)",
+           _section("ssh", publicKeys=["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAnotherKeyForTheLifecycleRingOfNetstab000 ops@homelab"])),
+    Change("k3s-version", "K3s version (`k3s.version`)", _section("k3s", version="v1.34.1+k3s1")),
+    Change("k3s-token", "K3s token (`netstab:k3sToken`)", _keep, secrets=(("k3sToken", "dummy-k3s-TOKEN-rotated-0a1"),)),
+    Change("mirror-off", "mirror on → off", lambda raw: raw.update(mirror={"enabled": False})),
+    Change("mirror-on", "mirror off → on", lambda raw: raw.update(mirror=_HOMELAB["mirror"]),
+           base=lambda raw: raw.update(mirror={"enabled": False})),
+    Change("mirror-upstreams", "a mirror upstream added (`mirror.upstreams`)",
+           lambda raw: raw["mirror"].update(upstreams=[*DEFAULT_UPSTREAMS, {"registry": "gcr.io", "port": 5005}])),
+    Change("mirror-address", "the mirror's address (`mirror.ip`)", _section("mirror", ip="10.27.27.6")),
+    Change("external-secret", "an ExternalSecret's data (`secrets.externalSecrets`)",
+           lambda raw: raw["secrets"]["externalSecrets"][1]["data"].update(TS_HOSTNAME="hostname")),
+    Change("doppler-token", "the Doppler token (`netstab:dopplerToken`)", _keep, secrets=(("dopplerToken", "dp.st.dummy-DOPPLER-rotated-9c4"),)),
+)
+BY_KEY = {c.key: c for c in CHANGES}
+
+
+@dataclass(frozen=True)
+class SecondUp:
+    old: Recording
+    new: Recording
+    preview: Plan
+    up: Plan
+    before: World  # after the first `pulumi up`
+    after: World  # after the second
+
+    def __repr__(self) -> str:
+        return f"<second up: {self.up!r}>"
+
+
+def configs(change: Change) -> tuple[dict[str, Any], dict[str, Any]]:
+    old = copy.deepcopy(_HOMELAB)
+    change.base(old)
+    new = copy.deepcopy(old)
+    change.edit(new)
+    return old, new
+
+
+@functools.cache
+def second_up(key: str) -> SecondUp:
+    """Cached: one change's runs feed several tests and the docs table; tests treat it as read-only."""
+    change = BY_KEY[key]
+    old_raw, new_raw = configs(change)
+    old, new = run_program(old_raw), run_program(new_raw, secrets={**DUMMY_SECRETS, **dict(change.secrets)})
+    return run_plans(old, new)
+
+
+def run_plans(old: Recording, new: Recording) -> SecondUp:
+    before = first_up(old)
+    up = plan(old, new, "up")
+    return SecondUp(old, new, plan(old, new, "preview"), up, before, copy.deepcopy(before).run(up))
+
+
+def rewired(recording: Recording, names: Callable[[str], bool], **fields: Any) -> Recording:
+    """A copy of `recording` with `fields` of the named resources changed (a counterfactual wiring).
+    A callable field value maps the resource to its new value."""
+    def change(res: Registered) -> Registered:
+        if not names(res.name):
+            return res
+        return dataclasses.replace(res, **{k: v(res) if callable(v) else v for k, v in fields.items()})
+
+    return Recording([change(r) for r in recording.resources], dict(recording.outputs))
