@@ -73,6 +73,7 @@ class K3sCluster(pulumi.ComponentResource):
         )
         server_ip = str(cfg.server.ip)
         self.installs = installs
+        self.kubeconfig_step = fetched
         self.ready = ready
         context = f"netstab-{pulumi.get_stack()}"
         self.kubeconfig = pulumi.Output.secret(fetched.stdout.apply(lambda text: rewrite_kubeconfig(text, server_ip, context)))

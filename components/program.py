@@ -123,7 +123,8 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
     secrets_layer = None
     if artifacts.secrets is not None:
         assert secrets.doppler_token is not None, "load_pulumi_config requires netstab:dopplerToken when secrets are enabled"
-        secrets_layer = SecretsLayer("secrets", SecretsLayerArgs(config.secrets, artifacts.secrets, cluster.kubeconfig, secrets.doppler_token))
+        secrets_layer = SecretsLayer("secrets", SecretsLayerArgs(config.secrets, artifacts.secrets, cluster.kubeconfig, cluster.kubeconfig_step.id,
+                                                                 secrets.doppler_token))
         if secrets_layer.gate_result is not None:
             pulumi.export("secretGate", secrets_layer.gate_result)
     validation = None

@@ -24,6 +24,8 @@ class SecretsLayerArgs:
     config: SecretsConfig
     artifacts: SecretsArtifacts
     kubeconfig: pulumi.Input[str]
+    # changes only when the cluster does (the kubeconfig step's id: new when the server VM is rebuilt)
+    cluster_identity: pulumi.Input[str]
     doppler_token: pulumi.Input[str]
 
 
@@ -40,8 +42,10 @@ class SecretsLayer(pulumi.ComponentResource):
         cfg, art = args.config, args.artifacts
         # The cluster's own provider, passed explicitly; deleteUnreachable lets `pulumi destroy`
         # forget these objects when the VMs are already gone instead of hanging on finalizers.
-        provider = k8s.Provider(f"{name}-cluster", kubeconfig=args.kubeconfig, delete_unreachable=True,
-                                enable_server_side_apply=True, opts=pulumi.ResourceOptions(parent=self))
+        # clusterIdentifier: a new kubeconfig for the same cluster (a new server address, a renewed certificate)
+        # updates the provider in place instead of replacing it and, with it, every object on the cluster
+        provider = k8s.Provider(f"{name}-cluster", kubeconfig=args.kubeconfig, cluster_identifier=args.cluster_identity,
+                                delete_unreachable=True, enable_server_side_apply=True, opts=pulumi.ResourceOptions(parent=self))
         on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
         self.namespaces = {ns: k8s.core.v1.Namespace(f"{name}-ns-{ns}", metadata={"name": ns}, opts=on_cluster) for ns in art.namespaces}
         operator_ns = self.namespaces[cfg.operator_namespace]

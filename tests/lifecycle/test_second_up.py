@@ -324,8 +324,6 @@ def test_without_deleted_with_destroy_dials_the_unreachable_nodes():
 
 
 
-@pytest.mark.xfail(strict=True, reason="components/secrets.py: the Kubernetes provider has no clusterIdentifier, so a new server "
-                   "address replaces it and every object; pulumi-kubernetes >= 4.29 creates them client-side first: AlreadyExists")
 def test_a_server_address_change_keeps_the_kubernetes_objects():
     second = second_up("server-address")
     assert second.after.errors == []
