@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= homelab
 SCENARIO ?= default
-# Debian packages the probes, the lab and the real-ring tests start for real.
+# Debian packages the probes, the lab and the real-ring tests start for real (tcpdump: to watch the lab by hand).
 LAB_PACKAGES := nftables iptables iproute2 docker-registry openssl skopeo tcpdump curl iputils-tracepath iputils-ping
 
 .PHONY: venv deps render schema test lint typecheck pytest lab bench clean

@@ -45,7 +45,7 @@ def main() -> None:
     rows = [f"| wall time, process start to exit | {median(walls):.1f} | {', '.join(f'{w:.1f}' for w in walls)} | |"]
     rows += [f"| {label} | {median(seen[key]):.1f} | {', '.join(f'{v:.1f}' for v in seen[key])} | {BEFORE.get(key, '')} |"
              for key, label in MEASURES.items()]
-    body = f"""`python -m lab blackhole` (what `make lab` runs, after its setup), {RUNS} runs, medians. Targets: diagnosis within 6 s of
+    body = f"""`python -m lab blackhole` (the first of the two scenarios `make lab` runs, after its setup), {RUNS} runs, medians. Targets: diagnosis within 6 s of
 the first probe (issue 11), the whole lab under two minutes.
 
 | measure | median (s) | runs (s) | agent 1.0 (s) |

@@ -1,4 +1,4 @@
-"""Run the probe agent on lab hosts, all at once, with its own defaults, and keep its JSON evidence."""
+"""Run the probe agent on lab hosts, all at once, with its own timeouts, and keep its JSON evidence."""
 
 from __future__ import annotations
 

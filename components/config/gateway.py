@@ -45,7 +45,7 @@ class GatewayConfig(Section):
     host_key: HostKey | None = None
     """The gateway's SSH host key, pinned (ssh-keyscan -t ed25519 HOST); needed with manage: true."""
     flavor: Annotated[str, one_of(FLAVORS)] = "nftables"
-    """nftables (own table inet netstab) or iptables (rules tagged netstab: in mangle and filter FORWARD)."""
+    """nftables (a table of the stack's own, inet netstab_<stack>) or iptables (rules tagged netstab:<stack>: in mangle and filter FORWARD)."""
     mss: Annotated[int, between(1, 65535)] | None = None
     """Clamp to this MSS (IPv4; IPv6 gets 20 less)."""
     path_mtu: Annotated[int | str, Check(f"an integer in {MTU_MIN}..{MTU_MAX} or auto", _path_mtu,

@@ -24,6 +24,6 @@ class ProxmoxConfig(Section):
     image_datastore: Text = "local"
     """Datastore the cloud image is downloaded to."""
     ssh_user: Text = "root"
-    """User of the provider's SSH uploads to the node; netstab:sshPrivateKey must open it."""
+    """User of the provider's SSH uploads and the guest-agent steps on the node; netstab:sshPrivateKey must open it. Root (Proxmox has no sudo)."""
     ssh_host_key: HostKey
     """The node's SSH host key, pinned by every step that runs there (ssh-keyscan -t ed25519 HOST)."""
