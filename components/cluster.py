@@ -50,6 +50,7 @@ class K3sCluster(pulumi.ComponentResource):
                 as_root(art.nodes[node.name].k3s_install),
                 pulumi.ResourceOptions(parent=self, depends_on=after),
                 stdin=args.k3s_token,
+                secret_stdin=True,
                 on=args.vms[node.name],
                 # a rebuilt server is a new cluster: every agent joins it again
                 follows=[args.vms[cfg.server.name]] if node.role == "agent" else (),

@@ -18,7 +18,7 @@ import pulumi
 from components import remote
 from components.config import GatewayConfig, NetworkConfig
 from components.render.bundle import GatewayArtifacts
-from components.render.gateway_measure import measured_path_mtu
+from components.render.gateway_measure import MeasureError, measured_path_mtu
 from components.render.shell import as_login_user, as_root
 
 
@@ -45,12 +45,13 @@ class GatewayFirewall(pulumi.ComponentResource):
         verify_text: pulumi.Input[str] = as_root(art.scripts["verify"], gw.user) if "verify" in art.scripts else ""
         self.path_mtu = None
         after: list[pulumi.Resource] = []
-        if art.measure is not None and art.for_path_mtu is not None:
-            # measured once; a new agent or endpoint list does not re-measure, only gateway.remeasure does
+        if art.measure is not None and art.measure_again is not None and art.for_path_mtu is not None:
+            # measured on create; an update (a new agent or endpoint list) prints the kept measurement;
+            # gateway.remeasure replaces the step, and its create measures again with the current script
             measure = remote.run(f"{name}-measure", conn, as_login_user(art.measure), here, stdin=args.agent,
-                                 replace_on=[f"remeasure {gw.remeasure}"], ignore_changes=["create", "stdin"])
+                                 update=as_login_user(art.measure_again), data_stdout=True, replace_on=[f"remeasure {gw.remeasure}"])
             mtu, render_for = args.network.mtu, art.for_path_mtu
-            self.path_mtu = measure.stdout.apply(lambda out: measured_path_mtu(out, mtu))
+            self.path_mtu = measure.stdout.apply(lambda out: _path_mtu(out, mtu))
             scripts = self.path_mtu.apply(render_for)
             apply = scripts.apply(lambda s: as_root(s["apply"], gw.user))
             verify_text = scripts.apply(lambda s: as_root(s["verify"], gw.user))
@@ -63,3 +64,11 @@ class GatewayFirewall(pulumi.ComponentResource):
                                  replace_on=[pulumi.Output.from_input(apply).apply(remote.script_hash)])
         self.verified = self.verify.stdout
         self.register_outputs({"verified": self.verified, "path_mtu": self.path_mtu})
+
+
+def _path_mtu(output: str, mtu: int) -> int:
+    """The measured path MTU; a measurement without one stops `pulumi up` with its message alone."""
+    try:
+        return measured_path_mtu(output, mtu)
+    except MeasureError as exc:
+        raise pulumi.RunError(f"netstab: gateway.pathMtu: auto: {exc}") from None

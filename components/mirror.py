@@ -48,13 +48,12 @@ class RegistryMirror(pulumi.ComponentResource):
         conn = remote.connection(str(vm_cfg.ip), cfg.ssh.user, args.ssh_private_key, host_key)
         # the guest network first: a new address is in place before anything dials it
         network = guest_network(f"{name}-network", vm, art.guest_network, cfg.proxmox, args.ssh_private_key, self)
-        steps: list[pulumi.Resource] = [network]
-        if args.credentials is not None:
-            lines: pulumi.Output[str] = pulumi.Output.from_input(args.credentials).apply(credentials_stdin)
-            stdin = cast("pulumi.Output[str]", pulumi.Output.secret(lines))
-            steps.append(remote.run(f"{name}-credentials", conn, as_root(art.credentials), pulumi.ResourceOptions(parent=self, depends_on=[network]),
-                                    stdin=stdin, on=vm.vm))
-        health = remote.run(f"{name}-health", conn, as_root(art.health), pulumi.ResourceOptions(parent=self, depends_on=steps), on=vm.vm)
+        # always declared: with no credentials (or fewer) it takes the old ones off the instances
+        lines: pulumi.Output[str] = pulumi.Output.from_input(args.credentials).apply(credentials_stdin)
+        stdin = cast("pulumi.Output[str]", pulumi.Output.secret(lines))
+        credentials = remote.run(f"{name}-credentials", conn, as_root(art.credentials), pulumi.ResourceOptions(parent=self, depends_on=[network]),
+                                 stdin=stdin, secret_stdin=True, on=vm.vm)
+        health = remote.run(f"{name}-health", conn, as_root(art.health), pulumi.ResourceOptions(parent=self, depends_on=[credentials]), on=vm.vm)
         # the warm-up pulls with the agent it gets on stdin: a new agent re-runs it (it has no delete)
         warm = remote.run(f"{name}-warmup", conn, as_login_user(art.warmup), pulumi.ResourceOptions(parent=self, depends_on=[health]),
                           stdin=args.agent, on=vm.vm)

@@ -51,7 +51,9 @@ def run(
     update: str | None = None,
     delete: str | None = None,
     stdin: pulumi.Input[str] | None = None,
+    secret_stdin: bool = False,
     secret_stdout: bool = False,
+    data_stdout: bool = False,
     on: pulumi.Resource | None = None,
     follows: Sequence[pulumi.Resource] = (),
     replace_on: Sequence[pulumi.Input[str]] = (),
@@ -63,9 +65,12 @@ def run(
     `on`: the VM the command configures. `follows`: other resources whose replacement must re-run it
     (an agent's join follows its server). `replace_on`: values whose change must replace the command
     (a new host to apply to, a script it checks). `ignore_changes`: inputs whose change must not re-run
-    it (a measurement kept until asked again). With a secret on stdin or in stdout, logging is off.
+    it (a measurement kept until asked again). With a secret on stdin (`secret_stdin`) or in stdout,
+    logging is off, so nothing a script prints about it reaches the engine's log. `data_stdout`: the
+    stdout is data for another resource (evidence, a measurement): only stderr is logged.
     """
-    quiet = stdin is not None or secret_stdout
+    quiet = secret_stdin or secret_stdout
+    logging = command.remote.Logging.NONE if quiet else command.remote.Logging.STDERR if data_stdout else command.remote.Logging.STDOUT_AND_STDERR
     lifecycle = pulumi.ResourceOptions(
         additional_secret_outputs=["stdout"] if secret_stdout else None,
         delete_before_replace=True if delete is not None else None,
@@ -85,7 +90,7 @@ def run(
             # on by default, it sends PULUMI_COMMAND_STDOUT/STDERR as SSH setenv, which a stock sshd refuses
             add_previous_output_in_env=False,
             triggers=list(replace_on) or None,
-            logging=command.remote.Logging.NONE if quiet else command.remote.Logging.STDOUT_AND_STDERR,
+            logging=logging,
         ),
         opts=pulumi.ResourceOptions.merge(opts, lifecycle),
     )

@@ -73,7 +73,7 @@ class NetworkValidation(pulumi.ComponentResource):
             else:
                 conn, on = args.connections[point], args.vms[point]
             probe = remote.run(f"{name}-probe-{point}", conn, as_login_user(script), pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
-                               stdin=args.agent, on=on, replace_on=[current])
+                               stdin=args.agent, data_stdout=True, on=on, replace_on=[current])
             runs[point] = probe.stdout
         spec = {
             "mode": validation.mode,

@@ -38,8 +38,10 @@ def validation(image: str) -> ValidationConfig:
     return ValidationConfig.model_validate({"repeats": 3, "budgetSeconds": 60, "endpoints": ENDPOINTS, "images": [image]})
 
 
-def _run_script(topo: Topology, host: str, script: str, ca_file: Path, timeout: float) -> str:
-    done = topo.run(host, "env", f"SSL_CERT_FILE={ca_file}", "sh", "-c", script, input_text=agent_source(), timeout=timeout, check=False)
+def _run_script(topo: Topology, host: str, script: str, ca_file: Path, timeout: float, root: Path | None = None) -> str:
+    """`root`: NETSTAB_ROOT for what the script keeps (the namespaces share this machine's files)."""
+    env = [f"SSL_CERT_FILE={ca_file}", *([f"NETSTAB_ROOT={root}"] if root else [])]
+    done = topo.run(host, "env", *env, "sh", "-c", script, input_text=agent_source(), timeout=timeout, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"the rendered script failed on {host} ({done.returncode}): {done.stderr[-800:]}")
     return done.stdout
@@ -62,10 +64,10 @@ def gate(topo: Topology, ca_file: Path, image: str, report_dir: Path, gateway_pa
     return GateRun(str(outs["verdict"]), str(outs["summary"]), Path(outs["report"]))
 
 
-def measure_from_gateway(topo: Topology, ca_file: Path) -> tuple[int, str]:
+def measure_from_gateway(topo: Topology, ca_file: Path, root: Path) -> tuple[int, str]:
     """gateway.pathMtu: auto: the rendered measurement, run on the gateway, bound to its VM-subnet address."""
     topo.set_hosts_file("gw", lab_topology.NAMES)
     network = NetworkConfig.model_validate({"bridge": "br0", "subnet": lab_topology.VM_SUBNET, "gateway": lab_topology.GATEWAY_VM_IP,
                                             "dns": ["192.0.2.1"], "mtu": lab_topology.VM_MTU})
-    output = _run_script(topo, "gw", measure_script(network, ENDPOINTS), ca_file, 120)
+    output = _run_script(topo, "gw", measure_script(network, ENDPOINTS, "lab", reuse=False), ca_file, 120, root)
     return measured_path_mtu(output, lab_topology.VM_MTU), output

@@ -155,7 +155,7 @@ def run_judged(scenario: Scenario, topo: Topology, work: Path, report_dir: Path,
     if diagnosis.mss_fix_applies and diagnosis.recommended_clamp:
         gates.append(("before the fix", _gate(topo, svc, report_dir / "gate-before", None, say, scenario.name, timings, "gate before the fix")))
         started_measure = time.monotonic()
-        measured, _ = lab_gate.measure_from_gateway(topo, svc.cert.ca)
+        measured, _ = lab_gate.measure_from_gateway(topo, svc.cert.ca, work / "gateway-root")
         timings["gateway's own measurement (pathMtu: auto)"] = time.monotonic() - started_measure
         say(f"[{scenario.name}] the gateway measures path MTU {measured} from its VM-subnet address (the judge's clamp: {diagnosis.recommended_clamp})")
         fix = apply_fix(topo, measured, work / "gateway-root")

@@ -54,6 +54,7 @@ class GatewayArtifacts:
     # gateway.pathMtu: auto: the measurement to run on the gateway first, and the apply and verify
     # scripts for the path MTU it measures (`scripts` then holds only what does not depend on it)
     measure: str | None = None
+    measure_again: str | None = None  # the measure step's update: prints the kept measurement
     for_path_mtu: Callable[[int], dict[str, str]] | None = None
 
 
@@ -169,7 +170,9 @@ def render_gateway(config: StackConfig, stack: str, path_mtu: int | None = None)
         return GatewayArtifacts(scripts=scripts_for(None), manual=text)
     # remove and inspect do not depend on the MSS: rendered for any valid value
     scripts = scripts_for(network.mtu, ("remove", "inspect")) | (scripts_for(path_mtu, ("apply", "verify")) if path_mtu else {})
-    return GatewayArtifacts(scripts=scripts, manual=text, measure=measure_script(network, config.validation.endpoints),
+    slug = GatewayRules.for_stack(stack, gateway, network, network.mtu).slug
+    return GatewayArtifacts(scripts=scripts, manual=text, measure=measure_script(network, config.validation.endpoints, slug, reuse=False),
+                            measure_again=measure_script(network, config.validation.endpoints, slug, reuse=True),
                             for_path_mtu=lambda measured: scripts_for(measured, ("apply", "verify")))
 
 
@@ -246,6 +249,8 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
         files["gateway/MANUAL.md"] = artifacts.gateway.manual
     if artifacts.gateway.measure is not None:
         files["gateway/measure.sh"] = artifacts.gateway.measure
+        if artifacts.gateway.measure_again is not None:
+            files["gateway/measure-kept.sh"] = artifacts.gateway.measure_again
         if "apply" not in artifacts.gateway.scripts:
             files["gateway/MEASURED.md"] = MEASURED_NOTE
     if artifacts.registries is not None:
@@ -270,6 +275,7 @@ def _mirror_files(mirror: MirrorArtifacts) -> dict[str, str]:
     files["mirror/health.sh"] = mirror.health
     files["mirror/warmup.sh"] = mirror.warmup
     files["mirror/firewall.nft"] = mirror.firewall
+    files["mirror/credentials.sh"] = mirror.credentials
     return files
 
 

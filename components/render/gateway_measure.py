@@ -47,18 +47,35 @@ def sweep_targets(endpoints: Sequence[str]) -> list[str]:
     return list(seen)
 
 
-def measure_script(network: NetworkConfig, endpoints: Sequence[str]) -> str:
-    """Run on the gateway with the probe agent on stdin; prints one JSON object with every sweep."""
+STORE_DIR = "/var/lib/netstab"
+
+
+def stored_at(slug: str) -> str:
+    """Where the gateway keeps its measurement: later steps print it instead of measuring again."""
+    return f"{STORE_DIR}/gateway-measure-{slug}.json"
+
+
+def measure_script(network: NetworkConfig, endpoints: Sequence[str], slug: str, reuse: bool) -> str:
+    """Run on the gateway with the probe agent on stdin; prints one JSON object with every sweep and
+    keeps it on the gateway. `reuse`: print the kept measurement when there is one (the step's
+    update: a new agent or endpoint list does not measure again; gateway.remeasure replaces the step,
+    whose create measures with the current script)."""
     # every endpoint at once: each sweep takes a few seconds, the slowest bounds the step
     sweeps = "\n".join(
-        f'python3 "$work/agent.py" mss-sweep {shlex.quote(t)} --source {network.gateway} --json --quiet > "$work/out/{n}.json" &'
-        for n, t in enumerate(sweep_targets(endpoints)))
+        f'python3 "$work/agent.py" mss-sweep {shlex.quote(t)} --source {network.gateway} --json --quiet > "$work/out/{shlex.quote(t)}.json" &'
+        for t in sweep_targets(endpoints))
+    kept = 'if [ -s "$store" ]; then cat "$store"; exit 0; fi\n' if reuse else ""
+    # NETSTAB_ROOT (empty on a real gateway) relocates the kept file for the lab and tests
     return f"""#!/bin/sh
 set -u
-{with_agent(MISSING_PYTHON)}{sweeps}
+store="${{NETSTAB_ROOT:-}}{stored_at(slug)}"
+{kept}{with_agent(MISSING_PYTHON)}{sweeps}
 wait
-python3 - "$work"/out/*.json <<'NETSTAB_PY'
+python3 - "$work"/out/*.json > "$work/measured.json" <<'NETSTAB_PY'
 {_COLLECT}NETSTAB_PY
+mkdir -p "$(dirname "$store")"
+cp "$work/measured.json" "$store"
+cat "$store"
 """
 
 

@@ -307,20 +307,37 @@ echo "netstab: registries.yaml removed on $(hostname); K3s is not running"
 
 
 def credentials_script(mirror: MirrorConfig) -> str:
-    """Reads `registry base64(username) base64(password)` lines on stdin into per-instance
-    environment files (root-only) and restarts those instances. Values never appear in this text or
-    its output; base64 keeps any byte of them intact through the file (registry-serve decodes)."""
+    """Reads `registry base64(username) base64(password)` lines on stdin (none: no credentials) and
+    makes each instance's environment file (root-only) hold exactly those: written when given,
+    removed when not, the instance restarted when its file changed. Values never appear in this
+    text or its output; base64 keeps any byte of them intact through the file (registry-serve decodes)."""
     known = " ".join(shlex.quote(u.registry) for u in mirror.upstreams)
     return f"""#!/bin/sh
 set -eu
 umask 077
 dir="${{NETSTAB_ROOT:-}}{CONFIG_DIR}"
+given=" "
 while read -r registry username password; do
+  [ -n "$registry" ] || continue
   case " {known} " in *" $registry "*) ;; *) echo "netstab: no mirror instance for $registry; credentials ignored" >&2; continue ;; esac
+  given="$given$registry "
   printf 'NETSTAB_PROXY_USERNAME_B64=%s\\nNETSTAB_PROXY_PASSWORD_B64=%s\\n' "$username" "$password" > "$dir/$registry.env.new"
+  if [ -f "$dir/$registry.env" ] && cmp -s "$dir/$registry.env.new" "$dir/$registry.env"; then
+    rm -f "$dir/$registry.env.new"
+    echo "netstab: credentials of the $registry instance unchanged"
+    continue
+  fi
   mv "$dir/$registry.env.new" "$dir/$registry.env"
   systemctl restart "{UNIT}$registry.service"
   echo "netstab: credentials installed for the $registry instance"
+done
+for registry in {known}; do
+  case "$given" in *" $registry "*) continue ;; esac
+  if [ -f "$dir/$registry.env" ]; then
+    rm -f "$dir/$registry.env"
+    systemctl restart "{UNIT}$registry.service"
+    echo "netstab: credentials removed from the $registry instance (it pulls anonymously)"
+  fi
 done
 """
 

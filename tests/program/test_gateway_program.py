@@ -83,6 +83,8 @@ def test_auto_measures_from_the_gateway_first_and_clamps_for_what_it_measured(ho
 def test_the_measurement_repeats_only_when_asked(homelab_raw):
     first = run_program(homelab_raw).named("gateway-measure")
     assert first.inputs["triggers"] == ["remeasure 0"]
-    assert set(first.ignore_changes) == {"create", "stdin"}, "a new agent or endpoint list must not re-measure"
+    assert 'if [ -s "$store" ]; then cat "$store"; exit 0; fi' in first.inputs["update"], "an update prints the kept measurement"
+    assert "if [ -s" not in first.inputs["create"], "a create (a new step, or gateway.remeasure) measures"
+    assert not first.ignore_changes, "the current script runs when it runs"
     homelab_raw["gateway"]["remeasure"] = 1
     assert run_program(homelab_raw).named("gateway-measure").inputs["triggers"] == ["remeasure 1"]

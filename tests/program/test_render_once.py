@@ -24,7 +24,7 @@ ALLOWED = {
     "components.render.mirror": {"credentials_stdin"},
     "components.render.k3s": {"rewrite_kubeconfig"},
     "components.render.cloudinit": {"install_host_key"},
-    "components.render.gateway_measure": {"measured_path_mtu"},
+    "components.render.gateway_measure": {"measured_path_mtu", "MeasureError"},
     "components.render.secrets": {"TOKEN_KEY"},
 }
 

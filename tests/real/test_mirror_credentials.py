@@ -76,3 +76,21 @@ def test_malformed_credentials_are_refused_without_their_values():
     with pytest.raises(ValueError) as caught:
         credentials_stdin({"docker.io": {"username": "u", "pass": "SECRET-value-9"}})
     assert str(caught.value) == "netstab:mirrorCredentials: docker.io needs username and password"
+
+
+def test_removing_the_credentials_takes_them_off_the_instances(machine):
+    mirror = load_stack_file(stack_file("homelab")).mirror
+    env = {"PATH": f"{machine / 'bin'}:/usr/bin:/bin", "NETSTAB_ROOT": str(machine)}
+    script = credentials_script(mirror)
+    given = credentials_stdin({"docker.io": {"username": "u", "password": "p"}, "quay.io": {"username": "v", "password": "q"}})
+    subprocess.run(["sh", "-c", script], input=given, env=env, check=True, capture_output=True, text=True, timeout=20)
+    folder = machine / CONFIG_DIR.lstrip("/")
+    assert sorted(p.name for p in folder.glob("*.env")) == ["docker.io.env", "quay.io.env"]
+    again = subprocess.run(["sh", "-c", script], input=credentials_stdin({"quay.io": {"username": "v", "password": "q"}}), env=env,
+                           check=True, capture_output=True, text=True, timeout=20)
+    assert [p.name for p in folder.glob("*.env")] == ["quay.io.env"]
+    assert "credentials removed from the docker.io instance" in again.stdout and "quay.io instance unchanged" in again.stdout
+    none = subprocess.run(["sh", "-c", script], input=credentials_stdin(None), env=env, check=True, capture_output=True, text=True, timeout=20)
+    assert not list(folder.glob("*.env")) and "credentials removed from the quay.io instance" in none.stdout
+    restarts = (machine / "systemctl.log").read_text().splitlines()
+    assert restarts.count("restart netstab-registry@docker.io.service") == 2 and restarts.count("restart netstab-registry@quay.io.service") == 2
