@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
@@ -10,6 +11,7 @@ from components.config.base import Problems, Section, default, rule
 from components.config.fields import Bool, Check, between, hostname, https_url, one_of, string_list
 from components.config.mirror import IMAGE_REF
 from probes import plan
+from probes.kinds import KINDS
 
 MODES = ("enforce", "warn")
 RUNS = ("always", "on-change")
@@ -27,6 +29,8 @@ Fraction = Annotated[float, Check("a fraction from 0 to 1, such as 0.95", _fract
 
 def _images(value: Any) -> tuple[str, ...]:
     refs = string_list(value)
+    if not refs:
+        raise ValueError("at least one image")
     bad = [r for r in refs if not IMAGE_REF.match(r)]
     if bad:
         raise ValueError(f"references without an explicit registry and tag: {', '.join(bad)}")
@@ -34,8 +38,26 @@ def _images(value: Any) -> tuple[str, ...]:
 
 
 def _urls(value: Any) -> tuple[str, ...]:
-    check = https_url("")
-    return tuple(check.convert(url) for url in string_list(value))
+    urls = tuple(https_url("").convert(url) for url in string_list(value))
+    if not urls:
+        raise ValueError("at least one endpoint")
+    for url in urls:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (raises on a port out of range)
+        except ValueError:
+            raise ValueError(f"{url} has no valid host and port") from None
+        if not parts.hostname or ":" in parts.hostname:
+            raise ValueError(f"{url}: name the host (IPv6 literals are not supported yet)")
+    return urls
+
+
+def _kinds(value: Any) -> tuple[str, ...]:
+    kinds = string_list(value) if value != [] else ()
+    problems = [k for k in kinds if k not in KINDS or k == "healthy"]
+    if problems:
+        raise ValueError(f"{', '.join(problems)} not a problem kind (one of {', '.join(k for k in KINDS if k != 'healthy')})")
+    return kinds
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -58,7 +80,8 @@ class CriteriaConfig(Section):
     """Longest run of consecutive failed Doppler requests allowed."""
     max_tls_p95_ms: Annotated[int, between(1, 600000)] | None = None
     """p95 bound on the TLS phase per node and target, milliseconds; off when absent."""
-    tolerate: Annotated[tuple[str, ...], Check("a list of diagnosis kinds", string_list, {"type": "array", "items": {"type": "string"}})] = ()
+    tolerate: Annotated[tuple[str, ...], Check("a list of diagnosis kinds", _kinds,
+                                               {"type": "array", "items": {"enum": [k for k in KINDS if k != "healthy"]}})] = ()
     """Diagnosis kinds that warn instead of failing (their thresholds above still apply)."""
 
     def judge_criteria(self) -> dict[str, Any]:

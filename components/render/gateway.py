@@ -22,28 +22,10 @@ __all__ = ["ACTIONS", "FLAVORS", "Clamp", "GatewayRuleError", "GatewayRules", "g
 
 # ---------------------------------------------------------------- inspect (read-only)
 
-_INSPECT_NFT = r"""
-ruleset=$(nft list ruleset 2>/dev/null) || { echo "netstab: cannot read the nftables ruleset (run as root)" >&2; exit 1; }
-# A forward base chain with policy drop lets ICMP "too big" through only if something accepts it:
-# related conntrack state (ICMP errors are RELATED), an ICMP rule, or our own table.
-printf '%s\n' "$ruleset" | awk '
-  /^table / { table = $2 " " $3 }
-  /^\tchain / { chain = $2; hook = ""; policy = "" }
-  /hook forward/ { hook = "forward"; if ($0 ~ /policy drop/) policy = "drop" }
-  hook == "forward" && /ct state .*related.* accept/ { ok[table " " chain] = 1 }
-  hook == "forward" && /icmp .*(destination-unreachable|frag-needed).* accept|meta l4proto (icmp|\{ ?icmp).* accept/ { ok[table " " chain] = 1 }
-  hook == "forward" && /icmp .*drop/ { icmpdrop[table " " chain] = 1 }
-  hook == "forward" && policy == "drop" { dropping[table " " chain] = 1 }
-  END {
-    for (c in dropping) if (!(c in ok)) print "PROBLEM: " c " (hook forward, policy drop) accepts no ICMP fragmentation-needed"
-    for (c in icmpdrop) print "PROBLEM: " c " has a rule that drops ICMP"
-  }' > "$problems_file"
-"""
-
-
 def _inspect(flavor: str) -> str:
     if flavor == "nftables":
-        body = _INSPECT_NFT
+        body = 'ruleset=$(nft list ruleset 2>/dev/null) || { echo "netstab: cannot read the nftables ruleset (run as root)" >&2; exit 1; }\n'
+        body += f'printf \'%s\\n\' "$ruleset" | {gateway_nft.FRAG_NEEDED_DROPS} > "$problems_file"\n'
         tables = "nft list tables"
     else:
         body = r"""

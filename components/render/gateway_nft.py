@@ -11,6 +11,23 @@ import shlex
 from components.render.gateway_persist import boot_file, persist, unpersist, verify_persisted
 from components.render.gateway_rules import DIRECTIONS, Clamp, GatewayRules
 
+# Reads `nft list ruleset` on stdin; prints one PROBLEM line per forward base chain that would drop
+# ICMP fragmentation-needed. nftables runs every base chain on the hook, and an accept in one (ours)
+# does not overrule a drop in another: a chain with policy drop must accept it itself (as ICMP,
+# or as conntrack RELATED, which ICMP errors are), and no rule before that accept may drop it.
+FRAG_NEEDED_DROPS = r"""awk '
+  /^table / { table = $2 " " $3 }
+  /^\tchain / { chain = $2; hook = ""; policy = "" }
+  /hook forward/ { hook = "forward"; if ($0 ~ /policy drop/) policy = "drop" }
+  hook == "forward" && /ct state .*related.* accept/ { ok[table " " chain] = 1 }
+  hook == "forward" && /icmp .*(destination-unreachable|frag-needed).* accept|meta l4proto (icmp|\{ ?icmp).* accept/ { ok[table " " chain] = 1 }
+  hook == "forward" && !((table " " chain) in ok) && /(destination-unreachable|frag-needed|l4proto icmp|protocol icmp)[^;]* (drop|reject)/ { icmpdrop[table " " chain] = 1 }
+  hook == "forward" && policy == "drop" { dropping[table " " chain] = 1 }
+  END {
+    for (c in dropping) if (!(c in ok)) print "PROBLEM: " c " (hook forward, policy drop) accepts no ICMP fragmentation-needed"
+    for (c in icmpdrop) print "PROBLEM: " c " has a rule that drops ICMP fragmentation-needed"
+  }'"""
+
 
 def table_name(rules: GatewayRules) -> str:
     return f"netstab_{rules.slug}"
@@ -94,6 +111,12 @@ check() {{
 found=$(printf '%s\\n' "$live" | grep -c 'comment "{rules.prefix}' || true)
 if [ "$found" -ne {len(expected)} ]; then echo "netstab: DIFFERS: {len(expected)} rules of stack {rules.stack} expected, $found found" >&2; bad=1; fi
 tags={shlex.quote(tags)}
-{verify_persisted(rules, "nftables")}[ "$bad" -eq 0 ] && echo "netstab: verified {len(expected)} rules, persistent ({rules.describe()})"
+{verify_persisted(rules, "nftables")}drops=$(nft list ruleset | {FRAG_NEEDED_DROPS})
+if [ -n "$drops" ]; then
+  printf '%s\\n' "$drops" >&2
+  echo "netstab: ICMP fragmentation-needed is DROPPED in another forward chain: our accept cannot overrule it; accept it in that chain (ct state related accept, or an ICMP accept)" >&2
+  bad=1
+fi
+[ "$bad" -eq 0 ] && echo "netstab: verified {len(expected)} rules, persistent ({rules.describe()})"
 exit "$bad"
 """

@@ -82,6 +82,23 @@ def test_verify_notices_a_changed_mss(gw):
     assert result.returncode == 1 and "MISSING rule netstab:homelab:clamp:10.27.27.0/24:out:1300" in result.stderr
 
 
+def test_nft_verify_fails_while_another_forward_chain_drops_frag_needed(gw):
+    """nftables runs every forward base chain: our accept cannot overrule another table's policy drop."""
+    run(gw, "apply", "nftables")
+    gw.nft("gw", "table inet strict {\n chain forward {\n  type filter hook forward priority filter; policy drop;\n  tcp dport 443 accept\n }\n}\n")
+    blocked = run(gw, "verify", "nftables", check=False)
+    assert blocked.returncode == 1
+    assert "PROBLEM: inet strict forward (hook forward, policy drop)" in blocked.stderr and "DROPPED" in blocked.stderr
+    gw.run("gw", "nft", "add", "rule", "inet", "strict", "forward", "ct", "state", "established,related", "accept")
+    ok = run(gw, "verify", "nftables", check=False)
+    assert ok.returncode == 0, ok.stderr
+    gw.run("gw", "nft", "add", "rule", "inet", "strict", "forward", "icmp", "type", "destination-unreachable", "drop")
+    assert run(gw, "verify", "nftables", check=False).returncode == 0, "a drop after the related accept never sees it"
+    gw.run("gw", "nft", "insert", "rule", "inet", "strict", "forward", "icmp", "type", "destination-unreachable", "drop")
+    dropped = run(gw, "verify", "nftables", check=False)
+    assert dropped.returncode == 1 and "has a rule that drops ICMP fragmentation-needed" in dropped.stderr
+
+
 def test_nft_remove_leaves_no_residue_and_other_tables_untouched(gw):
     gw.nft("gw", UNRELATED_NFT)
     before = nft_ruleset(gw)
