@@ -29,7 +29,9 @@ export K3S_TOKEN
 
 # A running server's token is the key of its datastore: it cannot change in place (K3s: `k3s token
 # rotate`). A changed netstab:k3sToken that the server does not hold is refused before anything runs.
-_SERVER_TOKEN_MATCHES = f"""if [ -f {SERVER_TOKEN_FILE} ] && [ "$(sed 's/^.*::server://' {SERVER_TOKEN_FILE})" != "$K3S_TOKEN" ]; then
+# netstab:k3sToken may be the bare secret or the full K10 form the server file holds.
+SERVER_TOKEN_MATCHES = f"""if [ -f {SERVER_TOKEN_FILE} ] && held=$(cat {SERVER_TOKEN_FILE}) \\
+   && [ "$held" != "$K3S_TOKEN" ] && [ "${{held##*::server:}}" != "$K3S_TOKEN" ]; then
   echo "netstab: netstab:k3sToken is not the token of the running server $(hostname). A server's token cannot change in place: rotate it on the server (k3s token rotate --new-token ...), then set netstab:k3sToken to the new value; or rebuild the cluster." >&2
   exit 1
 fi
@@ -87,7 +89,7 @@ def _common_args(node: NodeConfig) -> list[str]:
 def server_install_script(config: StackConfig) -> str:
     node = config.server
     args = ["server", *_common_args(node), "--advertise-address", str(node.ip), "--tls-san", str(node.ip), "--write-kubeconfig-mode", "0600"]
-    return _install(config.k3s, node, "k3s", args, before=_SERVER_TOKEN_MATCHES)
+    return _install(config.k3s, node, "k3s", args, before=SERVER_TOKEN_MATCHES)
 
 
 def agent_install_script(config: StackConfig, node: NodeConfig) -> str:

@@ -1,5 +1,6 @@
 """Pieces of the rendered remote steps run for real: the bounded cloud-init wait against stand-in
-`cloud-init` programs, and the mirror health check's reading of a real docker-registry's log."""
+`cloud-init` programs, the server token check against a token file, and the mirror health check's
+reading of a real docker-registry's log."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components.render.k3s import cloud_init_wait
+from components.render.k3s import SERVER_TOKEN_FILE, SERVER_TOKEN_MATCHES, cloud_init_wait
 from components.render.mirror import upstream_unreachable_check
 from tests.real.conftest import free_port
 
@@ -28,6 +29,29 @@ def test_the_cloud_init_wait_is_bounded_and_names_the_outcome(tmp_path, body, ou
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=20,
                           env={"PATH": _fake_cloud_init(tmp_path, body)})
     assert done.stdout.strip() == outcome
+
+
+HELD = "K10" + "ab" * 32 + "::server:s3cret-value"
+
+
+@pytest.mark.parametrize("given,accepted", [("s3cret-value", True), (HELD, True), ("other-value", False),
+                                            ("K10" + "cd" * 32 + "::server:s3cret-value", False)],
+                         ids=["bare", "full_k10_form", "another_secret", "another_ca"])
+def test_a_server_refuses_a_token_it_does_not_hold_in_either_form(tmp_path, given, accepted):
+    token_file = tmp_path / "token"
+    token_file.write_text(HELD + "\n")
+    script = SERVER_TOKEN_MATCHES.replace(SERVER_TOKEN_FILE, str(token_file)) + "echo went-on\n"
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=10,
+                          env={"PATH": "/usr/bin:/bin", "K3S_TOKEN": given})
+    assert (done.returncode == 0 and "went-on" in done.stdout) is accepted, done.stderr
+    assert accepted or "cannot change in place" in done.stderr
+
+
+def test_a_server_without_a_token_file_yet_takes_the_token(tmp_path):
+    script = SERVER_TOKEN_MATCHES.replace(SERVER_TOKEN_FILE, str(tmp_path / "absent")) + "echo went-on\n"
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=10,
+                          env={"PATH": "/usr/bin:/bin", "K3S_TOKEN": "anything"})
+    assert done.returncode == 0 and "went-on" in done.stdout
 
 
 def _registry_log(tmp_path: Path, config: str) -> str:
