@@ -105,14 +105,20 @@ def _name(obj: dict[str, Any]) -> str:
     return f"{meta.get('namespace', '-')}/{meta.get('name', '?')}"
 
 
-def _source_of(release: dict[str, Any]) -> tuple[str, str] | None:
-    """(kind, namespace/name) of the source a HelmRelease takes its chart from."""
+def _sources_of(release: dict[str, Any]) -> set[tuple[str, str]]:
+    """(kind, namespace/name) of every source a HelmRelease takes its chart from: its chartRef or its
+    chart template's sourceRef, and the HelmChart the controller generated for a template, which the
+    release names in status.helmChart as "namespace/name" (Flux helm-controller API v2)."""
     spec = release.get("spec") or {}
     namespace = (release.get("metadata") or {}).get("namespace", "-")
+    found = set()
     ref = spec.get("chartRef") or ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef")
-    if not ref or not ref.get("kind") or not ref.get("name"):
-        return None
-    return str(ref["kind"]), f"{ref.get('namespace') or namespace}/{ref['name']}"
+    if ref and ref.get("kind") and ref.get("name"):
+        found.add((str(ref["kind"]), f"{ref.get('namespace') or namespace}/{ref['name']}"))
+    generated = (release.get("status") or {}).get("helmChart")
+    if isinstance(generated, str) and "/" in generated:
+        found.add(("HelmChart", generated))
+    return found
 
 
 def _judge_sources(state: ClusterState, out: ClusterVerdict) -> None:
@@ -123,7 +129,7 @@ def _judge_sources(state: ClusterState, out: ClusterVerdict) -> None:
             if status == "True":
                 continue
             name = _name(source)
-            users = [r for r in releases if _source_of(r) == (kind, name)]
+            users = [r for r in releases if (kind, name) in _sources_of(r)]
             cached = bool((source.get("status") or {}).get("artifact"))
             serving = cached and users and all(_ready(r)[0] == "True" for r in users)
             what = f"{kind} {name}: Ready={status} ({why})"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from components.clustergate import SOURCES, ClusterState, judge_cluster
-from tests.kube_objects import helm_release, pod, pull_event, source
+from tests.kube_objects import helm_release, pod, pull_event, ready, source
 
 
 def state(sources=None, releases=None, pods=(), events=(), flux=True) -> ClusterState:
@@ -40,6 +40,19 @@ def test_a_failing_source_whose_release_is_not_ready_fails_and_the_release_is_re
     assert {f.section for f in verdict.findings} == {"flux sources", "helm releases"}
     text = verdict.text()
     assert text.index("flux sources:") < text.index("helm releases:")
+
+
+def test_a_failing_generated_helm_chart_is_matched_to_its_release_through_status_helm_chart():
+    """A chart template makes the controller generate a HelmChart `<ns>-<name>`; only the release's
+    status.helmChart names it, so a failing chart that still serves its Ready release is a warning."""
+    release = helm_release("rancher", "HelmRepository", "rancher", "True")
+    release["status"]["helmChart"] = "flux-system/flux-system-rancher"
+    chart = source("HelmChart", "flux-system-rancher", ok=False, artifact=True)
+    verdict = judge_cluster(state([chart], [release]))
+    assert verdict.verdict == "warn" and "cached artifact still serves flux-system/rancher, all Ready" in verdict.findings[0].text
+    release["status"] = ready("False", "UpgradeFailed", "chart pull failed") | {"helmChart": "flux-system/flux-system-rancher"}
+    failing = judge_cluster(state([chart], [release]))
+    assert failing.verdict == "fail" and "a HelmRelease that uses it is not Ready" in failing.findings[0].text
 
 
 def test_pods_waiting_on_pulls_fail_grouped_by_image_and_node():
