@@ -12,6 +12,7 @@ from components.cluster import K3sCluster, K3sClusterArgs
 from components.config import ConfigError, StackConfig
 from components.gateway import GatewayFirewall, GatewayFirewallArgs
 from components.mirror import NodeRegistries, NodeRegistriesArgs, RegistryMirror, RegistryMirrorArgs
+from components.mss import mss_from_path_mtu
 from components.nodes import ClusterNodes, ClusterNodesArgs
 from components.render.bundle import Artifacts, render_artifacts
 from components.secrets import SecretsLayer, SecretsLayerArgs
@@ -71,11 +72,13 @@ def boot_image(config: StackConfig, provider: proxmox.Provider) -> BootImage | N
     return BootImage(volume_id(config.proxmox.image_datastore, "iso", image.file_name), download)
 
 
-def gateway_path_mtu(config: StackConfig, gateway: GatewayFirewall | None) -> pulumi.Input[int] | None:
-    """The path MTU the gateway clamps for (measured or configured), for the gate to compare with the nodes'."""
+def gateway_mss(config: StackConfig, gateway: GatewayFirewall | None) -> pulumi.Input[int] | None:
+    """The IPv4 MSS the gateway clamps to (measured, from a path MTU, or set), for the gate to compare
+    with what the nodes measure; None in pmtu mode, where the gateway's route decides."""
     if gateway is not None and gateway.path_mtu is not None:
-        return gateway.path_mtu
-    return config.gateway.fixed_path_mtu
+        return gateway.path_mtu.apply(lambda path_mtu: mss_from_path_mtu(path_mtu, ipv6=False))
+    fixed = config.gateway.fixed_path_mtu
+    return mss_from_path_mtu(fixed, ipv6=False) if fixed is not None else config.gateway.mss
 
 
 def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = None) -> Program:
@@ -133,7 +136,7 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
         after = [*([gateway.verify] if gateway else []), *(w for ws in before_install.values() for w in ws), cluster.ready]
         validation = NetworkValidation("validation", NetworkValidationArgs(
             config, artifacts.validation, artifacts.agent, nodes.connections, secrets.ssh_private_key, cluster.kubeconfig, vms, after,
-            gateway_path_mtu=gateway_path_mtu(config, gateway)))
+            gateway_mss=gateway_mss(config, gateway)))
         pulumi.export("networkVerdict", validation.network_verdict)
         pulumi.export("clusterVerdict", validation.cluster_verdict)
     pulumi.export("nodeIps", cluster.node_ips)

@@ -55,7 +55,7 @@ class NetworkValidationArgs:
     kubeconfig: pulumi.Input[str]
     vms: Mapping[str, pulumi.Resource]  # node name -> its VM
     after: Sequence[pulumi.Resource]  # the gateway fix, registries.yaml, K3s Ready
-    gateway_path_mtu: pulumi.Input[int] | None = None  # the path MTU the gateway clamps for (measured or configured)
+    gateway_mss: pulumi.Input[int] | None = None  # the IPv4 MSS the gateway clamps to; None in pmtu mode
 
 
 class NetworkValidation(pulumi.ComponentResource):
@@ -80,7 +80,7 @@ class NetworkValidation(pulumi.ComponentResource):
             "criteria": validation.criteria.judge_criteria(),
             "reference": [PROXMOX],
             "report_dir": str((Path.cwd() / REPORT_DIR).resolve()),
-            "gateway_path_mtu": args.gateway_path_mtu,
+            "gateway_mss": args.gateway_mss,
             "mss_source": mss_source(cfg),
             "remeasure": cfg.gateway.remeasure,
             "stack": pulumi.get_stack(),

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from components.config import CriteriaConfig, NetworkConfig, ValidationConfig
 from components.kubeapi import GateError
+from components.mss import mss_from_path_mtu
 from components.networkgate import NetworkGateProvider
 from components.render.gateway_measure import measure_script, measured_path_mtu
 from components.render.validation import probe_script
@@ -55,7 +56,7 @@ def gate(topo: Topology, ca_file: Path, image: str, report_dir: Path, gateway_pa
             lambda point: _run_script(topo, VANTAGE_POINTS[point], probe_script(point, config, None), ca_file, config.budget_s + 60),
             VANTAGE_POINTS), strict=True))
     spec = {"mode": "enforce", "criteria": CriteriaConfig().judge_criteria(), "reference": ["proxmox"], "report_dir": str(report_dir),
-            "gateway_path_mtu": gateway_path_mtu, "mss_source": "auto", "remeasure": 0, "stack": "lab"}
+            "gateway_mss": mss_from_path_mtu(gateway_path_mtu, ipv6=False) if gateway_path_mtu else None, "mss_source": "auto", "remeasure": 0, "stack": "lab"}
     try:
         created = NetworkGateProvider().create({"runs": outputs, "spec": spec, "run_id": "lab"})
     except GateError as failed:

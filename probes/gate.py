@@ -13,7 +13,6 @@ from probes.criteria import Criteria
 from probes.report import render
 from probes.verdict import Diagnosis, diagnose
 
-IPV4_OVERHEAD = 40  # IPv4 + TCP headers: the clamp for a path MTU
 RUN_SCHEMA = "netstab.gate-run/v1"  # what a vantage point's probe run prints: its documents and notes
 
 
@@ -48,8 +47,8 @@ def clamp_template(spec: Mapping[str, Any]) -> str:
 
 def drift(d: Diagnosis, spec: Mapping[str, Any]) -> str | None:
     """When the nodes measure another clamp than the gateway applies: the path changed since it was set."""
-    path_mtu, measured = spec.get("gateway_path_mtu"), d.recommended_clamp
-    applied = int(path_mtu) - IPV4_OVERHEAD if path_mtu else None
+    mss, measured = spec.get("gateway_mss"), d.recommended_clamp
+    applied = int(mss) if mss is not None else None  # the engine's Struct hands numbers over as floats
     if applied is None or measured is None or applied == measured:
         return None
     return f"the gateway clamps to MSS {applied}, the nodes now measure {measured}: the path changed since the clamp was set"

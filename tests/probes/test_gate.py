@@ -21,7 +21,7 @@ def evidence(which: str = "evidence") -> dict:
 
 
 def spec(**changes) -> dict:
-    base = {"mode": "enforce", "criteria": CriteriaConfig().judge_criteria(), "reference": ["proxmox"], "gateway_path_mtu": 1400,
+    base = {"mode": "enforce", "criteria": CriteriaConfig().judge_criteria(), "reference": ["proxmox"], "gateway_mss": 1360,
             "mss_source": "auto", "remeasure": 0, "stack": "homelab"}
     return {**base, **changes}
 
@@ -40,9 +40,9 @@ def test_the_fix_is_said_the_way_this_stack_takes_a_clamp(source, remeasure, com
 
 
 def test_the_drift_from_the_applied_clamp_is_named_only_when_there_is_one():
-    drifted = judge_runs(evidence(), spec(gateway_path_mtu=1400), []).text
+    drifted = judge_runs(evidence(), spec(gateway_mss=1360), []).text
     assert drifted.endswith("the gateway clamps to MSS 1360, the nodes now measure 1240: the path changed since the clamp was set")
-    assert "the path changed" not in judge_runs(evidence(), spec(gateway_path_mtu=1280), []).text
+    assert "the path changed" not in judge_runs(evidence(), spec(gateway_mss=1240), []).text
 
 
 def test_what_did_not_run_makes_a_healthy_path_a_warning_and_is_named():

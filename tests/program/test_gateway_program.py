@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from components.sdkvalues import unwrap
 from tests.program.harness import DUMMY_SECRETS, run_program
 
@@ -77,7 +79,18 @@ def test_auto_measures_from_the_gateway_first_and_clamps_for_what_it_measured(ho
     assert recording.depends_on(rules, measure)
     assert "maxseg size set 1240" in rules.inputs["create"]
     assert recording.outputs["gatewayPathMtu"][0] == 1280
-    assert recording.named("validation-network-gate").inputs["spec"]["gateway_path_mtu"] == 1280
+    assert recording.named("validation-network-gate").inputs["spec"]["gateway_mss"] == 1240
+
+
+@pytest.mark.parametrize("source,value,expected", [("mss", 1300, 1300), ("pathMtu", 1400, 1360), ("pmtu", True, None)])
+def test_the_gate_compares_the_nodes_with_the_mss_the_gateway_clamps_to(homelab_raw, source, value, expected):
+    """Whatever the MSS comes from, the gate gets the IPv4 MSS in the rules (pmtu mode: none to compare)."""
+    homelab_raw["gateway"].pop("pathMtu", None)
+    homelab_raw["gateway"][source] = value
+    recording = run_program(homelab_raw)
+    assert recording.named("validation-network-gate").inputs["spec"]["gateway_mss"] == expected
+    if expected is not None:
+        assert f"maxseg size set {expected}" in recording.named("gateway-rules").inputs["create"]
 
 
 def test_the_measurement_repeats_only_when_asked(homelab_raw):

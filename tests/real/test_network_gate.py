@@ -28,9 +28,9 @@ def runs(evidence: dict[str, list], notes: dict[str, list[str]] | None = None) -
             for point, docs in named.items()}
 
 
-def props(tmp_path: Path, evidence_runs: dict[str, str], mode: str = "enforce", source: str = "auto", path_mtu: int = 1400) -> dict:
+def props(tmp_path: Path, evidence_runs: dict[str, str], mode: str = "enforce", source: str = "auto", mss: int = 1360) -> dict:
     spec = {"mode": mode, "criteria": CriteriaConfig().judge_criteria(), "reference": ["proxmox"], "report_dir": str(tmp_path / "report"),
-            "gateway_path_mtu": path_mtu, "mss_source": source, "remeasure": 0, "stack": "homelab"}
+            "gateway_mss": mss, "mss_source": source, "remeasure": 0, "stack": "homelab"}
     return {"__provider": serialize_provider(NetworkGateProvider()), "runs": evidence_runs, "spec": spec, "run_id": "r1"}
 
 
@@ -64,7 +64,7 @@ def test_the_black_hole_fails_the_deploy_with_the_grouped_diagnosis_and_the_exac
 
 
 def test_after_the_fix_the_gate_passes_with_its_summary_table(host, tmp_path, blackhole):
-    outs = create(host[0], props(tmp_path, runs(blackhole["after"]), path_mtu=1280))
+    outs = create(host[0], props(tmp_path, runs(blackhole["after"]), mss=1240))
     assert outs["verdict"] == "pass" and outs["kind"] == "healthy"
     cells = {(row["host"], row["target"]) for row in outs["table"]}
     assert ("cp1", "ghcr.io/v2/") in cells and ("proxmox", "ghcr.io/v2/") in cells
@@ -85,5 +85,5 @@ def test_a_probe_run_that_printed_nothing_is_named(host, tmp_path, blackhole):
 
 
 def test_what_did_not_run_in_the_budget_makes_a_healthy_path_a_warning(host, tmp_path, blackhole):
-    outs = create(host[0], props(tmp_path, runs(blackhole["after"], {"cp1": ["mss-sweep: not run, the 120s budget was spent"]}), path_mtu=1280))
+    outs = create(host[0], props(tmp_path, runs(blackhole["after"], {"cp1": ["mss-sweep: not run, the 120s budget was spent"]}), mss=1240))
     assert outs["verdict"] == "warn" and "cp1: mss-sweep: not run" in json.dumps(outs)
