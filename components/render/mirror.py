@@ -286,22 +286,28 @@ echo "netstab: registries.yaml written on $(hostname); K3s is not running yet an
 
 def registries_remove_script() -> str:
     """Take registries.yaml off a node (the mirror was disabled): K3s then pulls upstream directly,
-    after a restart of a running k3s / k3s-agent, which reads the file only at start."""
+    after a restart of a running k3s / k3s-agent, which reads the file only at start. A marker
+    stays until that restart succeeded, so a run cut off between the two restarts on the next run
+    instead of finding no file and leaving K3s on the mirror it still holds in memory."""
     return f"""#!/bin/sh
 set -eu
 target={REGISTRIES_PATH}
-if [ ! -f "$target" ]; then
+pending="$target.netstab-restart-pending"
+if [ ! -f "$target" ] && [ ! -f "$pending" ]; then
   echo "netstab: no registries.yaml on $(hostname); nothing to remove"
   exit 0
 fi
+: > "$pending"
 rm -f "$target" "$target.netstab-backup"
 for svc in k3s k3s-agent; do
   if systemctl is-active --quiet "$svc"; then
     systemctl restart "$svc"
+    rm -f "$pending"
     echo "netstab: registries.yaml removed on $(hostname); $svc restarted and pulls upstream directly"
     exit 0
   fi
 done
+rm -f "$pending"
 echo "netstab: registries.yaml removed on $(hostname); K3s is not running"
 """
 
