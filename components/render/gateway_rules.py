@@ -8,6 +8,7 @@ a changed one, and `remove` takes exactly this stack's rules, under any MSS they
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from collections.abc import Sequence
@@ -89,8 +90,12 @@ class GatewayRules:
 
     @property
     def slug(self) -> str:
-        """The stack as a name nft tables and systemd units accept."""
-        return re.sub(r"[^A-Za-z0-9_]", "_", self.stack)
+        """The stack as a name nft tables, files and systemd units accept, one per stack: a name
+        with other characters (Pulumi allows - and .) gets a short hash of itself, so stacks
+        home-lab and home_lab sharing a gateway never share a table or a boot file."""
+        if re.fullmatch(r"[A-Za-z0-9_]+", self.stack):
+            return self.stack
+        return re.sub(r"[^A-Za-z0-9_]", "_", self.stack) + "_" + hashlib.sha256(self.stack.encode()).hexdigest()[:8]
 
     @property
     def unit(self) -> str:

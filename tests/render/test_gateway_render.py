@@ -81,6 +81,19 @@ def test_iptables_rules_are_tagged_and_in_the_right_tables():
     assert filt == ['-A FORWARD -p icmp -m icmp --icmp-type 3/4 -m comment --comment "netstab:homelab:icmp:frag-needed" -j ACCEPT']
 
 
+@pytest.mark.parametrize("stack", ["homelab", "lab_2"])
+def test_a_plain_stack_name_is_its_own_table(stack):
+    rules = GatewayRules.build(["10.0.0.0/24"], stack=stack, mss=1300, mtu=1400)
+    assert f"table inet netstab_{stack} " in nft_table(rules)
+
+
+def test_stacks_that_differ_only_in_punctuation_never_share_a_table_or_a_unit():
+    """Pulumi allows home-lab, home.lab and home_lab side by side; one's remove must not take another's rules."""
+    names = ["home-lab", "home.lab", "home_lab"]
+    rules = [GatewayRules.build(["10.0.0.0/24"], stack=name, mss=1300, mtu=1400) for name in names]
+    assert len({r.slug for r in rules}) == 3 and len({r.unit for r in rules}) == 3
+    assert all(r.slug.isidentifier() for r in rules)
+
 @pytest.mark.parametrize("flavor", ["nftables", "iptables"])
 def test_apply_checks_before_it_commits(flavor):
     script = gateway_script("apply", flavor, GatewayRules.build(["10.27.27.0/24"], stack="homelab", mss=1360, mtu=1400))
