@@ -33,8 +33,16 @@ def iptables_rules(rules: GatewayRules, ipv6: bool) -> tuple[list[str], list[str
     return mangle, [icmp]
 
 
+FAMILIES = (("iptables", False), ("ip6tables", True))
+
+
 def families(rules: GatewayRules) -> list[tuple[str, bool]]:
-    return [(cmd, v6) for cmd, v6 in (("iptables", False), ("ip6tables", True)) if (rules.any_ipv6 if v6 else rules.any_ipv4)]
+    return [(cmd, v6) for cmd, v6 in FAMILIES if (rules.any_ipv6 if v6 else rules.any_ipv4)]
+
+
+def unused_families(rules: GatewayRules) -> list[str]:
+    """Families this configuration has no rules in: an earlier one (dual stack, say) may have left some."""
+    return [cmd for cmd, v6 in FAMILIES if (cmd, v6) not in families(rules)]
 
 
 # $1 command, $2 table: this stack's live rules as `-D` lines. Stops the script when the live table
@@ -61,7 +69,16 @@ def _change(rules: GatewayRules, keep_ours: bool) -> str:
 }} > "$work/{cmd}"
 {cmd}-restore --noflush --test < "$work/{cmd}"
 """)
-    commits = "\n".join(f'{cmd}-restore --noflush < "$work/{cmd}"' for cmd, _ in families(rules))
+    for cmd in unused_families(rules):
+        # Only deletes, and only when this stack has rules there: a gateway without that family
+        # (no ip6tables, no IPv6) is not an error for a configuration that does not use it.
+        builds.append(f"""if command -v {cmd}-save >/dev/null 2>&1 && {cmd}-save 2>/dev/null | grep -qF -- "$PREFIX"; then
+  {{ echo '*mangle'; ours {cmd} mangle; echo COMMIT; echo '*filter'; ours {cmd} filter; echo COMMIT; }} > "$work/{cmd}"
+  {cmd}-restore --noflush --test < "$work/{cmd}"
+fi
+""")
+    commits = "\n".join([f'{cmd}-restore --noflush < "$work/{cmd}"' for cmd, _ in families(rules)]
+                        + [f'if [ -f "$work/{cmd}" ]; then {cmd}-restore --noflush < "$work/{cmd}"; fi' for cmd in unused_families(rules)])
     return f"""command -v iptables-restore >/dev/null 2>&1 || {{ echo "netstab: iptables-restore not found on the gateway; use the nftables flavor" >&2; exit 1; }}
 PREFIX={shlex.quote(rules.prefix)}
 work=$(mktemp -d)
@@ -96,6 +113,10 @@ def verify(rules: GatewayRules) -> str:
     tables = " ".join(f"{cmd}:{t}" for cmd, _ in families(rules) for t in ("mangle", "filter"))
     tags = " ".join([rules.clamp_tag(c, d) for c in rules.clamps for d in DIRECTIONS] + [rules.icmp4_tag]
                     + ([rules.icmp6_tag] if rules.any_ipv6 else []))
+    stale_check = "".join(f"""if command -v {cmd}-save >/dev/null 2>&1 && {cmd}-save 2>/dev/null | grep -qF -- '--comment "{rules.prefix}'; then
+  echo "netstab: DIFFERS: {cmd} still holds rules of stack {rules.stack} this configuration has none for" >&2; bad=1
+fi
+""" for cmd in unused_families(rules))
     return f"""bad=0
 check() {{
   if "$1-save" -t "$2" | grep -qxF -- "$3"; then echo "$1 -t $2 $3"
@@ -109,7 +130,7 @@ for pair in {tables}; do
   n=$("${{pair%%:*}}-save" -t "${{pair#*:}}" | grep -cF -- '--comment "{rules.prefix}' || true)
   found=$((found + n))
 done
-if [ "$found" -ne {len(lines)} ]; then echo "netstab: DIFFERS: {len(lines)} rules of stack {rules.stack} expected, $found found" >&2; bad=1; fi
+{stale_check}if [ "$found" -ne {len(lines)} ]; then echo "netstab: DIFFERS: {len(lines)} rules of stack {rules.stack} expected, $found found" >&2; bad=1; fi
 tags={shlex.quote(tags)}
 {verify_persisted(rules, "iptables")}[ "$bad" -eq 0 ] && echo "netstab: verified {len(lines)} rules, persistent ({rules.describe()})"
 exit "$bad"

@@ -220,3 +220,15 @@ def test_iptables_apply_replaces_this_stacks_rules_written_under_an_older_mss(gw
     assert "--set-mss 1300" not in live and live.count("--set-mss 1240") == 2
     run(gw, "remove", "iptables", rules=older)  # remove rendered with the old MSS still finds the new rules
     assert "netstab:" not in ipt_save(gw)
+
+
+def test_iptables_leaving_dual_stack_takes_this_stacks_ip6tables_rules_too(gw):
+    """An update from dual stack to IPv4 only applies the new rules; the old IPv6 ones must not linger."""
+    dual = GatewayRules.build(["10.27.27.0/24", "fd00:27::/64"], stack="homelab", path_mtu=1280, mtu=1400)
+    run(gw, "apply", "iptables", rules=dual)
+    assert "netstab:homelab:" in gw.run("gw", "ip6tables-save").stdout
+    stale = run(gw, "verify", "iptables", check=False)
+    assert stale.returncode == 1 and "ip6tables still holds rules of stack homelab" in stale.stderr
+    run(gw, "apply", "iptables")
+    assert "netstab:homelab:" not in gw.run("gw", "ip6tables-save").stdout
+    assert run(gw, "verify", "iptables", check=False).returncode == 0
