@@ -41,11 +41,14 @@ class GatewayFirewall(pulumi.ComponentResource):
         assert gw.manage and gw.host and gw.host_key, "GatewayFirewall needs gateway.manage, host and hostKey (config validation ensures it)"
         conn = remote.connection(gw.host, gw.user, args.ssh_private_key, gw.host_key, port=gw.port)
         here = pulumi.ResourceOptions(parent=self)
-        apply: pulumi.Input[str] = as_root(art.scripts["apply"], gw.user) if "apply" in art.scripts else ""
-        verify_text: pulumi.Input[str] = as_root(art.scripts["verify"], gw.user) if "verify" in art.scripts else ""
+        apply: pulumi.Input[str]
+        verify_text: pulumi.Input[str]
         self.path_mtu = None
         after: list[pulumi.Resource] = []
-        if art.measure is not None and art.measure_again is not None and art.for_path_mtu is not None:
+        if art.measure is None:
+            apply, verify_text = as_root(art.scripts["apply"], gw.user), as_root(art.scripts["verify"], gw.user)
+        else:
+            assert art.measure_again is not None and art.for_path_mtu is not None, "a measured gateway renders all three"
             # measured on create; an update (a new agent or endpoint list) prints the kept measurement;
             # gateway.remeasure replaces the step, and its create measures again with the current script
             measure = remote.run(f"{name}-measure", conn, as_login_user(art.measure), here, stdin=args.agent,
