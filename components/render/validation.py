@@ -33,7 +33,13 @@ for name in sorted(os.listdir(work)):
         with open(os.path.join(work, name)) as handle:
             docs.append(json.load(handle))
     except ValueError:
-        notes.append("%s: the agent printed no document (stopped by the budget?)" % name[:-5])
+        try:  # the agent's own last word, when it said one (it records no secrets)
+            with open(os.path.join(os.path.dirname(work), name[:-5] + ".err")) as handle:
+                said = [line.strip() for line in handle if line.strip()][-1:]
+        except OSError:
+            said = []
+        why = ": %s" % said[0][:200] if said else " (stopped by the budget?)"
+        notes.append("%s: the agent printed no document%s" % (name[:-5], why))
 with open(os.path.join(work, "notes.txt")) as handle:
     notes += [line.strip() for line in handle if line.strip()]
 print(json.dumps({"schema": "@SCHEMA@", "vantage_point": point, "documents": docs, "notes": notes}, separators=(",", ":")))
