@@ -89,6 +89,11 @@ def compare(ev: Collected) -> Comparison:
         return Comparison(ref, vms, None, "no reference host: probe from the Proxmox host too, to tell the VM subnet's egress from the upstream")
     if not vms:
         return Comparison(ref, vms, None, "no VM node evidence to compare with the reference host")
+    heard = {a.host for a in ev.attempts}
+    if not heard & set(ref):
+        return Comparison(ref, vms, None, f"the reference host ({refs}) recorded no attempts: nothing to compare the VM nodes with")
+    if not heard & set(vms):
+        return Comparison(ref, vms, None, "the VM nodes recorded no attempts: nothing to compare with the reference host")
     if vm_bad and not ref_bad:
         return Comparison(ref, vms, "vm-egress", f"the reference host ({refs}) passes while VM nodes fail: the fault is on the VM "
                           "side, the subnet's egress through the gateway (MSS clamping, ICMP frag-needed, NAT, firewall) or the "
@@ -98,7 +103,9 @@ def compare(ev: Collected) -> Comparison:
                           "the upstream DNS, the services)")
     if ref_bad:
         return Comparison(ref, vms, "reference-path", f"only the reference host ({refs}) fails: its own path, not the VM subnet's")
-    return Comparison(ref, vms, None, f"the reference host ({refs}) and the VM nodes all pass")
+    silent = [h for h in (*ref, *vms) if h not in heard]
+    unheard = f"; {', '.join(silent)} recorded no attempts" if silent else ""
+    return Comparison(ref, vms, None, f"the reference host ({refs}) and the VM nodes all pass{unheard}")
 
 
 def table(ev: Collected) -> tuple[Row, ...]:

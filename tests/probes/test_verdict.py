@@ -30,6 +30,14 @@ def test_all_good_is_healthy_and_passes():
     assert d.comparison.text.endswith("all pass")
 
 
+def test_a_host_that_recorded_nothing_is_not_counted_as_passing():
+    d = diagnose({"cp1": full(None), "worker1": [doc("http")], "pve": full(None)}, REF)
+    assert d.comparison.text.endswith("all pass; worker1 recorded no attempts")
+    silent_ref = diagnose({"cp1": full(BH), "pve": [doc("http")]}, REF)
+    assert silent_ref.comparison.text == "the reference host (pve) recorded no attempts: nothing to compare the VM nodes with"
+    assert silent_ref.comparison.points_to is None
+
+
 # ---------------------------------------------------------------- black hole
 
 
