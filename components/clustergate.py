@@ -14,20 +14,18 @@ with SecretGate. The judgement is pure (`judge_cluster`); only `read_cluster` ta
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckResult, DiffResult
+from pulumi.dynamic import CheckResult
 
-from components.gate import GateProvider
+from components.gate import GateProvider, cluster_of, digest
 from components.kubeapi import GateError, KubeApi
 from components.kubeconfig import KubeconfigError, parse
-from components.sdkvalues import UNKNOWN, unwrap
+from components.sdkvalues import unwrap
 
 WHO = "netstab cluster gate"
 SOURCES = {  # kind -> collection path (Flux 2.x, source.toolkit.fluxcd.io/v1)
@@ -191,24 +189,14 @@ def judge_cluster(state: ClusterState) -> ClusterVerdict:
     return out
 
 
-def _fingerprint(props: dict[str, Any]) -> str:
-    cluster = hashlib.sha256(str(unwrap(props.get("kubeconfig"))).encode()).hexdigest()
-    return hashlib.sha256(json.dumps([props.get("spec"), props.get("run_id"), cluster], sort_keys=True).encode()).hexdigest()[:16]
-
-
 class ClusterGateProvider(GateProvider):
     id_prefix = "cluster-gate"
 
     def fingerprint(self, props: dict[str, Any]) -> str:
-        return _fingerprint(props)
+        return digest(props.get("spec"), props.get("run_id"), cluster_of(props))
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         return CheckResult(news, [])
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        if unwrap(news.get("kubeconfig")) == UNKNOWN:
-            return DiffResult(changes=True, replaces=[], stables=[], delete_before_replace=False)
-        return DiffResult(changes=olds.get("fingerprint") != _fingerprint(news), replaces=[], stables=[], delete_before_replace=False)
 
     def judge(self, props: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -222,7 +210,7 @@ class ClusterGateProvider(GateProvider):
             api.close()
         if verdict.verdict == "fail" and props["spec"].get("mode", "enforce") == "enforce":
             raise GateError(verdict.text())
-        return {**verdict.outputs(), "fingerprint": _fingerprint(props), "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        return {**verdict.outputs(), "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 

@@ -7,14 +7,32 @@ sys.tracebacklimit: at 0 the engine shows the diagnosis alone, not a stack.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 from typing import Any
 
-from pulumi.dynamic import ConfigureRequest, CreateResult, ResourceProvider, UpdateResult
+from pulumi.dynamic import ConfigureRequest, CreateResult, DiffResult, ResourceProvider, UpdateResult
+
+from components.sdkvalues import UNKNOWN, unwrap
+
+
+def cluster_of(props: dict[str, Any]) -> str:
+    """Which cluster a gate reads (a hash of its kubeconfig), for its fingerprint."""
+    return hashlib.sha256(str(unwrap(props.get("kubeconfig"))).encode()).hexdigest()
+
+
+def digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class GateProvider(ResourceProvider):
+    """A gate judges again whenever its fingerprint changes or an input it reads is not known yet
+    (a preview), and never replaces: every run judges in place (update). The fingerprint of the
+    last run is kept in the outputs as `fingerprint`."""
+
     id_prefix = "gate"
+    reads = ("kubeconfig",)  # inputs whose unknown value (preview) means the gate runs again
 
     def configure(self, req: ConfigureRequest) -> None:
         sys.tracebacklimit = 0
@@ -27,11 +45,22 @@ class GateProvider(ResourceProvider):
         """The gate's outputs; raises GateError (kubeapi.py) with the diagnosis when it fails."""
         raise NotImplementedError
 
+    def _unknown(self, news: dict[str, Any]) -> bool:
+        values = [unwrap(news.get(name)) for name in self.reads]
+        return any(v == UNKNOWN or (isinstance(v, dict) and UNKNOWN in v.values()) for v in values)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changes = self._unknown(news) or olds.get("fingerprint") != self.fingerprint(news)
+        return DiffResult(changes=changes, replaces=[], stables=[], delete_before_replace=False)
+
+    def _outs(self, props: dict[str, Any]) -> dict[str, Any]:
+        return {**self.judge(props), "fingerprint": self.fingerprint(props)}
+
     def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(id_=f"{self.id_prefix}-{self.fingerprint(props)}", outs=self.judge(props))
+        return CreateResult(id_=f"{self.id_prefix}-{self.fingerprint(props)}", outs=self._outs(props))
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self.judge(news))
+        return UpdateResult(outs=self._outs(news))
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         return None

@@ -10,18 +10,16 @@ whole message; with `warn` the program logs it as a warning. The provider holds 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
+from pulumi.dynamic import CheckFailure, CheckResult
 
-from components.gate import GateProvider
+from components.gate import GateProvider, digest
 from components.kubeapi import GateError
-from components.sdkvalues import UNKNOWN
 from probes.gate import RUN_SCHEMA, judge_runs
 
 WHO = "netstab network gate"
@@ -57,16 +55,12 @@ def write_report(folder: Path, markdown: str, evidence: Mapping[str, list[dict[s
     return report
 
 
-def _fingerprint(props: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps([props.get("runs"), props.get("spec"), props.get("run_id")], sort_keys=True, default=str)
-                          .encode()).hexdigest()[:16]
-
-
 class NetworkGateProvider(GateProvider):
     id_prefix = "network-gate"
+    reads = ("runs",)
 
     def fingerprint(self, props: dict[str, Any]) -> str:
-        return _fingerprint(props)
+        return digest(props.get("runs"), props.get("spec"), props.get("run_id"))
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         spec = news.get("spec") or {}
@@ -77,13 +71,6 @@ class NetworkGateProvider(GateProvider):
             failures.append(CheckFailure("spec", "report_dir is missing"))
         return CheckResult(news, failures)
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        runs = news.get("runs")
-        unknown = runs == UNKNOWN or (isinstance(runs, dict) and UNKNOWN in runs.values())
-        # never replace: every gate run judges in place (update)
-        return DiffResult(changes=unknown or olds.get("fingerprint") != _fingerprint(news), replaces=[], stables=[],
-                          delete_before_replace=False)
-
     def judge(self, props: dict[str, Any]) -> dict[str, Any]:
         spec = props["spec"]
         evidence, notes = parse_runs(props.get("runs") or {})
@@ -91,7 +78,7 @@ class NetworkGateProvider(GateProvider):
         report = write_report(Path(spec["report_dir"]), judged.markdown, evidence)
         if judged.verdict == "fail" and spec["mode"] == "enforce":
             raise GateError(f"{judged.text}\n(report and evidence: {report})")
-        return {**judged.outputs(), "report": str(report), "notes": notes, "fingerprint": _fingerprint(props)}
+        return {**judged.outputs(), "report": str(report), "notes": notes}
 
 
 

@@ -9,26 +9,20 @@ as a (secret) input and leaves no trace in the outputs. Errors read as a diagnos
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, DiffResult
+from pulumi.dynamic import CheckFailure, CheckResult
 
-from components.gate import GateProvider
+from components.gate import GateProvider, cluster_of, digest
 from components.kubeapi import GateError, KubeApi
 from components.kubeconfig import KubeconfigError, parse
-from components.sdkvalues import UNKNOWN, unwrap
+from components.sdkvalues import unwrap
 
 FORCE_SYNC = "external-secrets.io/force-sync"
 ESO = "/apis/external-secrets.io/v1"
-
-
-class SecretGateError(GateError):
-    """A failure a person can act on; its text is the whole message shown."""
 
 
 def secret_keys(api: KubeApi, namespace: str, name: str) -> set[str] | None:
@@ -73,7 +67,7 @@ def wait(api: KubeApi, spec: dict[str, Any], clock: Callable[[], float] = time.m
         if not pending:
             return {"secrets": results}
         if now >= deadline:
-            raise SecretGateError(diagnosis(api, spec, pending, missing, results))
+            raise GateError(diagnosis(api, spec, pending, missing, results))
         for key, item in pending.items():
             if now - last_sync.get(key, -1e9) >= interval:
                 force_sync(api, item["namespace"], item["name"], wall())
@@ -96,17 +90,12 @@ def diagnosis(api: KubeApi, spec: dict[str, Any], pending: dict[str, dict[str, A
     return "\n".join(lines)
 
 
-def spec_hash(props: dict[str, Any]) -> str:
-    """What the gate's result depends on: the spec, and which cluster (a hash of its kubeconfig)."""
-    cluster = hashlib.sha256(str(unwrap(props.get("kubeconfig"))).encode()).hexdigest()
-    return hashlib.sha256(json.dumps([props.get("spec"), cluster], sort_keys=True).encode()).hexdigest()[:16]
-
-
 class SecretGateProvider(GateProvider):
     id_prefix = "gate"
 
     def fingerprint(self, props: dict[str, Any]) -> str:
-        return spec_hash(props)
+        """The spec and which cluster: a changed spec or cluster re-runs the wait in place."""
+        return digest(props.get("spec"), cluster_of(props))
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = []
@@ -120,23 +109,16 @@ class SecretGateProvider(GateProvider):
             failures.append(CheckFailure("spec", "timeout_s must be positive"))
         return CheckResult(news, failures)
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        if unwrap(news.get("kubeconfig")) == UNKNOWN:
-            return DiffResult(changes=True, replaces=[], stables=[], delete_before_replace=False)
-        # never replace: a changed spec or cluster re-runs the wait in place (update)
-        return DiffResult(changes=olds.get("spec_hash") != spec_hash(news), replaces=[], stables=[], delete_before_replace=False)
-
     def judge(self, props: dict[str, Any]) -> dict[str, Any]:
         try:
             access = parse(str(unwrap(props["kubeconfig"])))
         except KubeconfigError as exc:
-            raise SecretGateError(f"netstab secret gate: {exc}") from None
+            raise GateError(f"netstab secret gate: {exc}") from None
         api = KubeApi(access, "netstab secret gate")
         try:
             outs = wait(api, props["spec"])
         finally:
             api.close()
-        outs["spec_hash"] = spec_hash(props)
         return outs
 
 
@@ -150,6 +132,6 @@ class SecretGate(pulumi.dynamic.Resource):
         super().__init__(
             SecretGateProvider(),
             name,
-            {"kubeconfig": pulumi.Output.secret(kubeconfig), "spec": spec, "secrets": None, "spec_hash": None},
+            {"kubeconfig": pulumi.Output.secret(kubeconfig), "spec": spec, "secrets": None, "fingerprint": None},
             opts,
         )

@@ -56,7 +56,7 @@ class Handler(socketserver.BaseRequestHandler):
             return
         try:
             tls = self.server.context.wrap_socket(conn, server_side=True) if self.server.context else conn
-            request = _read_request(tls)
+            request = read_request(tls)
         except (ssl.SSLError, OSError):
             return
         if self.server.mode == "stall":
@@ -73,7 +73,8 @@ class Handler(socketserver.BaseRequestHandler):
             pass
 
 
-def _read_request(conn: socket.socket) -> bytes:
+def read_request(conn: socket.socket) -> bytes:
+    """An HTTP request's head (bounded at 64 KiB), or what came before the peer closed."""
     data = b""
     while b"\r\n\r\n" not in data and len(data) < 65536:
         chunk = conn.recv(4096)

@@ -8,6 +8,7 @@ decisions, never on values a mock hands back.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -163,6 +164,17 @@ def stack_config(raw: dict[str, Any], secrets: dict[str, str]) -> tuple[dict[str
     return config, [f"netstab:{k}" for k in secrets]
 
 
+def _ensure_event_loop() -> None:
+    """The mocks run on the thread's event loop; a test that ran asyncio.run() before leaves none."""
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+        if not loop.is_closed():
+            return
+    except RuntimeError:
+        pass
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run_program(
     raw: dict[str, Any],
     secrets: dict[str, str] | None = None,
@@ -178,6 +190,7 @@ def run_program(
     recording = recording if recording is not None else Recording()
     mocks = PassThroughMocks(stdout)
     settings.ROOT.set(None)  # a fresh root stack per run, so exports never carry over
+    _ensure_event_loop()
     pmocks.set_mocks(mocks, project="netstab", stack="test", preview=False, monitor=RecordingMonitor(mocks, recording))
     config, secret_keys = stack_config(raw, DUMMY_SECRETS if secrets is None else secrets)
     set_all_config(config, [k for k in secret_keys if k.split(":", 1)[1] not in plain_keys])

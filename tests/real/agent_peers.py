@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 
 from lab.pki import ServerCert
+from lab.servers import read_request
 
 HOLD_S = 8.0  # the longest any handler keeps a connection; every test's agent gives up well before
 
@@ -74,16 +75,6 @@ class Peer:
         self.stop.set()
         self.thread.join(5)
         self.listener.close()
-
-
-def read_request(conn: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data and len(data) < 65536:
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def drip(conn: socket.socket, peer: Peer, data: bytes, every_s: float = 0.1) -> None:

@@ -17,6 +17,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from lab.pki import ServerCert, issue
+from tests.real.fake_kube import FakeKube
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT = REPO / "probes" / "agent.py"
@@ -62,6 +63,14 @@ def free_port() -> int:
     port = int(s.getsockname()[1])
     s.close()
     return port
+
+
+@pytest.fixture
+def kube(localhost_cert):
+    """The loopback fake Kubernetes API (tests/real/fake_kube.py), closed after the test."""
+    api = FakeKube(localhost_cert)
+    yield api
+    api.close()
 
 
 @pytest.fixture(scope="module")

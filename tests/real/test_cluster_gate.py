@@ -16,13 +16,6 @@ from tests.real.fake_kube import FakeKube
 URN = "urn:pulumi:test::netstab::pulumi-python:dynamic:Resource::cluster-gate"
 
 
-@pytest.fixture
-def kube(localhost_cert):
-    api = FakeKube(localhost_cert)
-    yield api
-    api.close()
-
-
 def flux(kube: FakeKube, sources=(), releases=()) -> None:
     for kind, path in SOURCES.items():
         kube.collections[path] = [s for s in sources if s["kind"] == kind]

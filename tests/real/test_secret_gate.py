@@ -10,16 +10,9 @@ from pulumi.runtime.proto import provider_pb2
 
 from components.secretgate import FORCE_SYNC, SecretGateProvider
 from tests.real.conftest import struct, unstruct
-from tests.real.fake_kube import SECRET_VALUE, TOKEN, FakeKube
+from tests.real.fake_kube import SECRET_VALUE, TOKEN
 
 URN = "urn:pulumi:test::netstab::pulumi-python:dynamic:Resource::gate"
-
-
-@pytest.fixture
-def kube(localhost_cert):
-    api = FakeKube(localhost_cert)
-    yield api
-    api.close()
 
 
 def props(kubeconfig: str, timeout_s: float = 10, keys=("bootstrapPassword",)) -> dict:
