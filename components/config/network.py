@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from components.config.base import Problems, Section, default, rule
@@ -9,7 +10,6 @@ from components.config.fields import (
     CIDR_NETWORK,
     IP,
     IP_ADDRESS,
-    STRING_ITEMS,
     Check,
     IPAddress,
     IPNetwork,
@@ -39,6 +39,21 @@ def _vm_subnet(subnet: IPNetwork) -> IPNetwork:
     return subnet
 
 
+# A DNS search domain: dot-separated labels of letters, digits and inner '-', 253 characters at most.
+DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def _search_domains(value: object) -> tuple[str, ...]:
+    domains = string_list(value)
+    for i, domain in enumerate(domains):
+        if not DOMAIN.match(domain):  # it lands in netplan and resolv.conf, where a space or a quote splits it
+            raise Refused(f"{domain!r} is not a domain name such as lan or home.arpa", at=(i,))
+    return domains
+
+
+SEARCH_DOMAINS_SCHEMA = {"type": "array", "items": {"type": "string", "pattern": DOMAIN.pattern}}
+
+
 def _resolver(address: IPAddress) -> IPAddress:
     kind = ("the unspecified address" if address.is_unspecified else "a loopback address" if address.is_loopback
             else "a multicast address" if address.is_multicast else "a reserved address" if address.is_reserved else None)
@@ -58,7 +73,7 @@ class NetworkConfig(Section):
     """Default route of the VMs, a host address of the subnet."""
     dns: tuple[Annotated[IPAddress, IP_ADDRESS.then(_resolver)], ...]
     """Resolvers of the VMs, at least one."""
-    search_domains: Annotated[tuple[str, ...], Check("a list of domain names", string_list, STRING_ITEMS)] = default([])
+    search_domains: Annotated[tuple[str, ...], Check("a list of domain names", _search_domains, SEARCH_DOMAINS_SCHEMA)] = default([])
     """DNS search list."""
     mtu: Annotated[int, between(MTU_MIN, MTU_MAX)]
     """MTU of every NIC and guest interface (the plan's 1400)."""

@@ -59,3 +59,10 @@ def unique(vms: Sequence[Vm]) -> Problems:
             if value in seen:
                 yield (*loc, NodeConfig.model_fields[attr].alias or attr), f"{value} is already used by {path(seen[value])}; each VM needs its own"
             seen.setdefault(value, loc)
+    # The MAC keeps only the VM id's low 24 bits, so two different ids can still give one MAC.
+    macs: dict[str, Vm] = {}
+    for loc, vm in vms:
+        first = macs.setdefault(vm.mac, (loc, vm))
+        if first[1].vm_id != vm.vm_id:
+            yield (*loc, "vmId"), (f"{vm.vm_id} gives the same MAC address ({vm.mac}) as vmId {first[1].vm_id} of {path(first[0])}; "
+                                   "the MAC keeps the id's low 24 bits, so pick an id that differs in them")

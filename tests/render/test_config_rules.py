@@ -61,6 +61,13 @@ BROKEN = [
     pytest.param([("nodes[2].vmId", 2721)], "nodes[2].vmId: 2721 is already used by nodes[1]; each VM needs its own", id="duplicate_vm_id"),
     pytest.param([("nodes[2].name", "worker1")], "nodes[2].name: worker1 is already used by nodes[1]; each VM needs its own", id="duplicate_name"),
     pytest.param([("nodes[2].ip", "10.27.27.21")], "nodes[2].ip: 10.27.27.21 is already used by nodes[1]; each VM needs its own", id="duplicate_ip"),
+    pytest.param([("nodes[1].vmId", 2711 + 2**24)],
+                 "nodes[1].vmId: 16779927 gives the same MAC address (02:4e:53:00:0a:97) as vmId 2711 of nodes[0]; "
+                 "the MAC keeps the id's low 24 bits, so pick an id that differs in them", id="vm_ids_sharing_a_mac"),
+    pytest.param([("network.searchDomains", ["lan", "bad domain"])],
+                 "network.searchDomains[1]: 'bad domain' is not a domain name such as lan or home.arpa", id="search_domain_not_a_domain"),
+    pytest.param([("network.searchDomains", ["-lan"])],
+                 "network.searchDomains[0]: '-lan' is not a domain name such as lan or home.arpa", id="search_domain_leading_hyphen"),
     pytest.param([("network.bridge", DELETE)], "network.bridge: missing required key", id="missing_bridge"),
     pytest.param([("k3s.version", DELETE)], "k3s.version: missing required key", id="missing_k3s_version"),
     pytest.param([("k3s", DELETE)], "k3s: missing required key", id="missing_section"),
