@@ -60,6 +60,10 @@ for path in sys.argv[1:]:
 '''
 
 
+NO_MIRROR_PULL = ("pull-mirror: not run: no test image (validation.images) is from a registry the mirror serves "
+                  "(mirror.upstreams), so this gate does not prove the mirror")
+
+
 def _mirror_pulls(mirror: MirrorConfig, images: Sequence[str]) -> list[tuple[str, list[str]]]:
     """(mirror instance URL, images it serves) for the images whose registry has an instance."""
     served = {name: u for u in mirror.upstreams for name in (u.registry, *u.aliases)}
@@ -77,8 +81,11 @@ def probe_script(point: str, validation: ValidationConfig, mirror: MirrorConfig 
     images = " ".join(shlex.quote(i) for i in validation.images)
     http = f"--repeat {validation.effective_repeats} --concurrency {CONCURRENCY} {urls}"
     runs = [f"probe http http {http}", f"probe http-big-hello http --big-hello {http}", f"probe pull-direct pull {images}"]
-    for n, (url, served) in enumerate(_mirror_pulls(mirror, validation.images) if mirror else []):
+    mirror_pulls = _mirror_pulls(mirror, validation.images) if mirror else []
+    for n, (url, served) in enumerate(mirror_pulls):
         runs.append(f"probe pull-mirror-{n} pull --mirror {shlex.quote(url)} {' '.join(shlex.quote(i) for i in served)}")
+    if mirror and not mirror_pulls:  # otherwise a gate that never touched the mirror would read as proof that it works
+        runs.append(f"echo {shlex.quote(NO_MIRROR_PULL)} >> \"$work/out/notes.txt\"")
     probes = "\n".join(runs)
     return f"""#!/bin/sh
 set -u
