@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+# The clamp command a stack that sets gateway.mss runs (probes/gate.py has one per kind of gateway config).
+CLAMP_COMMAND = "pulumi config set --path netstab:gateway.mss {mss}"
+
 SCHEMA = "netstab.probe/v1"
 COMMANDS = ("http", "pull", "mss-sweep", "facts")
 # Failed before a TCP connection existed: these say nothing about the server's TLS or the path's size.
@@ -109,8 +112,8 @@ class Collected:
     hosts: tuple[str, ...]  # every host that gave evidence, in input order
     reference: frozenset[str]  # the reference hosts among them
     notes: tuple[str, ...]
-    # how the caller's gateway takes a clamp: a command with {mss} and/or {path_mtu} (see verdict.CLAMP_COMMAND)
-    clamp_command: str = "pulumi config set --path netstab:gateway.mss {mss}"
+    # how the caller's gateway takes a clamp: a command with {mss} and/or {path_mtu}
+    clamp_command: str = CLAMP_COMMAND
 
     @property
     def vm_hosts(self) -> tuple[str, ...]:

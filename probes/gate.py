@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from probes.criteria import Criteria
+from probes.evidence import CLAMP_COMMAND
 from probes.report import render
 from probes.verdict import Diagnosis, diagnose
 
@@ -31,11 +32,10 @@ class GateJudgement:
 
 # How this stack's gateway takes a clamp, by where its MSS comes from (`mss_source` in the gate's spec).
 CLAMP_TEMPLATES = {
-    "mss": "pulumi config set --path netstab:gateway.mss {mss}",
+    "mss": CLAMP_COMMAND,
     "path_mtu": "pulumi config set --path netstab:gateway.pathMtu {path_mtu}",
     "auto": "re-measure it: pulumi config set --path netstab:gateway.remeasure {epoch}",
-    "pmtu": "set it instead of pmtu mode: pulumi config rm --path netstab:gateway.pmtu && "
-            "pulumi config set --path netstab:gateway.mss {mss}",
+    "pmtu": f"set it instead of pmtu mode: pulumi config rm --path netstab:gateway.pmtu && {CLAMP_COMMAND}",
     "manual": "enter MSS {mss} on the gateway (gateway/MANUAL.md)",
 }
 

@@ -16,13 +16,12 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any
 
 from probes.criteria import Check, Criteria, CriteriaError, checks
-from probes.evidence import PRE_TCP, Attempt, Collected, Evidence, EvidenceError, Sweep, collect
+from probes.evidence import CLAMP_COMMAND, PRE_TCP, Attempt, Collected, Evidence, EvidenceError, Sweep, collect
 from probes.kinds import KINDS
 from probes.summary import Comparison, FailureGroup, PullFailure, Row, compare, failure_groups, pull_failures, table
 
 __all__ = ["KINDS", "RULES", "Criteria", "CriteriaError", "Diagnosis", "EvidenceError", "diagnose"]
 
-CLAMP_COMMAND = "pulumi config set --path netstab:gateway.mss {mss}"
 CONNECT_FAILURES = PRE_TCP - {"dns_error"}
 # Failure classes loss produces: a segment or a handshake went missing, a stream broke off.
 LOSS_CLASSES = frozenset({"connect_timeout", "connect_error", "tls_handshake_timeout", "tls_error", "read_timeout", "bad_response"})
