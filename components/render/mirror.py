@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import shlex
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
@@ -181,16 +182,20 @@ def _by_registry(mirror: MirrorConfig) -> dict[str, UpstreamConfig]:
     return {name: u for u in mirror.upstreams for name in (u.registry, *u.aliases)}
 
 
-def warmup_plan(mirror: MirrorConfig) -> dict[str, list[str]]:
-    """mirror endpoint -> images to pull through it; images of registries without an instance are skipped."""
+def pulls_through(mirror: MirrorConfig, images: Iterable[str]) -> dict[str, list[str]]:
+    """mirror endpoint -> those of `images` it serves; images of registries without an instance are skipped."""
     by_registry = _by_registry(mirror)
     plan: dict[str, list[str]] = {}
-    for images in mirror.warmup_groups.values():
-        for image in images:
-            upstream = by_registry.get(image.split("/", 1)[0])
-            if upstream:
-                plan.setdefault(mirror.endpoint(upstream), []).append(image)
+    for image in images:
+        upstream = by_registry.get(image.split("/", 1)[0])
+        if upstream:
+            plan.setdefault(mirror.endpoint(upstream), []).append(image)
     return plan
+
+
+def warmup_plan(mirror: MirrorConfig) -> dict[str, list[str]]:
+    """mirror endpoint -> the warm-up images to pull through it."""
+    return pulls_through(mirror, (image for images in mirror.warmup_groups.values() for image in images))
 
 
 def warmup_script(mirror: MirrorConfig, k3s_version: str) -> str:

@@ -12,9 +12,9 @@ is left of the budget.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
 
 from components.config import MirrorConfig, ValidationConfig
+from components.render.mirror import pulls_through
 from components.render.shell import with_agent
 from probes.gate import RUN_SCHEMA
 
@@ -64,25 +64,14 @@ NO_MIRROR_PULL = ("pull-mirror: not run: no test image (validation.images) is fr
                   "(mirror.upstreams), so this gate does not prove the mirror")
 
 
-def _mirror_pulls(mirror: MirrorConfig, images: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """(mirror instance URL, images it serves) for the images whose registry has an instance."""
-    served = {name: u for u in mirror.upstreams for name in (u.registry, *u.aliases)}
-    plan: dict[str, list[str]] = {}
-    for image in images:
-        upstream = served.get(image.split("/", 1)[0])
-        if upstream is not None:
-            plan.setdefault(mirror.endpoint(upstream), []).append(image)
-    return list(plan.items())
-
-
 def probe_script(point: str, validation: ValidationConfig, mirror: MirrorConfig | None) -> str:
     """The probe run of one vantage point. `mirror`: pull through it too (nodes with the mirror enabled)."""
     urls = " ".join(shlex.quote(u) for u in validation.endpoints)
     images = " ".join(shlex.quote(i) for i in validation.images)
     http = f"--repeat {validation.effective_repeats} --concurrency {CONCURRENCY} {urls}"
     runs = [f"probe http http {http}", f"probe http-big-hello http --big-hello {http}", f"probe pull-direct pull {images}"]
-    mirror_pulls = _mirror_pulls(mirror, validation.images) if mirror else []
-    for n, (url, served) in enumerate(mirror_pulls):
+    mirror_pulls = pulls_through(mirror, validation.images) if mirror else {}
+    for n, (url, served) in enumerate(mirror_pulls.items()):
         runs.append(f"probe pull-mirror-{n} pull --mirror {shlex.quote(url)} {' '.join(shlex.quote(i) for i in served)}")
     if mirror and not mirror_pulls:  # otherwise a gate that never touched the mirror would read as proof that it works
         runs.append(f"echo {shlex.quote(NO_MIRROR_PULL)} >> \"$work/out/notes.txt\"")
