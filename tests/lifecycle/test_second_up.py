@@ -249,6 +249,9 @@ def test_a_k3s_version_change_re_applies_every_install_in_place():
 
 
 def test_a_k3s_token_change_re_applies_every_install_with_the_new_token_on_stdin():
+    """The model's server holds whatever token it is given: this is the documented path, with the token
+    rotated on the server first (docs/lifecycle.md). Without that rotation the server's install refuses
+    the new token: tests/real/test_remote_steps.py::test_a_server_refuses_a_token_it_does_not_hold_in_either_form."""
     second = second_up("k3s-token")
     for node in NODES:
         assert second.up.ops(f"k3s-{node}-k3s") == ["update"], node
