@@ -1,6 +1,6 @@
 """Pieces of the rendered remote steps run for real: the bounded cloud-init wait against stand-in
 `cloud-init` programs, the server token check against a token file, and the mirror health check's
-reading of a real docker-registry's log."""
+reading of a real docker-registry's log, alone and in the whole health script."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from components.render.k3s import SERVER_TOKEN_FILE, SERVER_TOKEN_MATCHES, cloud_init_wait
-from components.render.mirror import upstream_unreachable_check
+from components.render.mirror import health_script, upstream_unreachable_check
 from tests.real.conftest import free_port
 
 
@@ -82,3 +82,45 @@ def test_an_unreachable_upstream_is_a_warning_and_a_broken_config_is_a_failure(t
     assert _reads_as_upstream_unreachable(refused)
     assert not _reads_as_upstream_unreachable(bad_driver), bad_driver[-500:]
     assert not _reads_as_upstream_unreachable(bad_yaml), bad_yaml[-500:]
+
+
+STAND_INS = {
+    "cloud-init": "exit 0",
+    # only the docker.io instance (:5001) serves; every other try is logged with its URL
+    "curl": 'case "$*" in *:5001/v2/*) exit 0;; esac; echo "$*" >> "$CALLS"; exit 7',
+    "sleep": "exec /bin/sleep 0.01",
+    "systemctl": 'case "$*" in *SubState*) echo auto-restart;; *) echo activating;; esac',
+    "journalctl": 'case "$*" in *quay.io*) cat "$LOGS/broken";; *) cat "$LOGS/unreachable";; esac',
+}
+
+
+def test_the_health_check_checks_every_instance_at_once_and_reports_each_in_order(tmp_path, homelab):
+    """docker.io serves; ghcr.io and registry.k8s.io cannot reach their upstreams (a warning); quay.io's
+    storage is broken (a failure). The logs are a real docker-registry's."""
+    bin_dir, logs, scratch = tmp_path / "bin", tmp_path / "logs", tmp_path / "tmp"
+    for directory in (bin_dir, logs, scratch):
+        directory.mkdir()
+    for name, body in STAND_INS.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    port = free_port()
+    storage = f"storage: {{filesystem: {{rootdirectory: {tmp_path / 'data'}}}}}\n"
+    (logs / "unreachable").write_text(_registry_log(tmp_path, BASE.format(port=port) + storage
+                                                    + f"proxy: {{remoteurl: 'https://127.0.0.1:{free_port()}'}}\n"))
+    (logs / "broken").write_text(_registry_log(tmp_path, BASE.format(port=port) + "storage: {nosuchdriver: {}}\n"))
+    calls = tmp_path / "calls"
+    done = subprocess.run(["sh", "-c", health_script(homelab.mirror)], capture_output=True, text=True, timeout=60,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "CALLS": str(calls), "LOGS": str(logs), "TMPDIR": str(scratch)})
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        "mirror: docker.io serving at http://10.27.27.5:5001",
+        "mirror: WARNING ghcr.io is not serving (auto-restart): its upstream is unreachable; pulls fall back upstream until it serves",
+        "mirror: WARNING registry.k8s.io is not serving (auto-restart): its upstream is unreachable; pulls fall back upstream until it serves"]
+    assert done.stderr.startswith("mirror: FAILED quay.io: netstab-registry@quay.io.service is activating/auto-restart "
+                                  "and not because of its upstream:\n")
+    assert "nosuchdriver" in done.stderr
+    ports = [line.split("/v2/")[0].rsplit(":", 1)[1] for line in calls.read_text().splitlines()]
+    assert sorted(set(ports)) == ["5002", "5003", "5004"] and len(ports) == 3 * 30
+    switches = sum(a != b for a, b in zip(ports, ports[1:]))
+    assert switches > 2, "the three failing instances were tried one after another, not at once"
+    assert list(scratch.iterdir()) == [], "the per-instance output files are removed"
