@@ -4,6 +4,7 @@ reading of a real docker-registry's log, alone and in the whole health script.""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from pathlib import Path
 
@@ -121,6 +122,6 @@ def test_the_health_check_checks_every_instance_at_once_and_reports_each_in_orde
     assert "nosuchdriver" in done.stderr
     ports = [line.split("/v2/")[0].rsplit(":", 1)[1] for line in calls.read_text().splitlines()]
     assert sorted(set(ports)) == ["5002", "5003", "5004"] and len(ports) == 3 * 30
-    switches = sum(a != b for a, b in zip(ports, ports[1:]))
+    switches = sum(a != b for a, b in itertools.pairwise(ports))
     assert switches > 2, "the three failing instances were tried one after another, not at once"
     assert list(scratch.iterdir()) == [], "the per-instance output files are removed"
