@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from components.render.k3s import SERVER_TOKEN_FILE, SERVER_TOKEN_MATCHES, cloud_init_wait
+from components.render.k3s import (
+    AGENT_CA_FILE,
+    NODE_PASSWORD_FILE,
+    SERVER_TOKEN_FILE,
+    SERVER_TOKEN_MATCHES,
+    STAMP_DIR,
+    agent_install_script,
+    cloud_init_wait,
+    server_install_script,
+)
 from components.render.mirror import health_script, upstream_unreachable_check
 from tests.real.conftest import free_port
 
@@ -125,3 +134,66 @@ def test_the_health_check_checks_every_instance_at_once_and_reports_each_in_orde
     switches = sum(a != b for a, b in itertools.pairwise(ports))
     assert switches > 2, "the three failing instances were tried one after another, not at once"
     assert list(scratch.iterdir()) == [], "the per-instance output files are removed"
+
+
+INSTALLER_STAND_INS = {
+    # the service is active once an install ran, until the test stops it
+    "systemctl": 'case "$1" in is-active) [ -f "$STATE/active" ];; *) exit 0;; esac',
+    # the download hands over a stand-in installer that records how it was invoked
+    "curl": """while [ $# -gt 1 ]; do [ "$1" = -o ] && out=$2; shift; done
+cat > "$out" <<'INSTALLER'
+printf '%s token=%s url=%s args=%s\\n' "$INSTALL_K3S_VERSION" "$K3S_TOKEN" "${K3S_URL:-}" "$*" >> "$STATE/installs"
+touch "$STATE/active"
+INSTALLER""",
+}
+
+
+def _install_runs(tmp_path: Path, script: str, token: str) -> list[str]:
+    """Run an install script against the stand-ins with the token on stdin; return every install so far."""
+    bin_dir, state = tmp_path / "bin", tmp_path / "state"
+    bin_dir.mkdir(exist_ok=True)
+    state.mkdir(exist_ok=True)
+    for name, body in INSTALLER_STAND_INS.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    for real, stand_in in ((STAMP_DIR, state / "stamps"), (NODE_PASSWORD_FILE, state / "node-password"),
+                           (SERVER_TOKEN_FILE, state / "server-token"), (AGENT_CA_FILE, state / "server-ca.crt")):
+        script = script.replace(real, str(stand_in))
+    done = subprocess.run(["sh", "-c", script], input=token, capture_output=True, text=True, timeout=30,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "STATE": str(state)})
+    assert done.returncode == 0, done.stderr
+    installs = state / "installs"
+    return installs.read_text().splitlines() if installs.exists() else []
+
+
+def test_the_install_re_runs_exactly_when_its_invocation_or_token_changes(tmp_path, homelab_raw):
+    """The K3s install script, run for real: the installer runs on the first apply, not on the same
+    one again, and again on a new version, a new flag or a new token, or when the service is down."""
+    from components.config import parse_config
+
+    def agent_script(**k3s: str) -> str:
+        raw = {**homelab_raw, "k3s": {**homelab_raw["k3s"], **k3s}}
+        config = parse_config(raw)
+        return agent_install_script(config, config.nodes[1])
+
+    first = agent_script()
+    assert len(_install_runs(tmp_path, first, "token-one")) == 1
+    assert len(_install_runs(tmp_path, first, "token-one")) == 1, "the same invocation is not installed again"
+    newer = agent_script(version="v1.34.1+k3s1")
+    assert _install_runs(tmp_path, newer, "token-one")[-1].startswith("v1.34.1+k3s1 token=token-one url=https://10.27.27.11:6443 args=agent")
+    assert len(_install_runs(tmp_path, newer, "token-two")) == 3, "a new token is applied"
+    (tmp_path / "state" / "active").unlink()
+    assert len(_install_runs(tmp_path, newer, "token-two")) == 4, "a stopped service is installed again"
+    assert len(_install_runs(tmp_path, newer, "token-two")) == 4
+    assert "token-" not in newer, "the token is never in the command text"
+
+
+def test_a_new_server_address_re_applies_the_server_install_with_its_flags(tmp_path, homelab_raw):
+    from components.config import parse_config
+
+    moved = {**homelab_raw, "nodes": [{**homelab_raw["nodes"][0], "ip": "10.27.27.12"}, *homelab_raw["nodes"][1:]]}
+    before, after = server_install_script(parse_config(homelab_raw)), server_install_script(parse_config(moved))
+    assert len(_install_runs(tmp_path, before, "token-one")) == 1
+    assert len(_install_runs(tmp_path, before, "token-one")) == 1
+    installs = _install_runs(tmp_path, after, "token-one")
+    assert len(installs) == 2 and "--node-ip 10.27.27.12" in installs[-1] and "--tls-san 10.27.27.12" in installs[-1]
