@@ -19,7 +19,7 @@ from components import remote
 from components.config import GatewayConfig, NetworkConfig
 from components.render.bundle import GatewayArtifacts
 from components.render.gateway_measure import MeasureError, measured_path_mtu
-from components.render.shell import as_login_user, as_root
+from components.render.shell import as_root
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,8 @@ class GatewayFirewall(pulumi.ComponentResource):
             assert art.measure_again is not None and art.for_path_mtu is not None, "a measured gateway renders all three"
             # measured on create; an update (a new agent or endpoint list) prints the kept measurement;
             # gateway.remeasure replaces the step, and its create measures again with the current script
-            measure = remote.run(f"{name}-measure", conn, as_login_user(art.measure), here, stdin=args.agent,
-                                 update=as_login_user(art.measure_again), data_stdout=True, replace_on=[f"remeasure {gw.remeasure}"])
+            measure = remote.run(f"{name}-measure", conn, as_root(art.measure, gw.user), here, stdin=args.agent,
+                                 update=as_root(art.measure_again, gw.user), data_stdout=True, replace_on=[f"remeasure {gw.remeasure}"])
             mtu, render_for = args.network.mtu, art.for_path_mtu
             self.path_mtu = measure.stdout.apply(lambda out: _path_mtu(out, mtu))
             scripts = self.path_mtu.apply(render_for)

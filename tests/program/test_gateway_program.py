@@ -101,3 +101,14 @@ def test_the_measurement_repeats_only_when_asked(homelab_raw):
     assert not first.ignore_changes, "the current script runs when it runs"
     homelab_raw["gateway"]["remeasure"] = 1
     assert run_program(homelab_raw).named("gateway-measure").inputs["triggers"] == ["remeasure 1"]
+
+
+def test_a_gateway_user_other_than_root_runs_every_gateway_step_with_sudo(homelab_raw):
+    """The measurement keeps its value under /var/lib/netstab, so it needs root as much as the rules do."""
+    homelab_raw["gateway"]["user"] = "ops"
+    recording = run_program(homelab_raw, stdout={"-measure": BLACK_HOLE})
+    for step in ("gateway-measure", "gateway-rules", "gateway-verify"):
+        inputs = recording.named(step).inputs
+        for phase in ("create", "update", "delete"):
+            if inputs.get(phase):
+                assert inputs[phase].startswith("sudo -n sh -c "), (step, phase)
