@@ -17,7 +17,7 @@ from components.nodes import ClusterNodes, ClusterNodesArgs
 from components.render.bundle import Artifacts, render_artifacts
 from components.secrets import SecretsLayer, SecretsLayerArgs
 from components.stack import Secrets, load_pulumi_config
-from components.validation import NetworkValidation, NetworkValidationArgs
+from components.validation import NetworkValidation, NetworkValidationArgs, network_digest
 from components.vm import BootImage, volume_id
 from probes import agent_source
 
@@ -136,7 +136,7 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
         after = [*([gateway.verify] if gateway else []), *(w for ws in before_install.values() for w in ws), cluster.ready]
         validation = NetworkValidation("validation", NetworkValidationArgs(
             config, artifacts.validation, artifacts.agent, nodes.connections, secrets.ssh_private_key, cluster.kubeconfig, vms, after,
-            gateway_mss=gateway_mss(config, gateway)))
+            gateway_mss=gateway_mss(config, gateway), network=network_digest(artifacts)))
         pulumi.export("networkVerdict", validation.network_verdict)
         pulumi.export("clusterVerdict", validation.cluster_verdict)
     pulumi.export("nodeIps", cluster.node_ips)

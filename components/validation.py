@@ -3,17 +3,21 @@ server, an agent node) feed NetworkGate; ClusterGate reads the cluster. Nothing 
 exports depends on them.
 
 The probe runs re-run whenever the gate runs, so the gate never judges stale evidence: their
-`triggers` carry the run id, new on every `pulumi up` (`validation.run: always`) or a hash of
-what they probe (`on-change`). They have no `delete`, so being replaced is harmless.
+`triggers` carry the run id, new on every `pulumi up` (`validation.run: always`) or, with
+`on-change`, a hash of everything the gate's judgement rests on: what the runs probe, the gate's
+spec (criteria, the clamp the gateway applies) and the rendered network they cross. They have no
+`delete`, so being replaced is harmless.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_command as command
@@ -24,7 +28,7 @@ from components.config import StackConfig
 from components.config.validation import PROXMOX
 from components.networkgate import NetworkGate
 from components.nodes import proxmox_connection
-from components.render.bundle import ValidationArtifacts
+from components.render.bundle import Artifacts, ValidationArtifacts
 from components.render.shell import as_login_user
 
 REPORT_DIR = Path("validation-report")
@@ -38,11 +42,27 @@ def mss_source(config: StackConfig) -> str:
     return "auto" if gw.measured else "path_mtu" if gw.path_mtu is not None else "mss" if gw.mss is not None else "pmtu"
 
 
-def run_id(config: StackConfig, artifacts: ValidationArtifacts) -> str:
-    """New on every program run for `always`; for `on-change`, a hash of the probe runs (so of every setting they follow)."""
-    if config.validation.run == "always":
+def network_digest(artifacts: Artifacts) -> str:
+    """The probed path as rendered: every VM's network config, registries.yaml and the gateway's
+    scripts (a measured clamp is not in them: it reaches the run id through the gate's spec)."""
+    parts = [node.network_config for _, node in sorted(artifacts.cluster.nodes.items())]
+    parts += [artifacts.mirror.network_config if artifacts.mirror else "", artifacts.registries.content if artifacts.registries else ""]
+    parts += [f"{action}\n{script}" for action, script in sorted(artifacts.gateway.scripts.items())]
+    parts.append(artifacts.gateway.manual or "")
+    return _digest(parts)
+
+
+def run_id(run: str, probe_runs: Mapping[str, str], network: str, spec: Mapping[str, Any]) -> pulumi.Input[str]:
+    """New on every program run for `always`. For `on-change`: new whenever anything the gate's
+    judgement rests on changed, so that a changed criterion or clamp is never judged on old evidence."""
+    if run == "always":
         return uuid.uuid4().hex
-    return hashlib.sha256("".join(artifacts.probe_runs[p] for p in sorted(artifacts.probe_runs)).encode()).hexdigest()[:16]
+    return pulumi.Output.from_input(spec).apply(lambda resolved: _digest([*(probe_runs[p] for p in sorted(probe_runs)), network,
+                                                                          json.dumps(resolved, sort_keys=True, default=str)]))
+
+
+def _digest(parts: Sequence[str]) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -56,6 +76,7 @@ class NetworkValidationArgs:
     vms: Mapping[str, pulumi.Resource]  # node name -> its VM
     after: Sequence[pulumi.Resource]  # the gateway fix, registries.yaml, K3s Ready
     gateway_mss: pulumi.Input[int] | None = None  # the IPv4 MSS the gateway clamps to; None in pmtu mode
+    network: str = ""  # network_digest() of the stack's artifacts: on-change re-probes when it changes
 
 
 class NetworkValidation(pulumi.ComponentResource):
@@ -65,16 +86,6 @@ class NetworkValidation(pulumi.ComponentResource):
     def __init__(self, name: str, args: NetworkValidationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("netstab:validation:NetworkValidation", name, None, opts)
         cfg, validation = args.config, args.config.validation
-        current = run_id(cfg, args.artifacts)
-        runs: dict[str, pulumi.Output[str]] = {}
-        for point, script in args.artifacts.probe_runs.items():
-            if point == PROXMOX:
-                conn, on = proxmox_connection(cfg.proxmox, args.ssh_private_key), None
-            else:
-                conn, on = args.connections[point], args.vms[point]
-            probe = remote.run(f"{name}-probe-{point}", conn, as_login_user(script), pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
-                               stdin=args.agent, data_stdout=True, on=on, replace_on=[current])
-            runs[point] = probe.stdout
         spec = {
             "mode": validation.mode,
             "criteria": validation.criteria.judge_criteria(),
@@ -85,6 +96,16 @@ class NetworkValidation(pulumi.ComponentResource):
             "remeasure": cfg.gateway.remeasure,
             "stack": pulumi.get_stack(),
         }
+        current = run_id(validation.run, args.artifacts.probe_runs, args.network, spec)
+        runs: dict[str, pulumi.Output[str]] = {}
+        for point, script in args.artifacts.probe_runs.items():
+            if point == PROXMOX:
+                conn, on = proxmox_connection(cfg.proxmox, args.ssh_private_key), None
+            else:
+                conn, on = args.connections[point], args.vms[point]
+            probe = remote.run(f"{name}-probe-{point}", conn, as_login_user(script), pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+                               stdin=args.agent, data_stdout=True, on=on, replace_on=[current])
+            runs[point] = probe.stdout
         gate = NetworkGate(f"{name}-network-gate", runs, spec, current, opts=pulumi.ResourceOptions(parent=self))
         cluster = ClusterGate(f"{name}-cluster-gate", args.kubeconfig, {"mode": validation.mode}, current,
                               opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)))

@@ -97,7 +97,7 @@ class ValidationConfig(Section):
     mode: Annotated[str, one_of(MODES)] = "enforce"
     """enforce: a failing verdict fails `pulumi up`; warn: it becomes a warning."""
     run: Annotated[str, one_of(RUNS)] = "always"
-    """always: probe on every `pulumi up` (a check); on-change: only when the cluster or these settings change."""
+    """always: probe on every `pulumi up` (a check); on-change: only when the network, the clamp or these settings change."""
     quick: Bool = False
     """Fewer repeats (3 per endpoint) for a fast check."""
     repeats: Annotated[int, between(1, 200)] = 20

@@ -3,8 +3,11 @@ the gateway fix, registries.yaml and K3s Ready; nothing but exports waits on the
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import COMMAND
 from tests.program.harness import DUMMY_SECRETS, run_program
+from tests.program.test_gateway_program import BLACK_HOLE
 
 POINTS = ("proxmox", "cp1", "worker1")
 
@@ -57,6 +60,28 @@ def test_every_gate_run_re_runs_the_probes_unless_on_change(homelab_raw):
     homelab_raw["validation"] = {"run": "on-change"}
     quiet = [run_program(homelab_raw).named("validation-probe-cp1").inputs["triggers"] for _ in range(2)]
     assert quiet[0] == quiet[1]
+
+
+def _on_change_trigger(raw) -> list:
+    return run_program(raw).named("validation-probe-cp1").inputs["triggers"]
+
+
+@pytest.mark.parametrize("section,key,value", [("validation", "criteria", {"maxTlsP95Ms": 800}), ("network", "mtu", 1450),
+                                               ("gateway", "remeasure", 1), ("network", "dns", ["10.27.27.1", "9.9.9.9"])],
+                         ids=["a_criterion", "the_mtu", "a_remeasure", "the_resolvers"])
+def test_on_change_re_probes_when_anything_the_judgement_rests_on_changes(homelab_raw, section, key, value):
+    """Otherwise the gate would judge the new criteria, or the network after a change, on old evidence."""
+    homelab_raw["validation"] = {"run": "on-change"}
+    before = _on_change_trigger(homelab_raw)
+    homelab_raw[section] = {**homelab_raw[section], key: value}
+    assert _on_change_trigger(homelab_raw) != before
+
+
+def test_on_change_re_probes_when_the_measured_clamp_changes(homelab_raw):
+    homelab_raw["validation"] = {"run": "on-change"}
+    before = _on_change_trigger(homelab_raw)
+    after = run_program(homelab_raw, stdout={"-measure": BLACK_HOLE}).named("validation-probe-cp1").inputs["triggers"]
+    assert after != before
 
 
 def test_vantage_points_and_mode_come_from_config(homelab_raw):
