@@ -164,7 +164,8 @@ class _Planner:
             for urn in sources:
                 verdict, source = self.done.get(urn), self.news.get(urn)
                 fresh = source is not None and rules_for(source).fresh_outputs
-                if self.mode == "preview" and (verdict in ("create", "replace") or (verdict == "update" and fresh)):
+                updated_output = verdict == "update" and fresh and not _is_id_of(goal.inputs.get(key), source)
+                if self.mode == "preview" and (verdict in ("create", "replace") or updated_output):
                     inputs[key] = UNKNOWN
                 elif self.mode == "up" and fresh and verdict in ("create", "replace"):
                     inputs[key] = NewOutput(urn)
@@ -275,6 +276,12 @@ def _reverse_dependency_order(condemned: list[Registered]) -> list[Registered]:
         for r in layer:
             del left[r.urn]
     return [r for layer in reversed(layers) for r in layer]
+
+
+def _is_id_of(value: Any, source: Registered | None) -> bool:
+    """An input that is the source's id: an update keeps the id known even in a preview
+    (pulumi pkg/resource/deploy/step.go, UpdateStep.Apply: "Always propagate the ID ... even in previews")."""
+    return source is not None and bool(source.id) and unwrap(value) == source.id
 
 
 def _name(urn: str) -> str:

@@ -129,3 +129,18 @@ def test_a_kubernetes_provider_with_a_cluster_identifier_is_replaced_only_when_t
     assert run([provider("server: a")], [provider("server: b")]) == ["create k8s", "delete k8s"]
     assert run([provider("server: a", clusterIdentifier="c1")], [provider("server: b", clusterIdentifier="c1")]) == ["update k8s"]
     assert run([provider("server: a", clusterIdentifier="c1")], [provider("server: a", clusterIdentifier="c2")]) == ["create k8s", "delete k8s"]
+
+
+def test_a_preview_keeps_an_updated_commands_id_known_and_its_stdout_unknown():
+    """UpdateStep.Apply propagates the old id even in a preview; a command's stdout is new on update."""
+    step_urn, k8s = urn("kubeconfig"), "pulumi:providers:kubernetes"
+
+    def graph(server: str) -> list[Registered]:
+        step = res("kubeconfig", inputs={"create": f"fetch {server}"}, id="kubeconfig-id")
+        by_id = res("k8s", k8s, {"kubeconfig": "KUBECONFIG", "clusterIdentifier": "kubeconfig-id"},
+                    props={"kubeconfig": [step_urn], "clusterIdentifier": [step_urn]})
+        by_stdout = res("k8s-by-stdout", k8s, {"kubeconfig": "KUBECONFIG", "clusterIdentifier": "KUBECONFIG"},
+                        props={"kubeconfig": [step_urn], "clusterIdentifier": [step_urn]})
+        return [step, by_id, by_stdout]
+
+    assert run(graph("a"), graph("b"), "preview") == ["update kubeconfig", "update k8s", "create k8s-by-stdout", "delete k8s-by-stdout"]

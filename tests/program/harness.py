@@ -51,6 +51,7 @@ class Registered:
     deleted_with: str = ""
     replace_on_changes: list[str] = field(default_factory=list)
     ignore_changes: list[str] = field(default_factory=list)
+    id: str = ""  # what the mocks answered (custom resources)
 
     def plain_text(self) -> str:
         """Every input string outside a secret wrapper, joined: where a leaked secret would show."""
@@ -127,6 +128,7 @@ class RecordingMonitor(pmocks.MockMonitor):
                     deleted_with=request.deletedWith,
                     replace_on_changes=list(request.replaceOnChanges),
                     ignore_changes=list(request.ignoreChanges),
+                    id=response.id,
                 )
             )
         return response
