@@ -1,6 +1,6 @@
 """What each provider's Diff answers, per resource type: which input paths replace.
 
-Sources are in /work/research/lifecycle-facts.md (read from the pinned provider sources); each
+Sources are in tests/lifecycle/sources.md (read from the pinned provider sources); each
 table cites the section and the file:lines it rests on. Paths use the Pulumi (camelCase) input names.
 """
 
