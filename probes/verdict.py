@@ -148,16 +148,16 @@ def _stalls_everywhere(ev: Collected, server: str) -> bool:
 def _black_hole(ev: Collected) -> Finding | SetAside | None:
     """Needs: a sweep that found one (its default-MSS failures reproduced and a smaller MSS passes
     every try), or a reference host that passes where the VM nodes stall (reproduced TLS handshake
-    timeouts, every attempt of those targets failing). Ruled out by: a sweep from a VM node that
-    contradicts it (the default MSS works, or even MSS 536 fails); a sweep whose own handshakes
-    failed, more than once, at or below the MSS it found working; handshakes the sweep says stall
+    timeouts, every attempt of those targets failing). Ruled out by: a sweep from a VM node to a
+    server in question that contradicts it (the default MSS works, or even MSS 536 fails); a sweep
+    whose own handshakes failed, more than once, at or below the MSS it found working; handshakes the sweep says stall
     (from its host, to its address, at the default MSS) completing in the probes. These win over
     any other sign. With no sweep to prove it: stalls that come and go or did not reproduce."""
     found = [s for s in ev.sweeps if s.black_hole]
     vm_stalls = [a for a in ev.failures if a.error_class == "tls_handshake_timeout" and a.host not in ev.reference]
     if not found and not vm_stalls:
         return None
-    against = _sweeps_against(ev, found)
+    against = _sweeps_against(ev, found, vm_stalls)
     if against:
         return SetAside("; ".join(against))
     if found:
@@ -165,10 +165,15 @@ def _black_hole(ev: Collected) -> Finding | SetAside | None:
     return _black_hole_by_reference(ev, vm_stalls)
 
 
-def _sweeps_against(ev: Collected, found: list[Sweep]) -> list[str]:
-    """Why the sweeps do not show a size limit: one disagrees, or one that found it is contradicted."""
+def _sweeps_against(ev: Collected, found: list[Sweep], vm_stalls: list[Attempt]) -> list[str]:
+    """Why the sweeps do not show a size limit: one to a server in question disagrees, or one that
+    found it is contradicted. A clean sweep to a server nothing stalled on says nothing: a black hole
+    may sit on one path only."""
+    in_question = {s.server for s in found} | {a.server for a in vm_stalls}
+    addresses = {s.remote_ip for s in found} | {a.remote_ip for a in vm_stalls}
     out = [f"mss-sweep from {s.host} to {s.target} says {s.verdict}: {s.explanation}" + (f" ({s.note})" if s.note else "")
-           for s in ev.sweeps if not s.black_hole and s.host not in ev.reference]
+           for s in ev.sweeps if not s.black_hole and s.host not in ev.reference
+           and (s.server in in_question or (s.remote_ip is not None and s.remote_ip in addresses))]
     out += [f"mss-sweep from {s.host} to {s.target} saw {s.failed_below} handshakes fail at or below MSS {s.working_mss}, the size it "
             "found working: loss, not a size limit" for s in found if s.failed_below >= REPRODUCED]
     for s in found:

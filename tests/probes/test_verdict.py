@@ -150,6 +150,23 @@ def test_handshakes_to_other_addresses_do_not_contradict_the_sweep():
     assert diagnose(ev).kind == "pmtu-black-hole"
 
 
+def test_a_clean_sweep_to_a_server_nothing_stalled_on_does_not_cancel_a_black_hole_found_elsewhere():
+    stalls_on_ghcr = {"cp1": [http(BH, urls=("https://ghcr.io/v2/",)), http(None, urls=("https://quay.io/v2/",)),
+                              sweep("black-hole", clamp=1240), sweep("clean", host="quay.io")], "pve": [http(None, urls=("https://ghcr.io/v2/",))]}
+    d = diagnose(stalls_on_ghcr, REF)
+    assert (d.kind, d.recommended_clamp) == ("pmtu-black-hole", 1240)
+    reference_only = {"cp1": [http(BH, urls=("https://ghcr.io/v2/",)), http(None, urls=("https://quay.io/v2/",)),
+                              sweep("clean", host="quay.io")], "pve": [http(None, urls=("https://ghcr.io/v2/",))]}
+    assert diagnose(reference_only, REF).kind == "pmtu-black-hole"
+
+
+def test_a_clean_sweep_to_the_stalled_server_still_cancels_it():
+    ev = {"cp1": [http(BH, urls=("https://ghcr.io/v2/",)), sweep("black-hole", clamp=1240, host="quay.io"), sweep("clean")],
+          "pve": [http(None, urls=("https://ghcr.io/v2/",))]}
+    d = diagnose(ev, REF)
+    assert d.kind != "pmtu-black-hole" and any("mss-sweep from cp1 to ghcr.io:443 says clean" in s.reason for s in d.set_aside)
+
+
 def test_plain_hellos_completing_do_not_contradict_a_hole_toward_the_server():
     ev = {"cp1": [http(None, urls=("https://ghcr.io/v2/",)), http(BH, urls=("https://ghcr.io/v2/",), big=True),
                   sweep("black-hole", clamp=1240, direction="toward-server")]}
