@@ -20,6 +20,7 @@ from pulumi.dynamic import CheckFailure, CheckResult
 
 from components.gate import GateProvider, digest
 from components.kubeapi import GateError
+from probes.evidence import EvidenceError
 from probes.gate import RUN_SCHEMA, judge_runs
 
 WHO = "netstab network gate"
@@ -74,14 +75,14 @@ class NetworkGateProvider(GateProvider):
     def judge(self, props: dict[str, Any]) -> dict[str, Any]:
         spec = props["spec"]
         evidence, notes = parse_runs(props.get("runs") or {})
-        judged = judge_runs(evidence, spec, notes)
+        try:
+            judged = judge_runs(evidence, spec, notes)
+        except EvidenceError as exc:  # a document no agent of this version writes: say where, never a traceback
+            raise GateError(f"{WHO}: the evidence is unreadable: {exc}") from None
         report = write_report(Path(spec["report_dir"]), judged.markdown, evidence)
         if judged.verdict == "fail" and spec["mode"] == "enforce":
             raise GateError(f"{judged.text}\n(report and evidence: {report})")
         return {**judged.outputs(), "report": str(report), "notes": notes}
-
-
-
 
 
 class NetworkGate(pulumi.dynamic.Resource):

@@ -140,17 +140,22 @@ def collect(evidence: Evidence, reference: Collection[str] = (), notes: Sequence
     for host, docs in evidence.items():
         for index, doc in enumerate(_documents(host, docs), 1):
             where = f"{host}, document {index}"
-            _check(doc, where)
-            if doc.get("interrupted"):
-                notes.append(f"{where} ({doc['command']}) was interrupted: partial evidence")
-            if isinstance(doc.get("host"), Mapping):
-                facts.setdefault(host, _facts(doc["host"]))
-            swept = isinstance(doc.get("mss_sweep"), Mapping)
-            if swept:
-                sweeps.append(_sweep(host, doc["mss_sweep"], where))
-            # a sweep's record restates its conclusion; without the conclusion (it failed before
-            # sweeping, e.g. the name did not resolve) the record is the evidence
-            attempts += [_attempt(host, rec, doc["command"], where) for rec in doc.get("records", []) if not swept]
+            try:
+                _check(doc, where)
+                if doc.get("interrupted"):
+                    notes.append(f"{where} ({doc['command']}) was interrupted: partial evidence")
+                if isinstance(doc.get("host"), Mapping):
+                    facts.setdefault(host, _facts(doc["host"]))
+                swept = isinstance(doc.get("mss_sweep"), Mapping)
+                if swept:
+                    sweeps.append(_sweep(host, doc["mss_sweep"], where))
+                # a sweep's record restates its conclusion; without the conclusion (it failed before
+                # sweeping, e.g. the name did not resolve) the record is the evidence
+                attempts += [_attempt(host, rec, doc["command"], where) for rec in doc.get("records", []) if not swept]
+            except EvidenceError:
+                raise
+            except (TypeError, ValueError, AttributeError) as exc:  # the right schema tag on a document the agent never wrote
+                raise EvidenceError(f"{where}: malformed: {exc}") from None
     missing = sorted(set(reference) - set(evidence))
     notes += [f"reference host {h} gave no evidence" for h in missing]
     return Collected(tuple(attempts), tuple(sweeps), facts, tuple(evidence), frozenset(reference) & set(evidence), tuple(notes))
@@ -215,7 +220,19 @@ def _status(rec: Mapping[str, Any]) -> int | None:
     return int(match.group(1) or match.group(2)) if match else None
 
 
+# mss_sweep fields the judge does arithmetic on
+SWEEP_INTEGERS = ("working_mss", "path_mtu", "recommended_clamp")
+
+
 def _sweep(host: str, raw: Mapping[str, Any], where: str) -> Sweep:
+    for key in SWEEP_INTEGERS:
+        value = raw.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise EvidenceError(f"{where}: mss_sweep {key} is {value!r}, not an integer")
+    if raw.get("remote_ip") is not None and not isinstance(raw["remote_ip"], str):
+        raise EvidenceError(f"{where}: mss_sweep remote_ip is {raw['remote_ip']!r}, not an address")
+    if not isinstance(raw.get("trials", []), list) or not all(isinstance(t, Mapping) for t in raw.get("trials", [])):
+        raise EvidenceError(f"{where}: mss_sweep trials must be a list of objects")
     try:
         target = str(raw["target"])
         return Sweep(host, target, target.rsplit(":", 1)[0].strip("[]"), raw.get("remote_ip"), str(raw["verdict"]), bool(raw.get("black_hole")),

@@ -85,6 +85,25 @@ def test_usage_errors_exit_2_with_one_clear_line(tmp_path, monkeypatch, capsys, 
     assert captured.err.splitlines() == [message] and not captured.out
 
 
+def _with_sweep(**changes: object) -> dict:
+    doc = sweep("black-hole", clamp=1240)
+    return {**doc, "mss_sweep": {**doc["mss_sweep"], **changes}}
+
+
+@pytest.mark.parametrize(("document", "message"), [
+    ({**http(None), "records": [{"target": "https://ghcr.io/v2/", "ok": True, "phases_ms": {"tls": "fast"}}]},
+     "cp1, document 1: malformed: could not convert string to float: 'fast'"),
+    ({**http(None), "records": [{"target": "https://[::1/", "ok": True}]}, "cp1, document 1: malformed: Invalid IPv6 URL"),
+    (_with_sweep(trials=["x"]), "cp1, document 1: mss_sweep trials must be a list of objects"),
+    (_with_sweep(recommended_clamp="1240"), "cp1, document 1: mss_sweep recommended_clamp is '1240', not an integer"),
+    (_with_sweep(working_mss=True), "cp1, document 1: mss_sweep working_mss is True, not an integer"),
+    (_with_sweep(remote_ip=7), "cp1, document 1: mss_sweep remote_ip is 7, not an address"),
+], ids=["phase_not_a_number", "unparsable_url", "trials_not_objects", "clamp_a_string", "mss_a_boolean", "address_a_number"])
+def test_a_malformed_document_with_the_right_schema_tag_is_a_usage_error_not_a_traceback(tmp_path, capsys, document, message):
+    assert main(["diagnose", f"cp1={write(tmp_path / 'doc.json', document)}"]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"python -m probes: {tmp_path / 'doc.json'}: {message}"]
+
+
 def test_the_module_runs_as_a_command_with_its_exit_code(black_hole, tmp_path):
     done = subprocess.run([sys.executable, "-m", "probes", "diagnose", *black_hole], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and done.stdout.startswith("FAIL: pmtu-black-hole") and not done.stderr

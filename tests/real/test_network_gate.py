@@ -87,3 +87,12 @@ def test_a_probe_run_that_printed_nothing_is_named(host, tmp_path, blackhole):
 def test_what_did_not_run_in_the_budget_makes_a_healthy_path_a_warning(host, tmp_path, blackhole):
     outs = create(host[0], props(tmp_path, runs(blackhole["after"], {"cp1": ["mss-sweep: not run, the 120s budget was spent"]}), mss=1240))
     assert outs["verdict"] == "warn" and "cp1: mss-sweep: not run" in json.dumps(outs)
+
+
+def test_an_unreadable_document_fails_the_gate_saying_where_without_a_traceback(host, tmp_path, blackhole):
+    bad = [{**doc, "records": [{"target": "https://ghcr.io/v2/", "ok": True, "phases_ms": {"tls": "fast"}}]}
+           for doc in blackhole["after"]["cp1"][:1]]
+    with pytest.raises(grpc.RpcError) as caught:
+        create(host[0], props(tmp_path, runs({**blackhole["after"], "cp1": bad})))
+    assert ("netstab network gate: the evidence is unreadable: cp1, document 1: malformed: could not convert string to float: 'fast'"
+            in caught.value.details()) and "Traceback" not in caught.value.details()
