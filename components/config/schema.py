@@ -111,7 +111,8 @@ def _rows(key: str, info: FieldInfo) -> list[str]:
 
 
 def _row(key: str, kind: str, info: FieldInfo, meaning: str) -> str:
-    return f"| `{key}` | {kind} | {_default_text(key, info)} | {meaning} |"
+    one_line = " ".join(meaning.split())  # a docstring wrapped over lines would break the table row
+    return f"| `{key}` | {kind} | {_default_text(key, info)} | {one_line} |"
 
 
 def _first_paragraph(doc: str | None) -> str:

@@ -72,3 +72,12 @@ def test_the_reference_has_one_row_per_key_with_type_default_and_meaning():
     assert rows["nodes[].role"] == "| `nodes[].role` | one of server, agent | required | server (exactly one: the control plane) or agent. |"
     assert rows["netstab:dopplerToken"] == ("| `netstab:dopplerToken` | when secrets.enabled | "
                                             "Doppler service token the ClusterSecretStore reads |")
+
+
+def test_every_table_line_of_the_reference_is_a_whole_row():
+    """A field doc wrapped over lines must not split its row."""
+    lines = config_reference().splitlines()
+    for before, line in zip(lines, lines[1:], strict=False):
+        if before.startswith("| `"):
+            assert before.endswith(" |"), before
+            assert line.startswith("|") or not line.strip() or line.startswith("#"), f"a row spills over: {line!r}"
