@@ -7,6 +7,7 @@ A check passes, fails, or has nothing to judge (no evidence of its kind): `Check
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -46,17 +47,23 @@ class Criteria:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Criteria:
-        """From plain config; missing keys take their defaults, unknown keys are errors."""
+        """From plain config, with the judge's names or the stack file's (`validation.criteria`,
+        camelCase); missing keys take their defaults. Every problem is reported at once."""
         if not isinstance(data, Mapping):
             raise CriteriaError(f"criteria: expected an object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise CriteriaError("\n".join(f"{key}: unknown criterion (known: {', '.join(sorted(known))})" for key in unknown))
+        named = {_snake(str(key)): value for key, value in data.items()}
+        unknown = [f"{key}: unknown criterion (known: {', '.join(sorted(known))})" for key in data if _snake(str(key)) not in known]
         # JSON and Pulumi's property values carry every number as a float: 3.0 is the count 3
         values: dict[str, Any] = {key: int(value) if key in WHOLE_NUMBERS and isinstance(value, float) and value.is_integer() else value
-                                  for key, value in data.items()}
-        return cls(**values)
+                                  for key, value in named.items() if key in known}
+        try:
+            criteria = cls(**values)
+        except CriteriaError as exc:
+            raise CriteriaError("\n".join([*unknown, str(exc)])) from None
+        if unknown:
+            raise CriteriaError("\n".join(unknown))
+        return criteria
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -65,6 +72,11 @@ class Criteria:
 
 
 WHOLE_NUMBERS = ("max_handshake_timeouts", "max_doppler_failure_run")
+
+
+def _snake(key: str) -> str:
+    """maxTlsP95Ms -> max_tls_p95_ms; a snake_case name stays as it is."""
+    return re.sub(r"[A-Z]", lambda upper: "_" + upper.group().lower(), key)
 
 
 def _problems(c: Criteria) -> list[str]:

@@ -56,6 +56,18 @@ def test_every_problem_is_listed_at_once():
                                            "min_pull_success: 2 is not a fraction between 0 and 1 (0.95 means 95%)"]
 
 
+def test_unknown_keys_are_listed_with_the_value_problems():
+    with pytest.raises(CriteriaError) as err:
+        Criteria.from_dict({"min_pull_succes": 0.9, "max_handshake_timeouts": -1})
+    assert [line.split(":")[0] for line in str(err.value).splitlines()] == ["min_pull_succes", "max_handshake_timeouts"]
+
+
+def test_the_stack_files_camel_case_criteria_are_read_as_they_are_written():
+    """A copy of validation.criteria from the stack file works with --criteria as it stands."""
+    c = Criteria.from_dict({"maxTlsP95Ms": 800, "minPullSuccess": 0.9, "everyImagePerNode": False, "maxDopplerFailureRun": 2.0})
+    assert (c.max_tls_p95_ms, c.min_pull_success, c.every_image_per_node, c.max_doppler_failure_run) == (800, 0.9, False, 2)
+
+
 def test_criteria_are_an_object():
     with pytest.raises(CriteriaError, match="criteria: expected an object, got list"):
         Criteria.from_dict([])  # type: ignore[arg-type]
