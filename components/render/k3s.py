@@ -17,7 +17,8 @@ LOOPBACK_SERVER = f"https://127.0.0.1:{API_PORT}"
 
 STAMP_DIR = "/var/lib/netstab"
 SERVER_TOKEN_FILE = "/var/lib/rancher/k3s/server/token"  # K10<CA hash>::server:<token>
-AGENT_CA_FILE = "/var/lib/rancher/k3s/agent/server-ca.crt"
+AGENT_DIR = "/var/lib/rancher/k3s/agent"
+AGENT_CA_FILE = f"{AGENT_DIR}/server-ca.crt"
 NODE_PASSWORD_FILE = "/etc/rancher/node/password"
 
 _READ_TOKEN = """\
@@ -39,11 +40,22 @@ fi
 
 
 def _agent_follows_server(url: str) -> str:
-    """An agent whose server was rebuilt (a new cluster CA) rejoins it instead of retrying forever."""
+    """An agent whose server was rebuilt (a new cluster CA) rejoins it instead of retrying forever.
+    With the token in its full K10<CA hash>::... form, a CA that does not match the hash is refused
+    first: whoever answers at the server's address cannot make the agents drop their cluster. (K3s
+    hashes a single-certificate bundle over its literal bytes: k3s pkg/clientaccess/token.go hashCA.)"""
     return f"""if [ -f {AGENT_CA_FILE} ] && curl -fsSk --max-time 10 {url}/cacerts -o "$work/server-ca.crt" && ! cmp -s "$work/server-ca.crt" {AGENT_CA_FILE}; then
+  case "$K3S_TOKEN" in
+    K10*::*)
+      pinned=${{K3S_TOKEN#K10}}; pinned=${{pinned%%::*}}
+      if [ "$(grep -c 'BEGIN CERTIFICATE' "$work/server-ca.crt")" = 1 ] && [ "$(sha256sum < "$work/server-ca.crt" | cut -d' ' -f1)" != "$pinned" ]; then
+        echo "netstab: the server at {url} presents a cluster CA that does not match netstab:k3sToken's CA hash: not rejoining it" >&2
+        exit 1
+      fi ;;
+  esac
   echo "netstab: the server at {url} has a new cluster CA (it was rebuilt): resetting this agent's state so it rejoins"
   systemctl stop k3s-agent 2>/dev/null || true
-  rm -rf /var/lib/rancher/k3s/agent
+  rm -rf {AGENT_DIR}
   rm -f {STAMP_DIR}/k3s-agent.applied
 fi
 """

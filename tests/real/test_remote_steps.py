@@ -4,6 +4,7 @@ reading of a real docker-registry's log, alone and in the whole health script.""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from components.render.k3s import (
-    AGENT_CA_FILE,
+    AGENT_DIR,
     NODE_PASSWORD_FILE,
     SERVER_TOKEN_FILE,
     SERVER_TOKEN_MATCHES,
@@ -139,8 +140,10 @@ def test_the_health_check_checks_every_instance_at_once_and_reports_each_in_orde
 INSTALLER_STAND_INS = {
     # the service is active once an install ran, until the test stops it
     "systemctl": 'case "$1" in is-active) [ -f "$STATE/active" ];; *) exit 0;; esac',
-    # the download hands over a stand-in installer that records how it was invoked
-    "curl": """while [ $# -gt 1 ]; do [ "$1" = -o ] && out=$2; shift; done
+    # /cacerts answers with $STATE/served-ca; the download hands over a stand-in installer that records how it was invoked
+    "curl": """for arg in "$@"; do case "$arg" in http*) url=$arg;; esac; done
+while [ $# -gt 1 ]; do [ "$1" = -o ] && out=$2; shift; done
+case "$url" in */cacerts) cat "$STATE/served-ca" > "$out"; exit 0;; esac
 cat > "$out" <<'INSTALLER'
 printf '%s token=%s url=%s args=%s\\n' "$INSTALL_K3S_VERSION" "$K3S_TOKEN" "${K3S_URL:-}" "$*" >> "$STATE/installs"
 touch "$STATE/active"
@@ -148,8 +151,8 @@ INSTALLER""",
 }
 
 
-def _install_runs(tmp_path: Path, script: str, token: str) -> list[str]:
-    """Run an install script against the stand-ins with the token on stdin; return every install so far."""
+def _run_install(tmp_path: Path, script: str, token: str) -> subprocess.CompletedProcess[str]:
+    """Run an install script against the stand-ins with the token on stdin; every node path is under tmp_path/state."""
     bin_dir, state = tmp_path / "bin", tmp_path / "state"
     bin_dir.mkdir(exist_ok=True)
     state.mkdir(exist_ok=True)
@@ -157,12 +160,18 @@ def _install_runs(tmp_path: Path, script: str, token: str) -> list[str]:
         (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
         (bin_dir / name).chmod(0o755)
     for real, stand_in in ((STAMP_DIR, state / "stamps"), (NODE_PASSWORD_FILE, state / "node-password"),
-                           (SERVER_TOKEN_FILE, state / "server-token"), (AGENT_CA_FILE, state / "server-ca.crt")):
+                           (SERVER_TOKEN_FILE, state / "server-token"), (AGENT_DIR, state / "agent")):
         script = script.replace(real, str(stand_in))
-    done = subprocess.run(["sh", "-c", script], input=token, capture_output=True, text=True, timeout=30,
+    assert "/var/lib/rancher" not in script, "the test must not touch this machine's K3s paths"
+    return subprocess.run(["sh", "-c", script], input=token, capture_output=True, text=True, timeout=30,
                           env={"PATH": f"{bin_dir}:/usr/bin:/bin", "STATE": str(state)})
+
+
+def _install_runs(tmp_path: Path, script: str, token: str) -> list[str]:
+    """Run an install script; return every install so far."""
+    done = _run_install(tmp_path, script, token)
     assert done.returncode == 0, done.stderr
-    installs = state / "installs"
+    installs = tmp_path / "state" / "installs"
     return installs.read_text().splitlines() if installs.exists() else []
 
 
@@ -197,3 +206,42 @@ def test_a_new_server_address_re_applies_the_server_install_with_its_flags(tmp_p
     assert len(_install_runs(tmp_path, before, "token-one")) == 1
     installs = _install_runs(tmp_path, after, "token-one")
     assert len(installs) == 2 and "--node-ip 10.27.27.12" in installs[-1] and "--tls-san 10.27.27.12" in installs[-1]
+
+
+def _ca(name: str) -> str:
+    return f"-----BEGIN CERTIFICATE-----\n{name}\n-----END CERTIFICATE-----\n"
+
+
+def _k10(ca: str) -> str:
+    return f"K10{hashlib.sha256(ca.encode()).hexdigest()}::server:s3cret"
+
+
+@pytest.fixture
+def rebuilt_server(tmp_path, homelab):
+    """An agent that joined the cluster whose CA is `old`, and a server now answering with `new`."""
+    agent = tmp_path / "state" / "agent"
+    agent.mkdir(parents=True)
+    (agent / "server-ca.crt").write_text(_ca("old"))
+    (tmp_path / "state" / "served-ca").write_text(_ca("new"))
+    return agent_install_script(homelab, homelab.nodes[1]), agent
+
+
+def test_an_agent_refuses_a_new_server_ca_that_its_k10_token_does_not_pin(tmp_path, rebuilt_server):
+    script, agent = rebuilt_server
+    done = _run_install(tmp_path, script, _k10(_ca("old")))
+    assert done.returncode == 1 and "presents a cluster CA that does not match netstab:k3sToken's CA hash" in done.stderr
+    assert (agent / "server-ca.crt").exists(), "the agent keeps its cluster"
+    assert not (tmp_path / "state" / "installs").exists()
+
+
+def test_an_agent_rejoins_a_rebuilt_server_whose_ca_its_k10_token_pins(tmp_path, rebuilt_server):
+    script, agent = rebuilt_server
+    assert len(_install_runs(tmp_path, script, _k10(_ca("new")))) == 1
+    assert not (agent / "server-ca.crt").exists(), "its old cluster state is gone, so it rejoins"
+
+
+def test_with_a_bare_token_an_agent_follows_any_new_server_ca(tmp_path, rebuilt_server):
+    """The documented limit of a bare token (docs/trust.md): nothing pins the CA."""
+    script, agent = rebuilt_server
+    assert len(_install_runs(tmp_path, script, "s3cret")) == 1
+    assert not (agent / "server-ca.crt").exists()
