@@ -2,34 +2,27 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.conftest import VM
 from tests.program.harness import DUMMY_SECRETS, SECRET_SIG, run_program
 
 NODES = ("cp1", "worker1", "worker2")
 
 
-@pytest.fixture
-def homelab(homelab_raw):
-    return run_program(homelab_raw)
-
-
-def test_the_mirror_vm_is_at_the_stack_mtu_on_the_vm_subnet(homelab):
-    vm = next(r for r in homelab.of_type(VM) if r.inputs["name"] == "mirror")
+def test_the_mirror_vm_is_at_the_stack_mtu_on_the_vm_subnet(homelab_run):
+    vm = next(r for r in homelab_run.of_type(VM) if r.inputs["name"] == "mirror")
     assert [nic["mtu"] for nic in vm.inputs["networkDevices"]] == [1400]
-    snippet = homelab.named("mirror-vm-network-config")
+    snippet = homelab_run.named("mirror-vm-network-config")
     assert "10.27.27.5/24" in snippet.inputs["sourceRaw"]["data"] and "mtu: 1400" in snippet.inputs["sourceRaw"]["data"]
 
 
-def test_on_every_node_registries_yaml_is_written_before_k3s_is_installed(homelab):
-    health = homelab.named("mirror-health")
+def test_on_every_node_registries_yaml_is_written_before_k3s_is_installed(homelab_run):
+    health = homelab_run.named("mirror-health")
     for node in NODES:
-        written = homelab.named(f"registries-{node}")
-        install = homelab.named(f"k3s-{node}-k3s")
-        assert homelab.depends_on(install, written), f"{install.urn} must wait for {written.urn}"
-        assert homelab.depends_on(written, health), f"{written.urn} must wait for the mirror to be healthy"
-        assert homelab.depends_on(written, homelab.named(f"nodes-{node}-cloud-init"))
+        written = homelab_run.named(f"registries-{node}")
+        install = homelab_run.named(f"k3s-{node}-k3s")
+        assert homelab_run.depends_on(install, written), f"{install.urn} must wait for {written.urn}"
+        assert homelab_run.depends_on(written, health), f"{written.urn} must wait for the mirror to be healthy"
+        assert homelab_run.depends_on(written, homelab_run.named(f"nodes-{node}-cloud-init"))
         assert "/etc/rancher/k3s/registries.yaml" in written.inputs["create"]
 
 
@@ -44,11 +37,11 @@ def test_new_registries_content_updates_in_place_and_disabling_the_mirror_remove
     assert 'rm -f "$target"' in written.inputs["delete"] and "systemctl restart" in written.inputs["delete"]
 
 
-def test_warmup_runs_after_health_with_the_agent_on_stdin(homelab):
-    warm = homelab.named("mirror-warmup")
-    assert homelab.depends_on(warm, homelab.named("mirror-health"))
+def test_warmup_runs_after_health_with_the_agent_on_stdin(homelab_run):
+    warm = homelab_run.named("mirror-warmup")
+    assert homelab_run.depends_on(warm, homelab_run.named("mirror-health"))
     assert "netstab probe agent" in warm.inputs["stdin"]
-    assert not any(homelab.depends_on(homelab.named(f"k3s-{n}-k3s"), warm) for n in NODES), "K3s must not wait for warm-up"
+    assert not any(homelab_run.depends_on(homelab_run.named(f"k3s-{n}-k3s"), warm) for n in NODES), "K3s must not wait for warm-up"
 
 
 def test_upstream_credentials_travel_as_a_secret_on_stdin_only(homelab_raw):

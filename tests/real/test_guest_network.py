@@ -10,7 +10,6 @@ import sys
 import pytest
 
 from components.render import guest
-from components.stack import load_stack_file, stack_file
 from lab.netns import Topology
 from tests.real.conftest import require_root
 
@@ -40,11 +39,6 @@ try:
 except subprocess.TimeoutExpired:
     print(json.dumps({{"exited": 0, "pid": 1}}))
 """
-
-
-@pytest.fixture(scope="module")
-def homelab():
-    return load_stack_file(stack_file("homelab"))
 
 
 @pytest.fixture
