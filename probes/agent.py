@@ -52,7 +52,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Tuple
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 SCHEMA = "netstab.probe/v1"
 AGENT_VERSION = "1.1"
@@ -82,7 +82,12 @@ HANDSHAKE_RTT_MULTIPLE = 10
 MAX_LINE = 65536
 MAX_HEADER_LINES = 256
 KEEP_BYTES = 4 * 1024 * 1024  # manifests, tokens, error documents: kept whole up to this size
-BLOB_RATE = 128 * 1024  # bytes/s: a blob's deadline grows by one second per 128 KiB it declares
+# A blob's body gets one more second per BLOB_RATE bytes of its size: the size its manifest
+# declares or its Content-Length, the smaller, and at most BLOB_STRETCH x --timeout in all (an
+# hour at the default 10 s: a 2 GiB layer still passes at 600 KB/s). So a size a hostile registry
+# declares cannot hold an attempt longer than that.
+BLOB_RATE = 128 * 1024  # bytes/s
+BLOB_STRETCH = 360
 TCP_MAXSEG = getattr(socket, "TCP_MAXSEG", 2)
 IP_MTU, IPV6_MTU = 14, 24
 MIN_MSS = 536
@@ -108,24 +113,30 @@ class ProbeFailure(Exception):
 
 # ---------------------------------------------------------------- redaction
 
-# Header names and query parameters whose values are secrets (Authorization, X-Auth-Token,
-# Cookie, X-Api-Key, X-Amz-Signature, X-Amz-Credential, sig, token, ...).
+# Header names, query and path parameters whose values are secrets (Authorization, X-Auth-Token,
+# Cookie, X-Api-Key, X-Amz-Signature, X-Amz-Credential, sig, token, jsessionid, ...).
 SENSITIVE = re.compile(r"(auth|cookie|token|secret|passw|key|sig|session|credential)", re.I)
 REDACTED = "<redacted>"
+PATH_PARAMETER = re.compile(r";([^;/=]*)=([^;/]*)")  # `;jsessionid=...` in any path segment
 
 
 def redact_url(url: str) -> str:
-    """Drop userinfo and sensitive query values from a URL before it reaches any output."""
+    """Drop userinfo and the fragment (an OAuth `#access_token=` rides there; it is never sent),
+    and redact sensitive query and `;k=v` path parameter values, before a URL reaches any output."""
     try:
         parts = urlsplit(url)
-    except ValueError:  # not a URL after all: still no userinfo, no query
-        return re.sub(r"//[^/@]*@", "//", url.split("?", 1)[0])
+    except ValueError:  # not a URL after all: still no userinfo, no query, no fragment
+        return redact_path(re.sub(r"//[^/@]*@", "//", re.split(r"[?#]", url, maxsplit=1)[0]))
     netloc = parts.netloc.rsplit("@", 1)[-1]
     query = "&".join(
         (k + "=" + REDACTED) if SENSITIVE.search(k) else (k + ("=" + v if eq else ""))
         for k, eq, v in (p.partition("=") for p in parts.query.split("&") if p)
     )
-    return parts._replace(netloc=netloc, query=query).geturl()
+    return parts._replace(netloc=netloc, path=redact_path(parts.path), query=query, fragment="").geturl()
+
+
+def redact_path(path: str) -> str:
+    return PATH_PARAMETER.sub(lambda m: ";%s=%s" % (m.group(1), REDACTED if SENSITIVE.search(m.group(1)) else m.group(2)), path)
 
 
 def host_of(url: str) -> str:
@@ -134,13 +145,15 @@ def host_of(url: str) -> str:
 
 
 def url_secrets(url: str) -> List[str]:
-    """The parts of a URL that are secrets: userinfo and sensitive query values."""
+    """The parts of a URL that are secrets: userinfo, sensitive query, fragment and path parameter values."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return []
     found = [v for v in (parts.username, parts.password) if v]
-    found += [v for k, _, v in (p.partition("=") for p in parts.query.split("&")) if v and SENSITIVE.search(k)]
+    pairs = [p.partition("=") for p in (parts.query + "&" + parts.fragment).split("&")]
+    found += [v for k, _, v in pairs if v and SENSITIVE.search(k)]
+    found += [v for k, v in PATH_PARAMETER.findall(parts.path) if v and SENSITIVE.search(k)]
     return found
 
 
@@ -212,6 +225,10 @@ class Deadline(object):
         if remaining <= 0:
             raise socket.timeout("the %.1fs deadline passed" % self.seconds)
         return remaining
+
+    def extend(self, seconds: float) -> None:
+        self.seconds += seconds
+        self.at += seconds
 
 
 def big_hello_alpn() -> List[str]:
@@ -402,16 +419,17 @@ def exchange(
     headers: Optional[List[str]] = None,
     sink: Optional[Callable[[bytes], None]] = None,
     keep: int = KEEP_BYTES,
-    seconds: Optional[float] = None,
+    declared: int = 0,
 ) -> Response:
-    """One HTTP/1.1 GET on a fresh connection, each phase timed, the whole of it bounded by
-    `seconds` (default: the options' timeout). A 200's body streams to `sink` if given; any other
-    body is kept in `Response.body` up to `keep` bytes. Raises ProbeFailure."""
+    """One HTTP/1.1 GET on a fresh connection, each phase timed, the whole of it bounded by the
+    options' timeout. A 200's body streams to `sink` if given, with more time for the `declared`
+    size (body_seconds); any other body is kept in `Response.body` up to `keep` bytes. Raises
+    ProbeFailure."""
     parts = urlsplit(url)
     resp = Response()
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        return _exchange(resp, parts, port, opts, headers or [], sink, keep, Deadline(seconds or opts.timeout))
+        return _exchange(resp, parts, port, opts, headers or [], sink, keep, declared, Deadline(opts.timeout))
     except ProbeFailure as failure:
         failure.phases = dict(resp.phases)
         failure.remote = (resp.remote_ip, port) if resp.remote_ip else None
@@ -420,7 +438,7 @@ def exchange(
 
 def _exchange(
     resp: Response, parts: Any, port: int, opts: Options, headers: List[str],
-    sink: Optional[Callable[[bytes], None]], keep: int, deadline: Deadline,
+    sink: Optional[Callable[[bytes], None]], keep: int, declared: int, deadline: Deadline,
 ) -> Response:
     phases = resp.phases
     host = parts.hostname or ""
@@ -445,6 +463,8 @@ def _exchange(
             keeper = Keeper(keep)
             # Only a 200 carries content for the sink; an auth, error or redirect body is kept aside.
             target: Callable[[bytes], None] = sink if sink is not None and resp.status == 200 else keeper
+            if target is sink and declared > 0:
+                deadline.extend(body_seconds(declared, resp.headers, opts.timeout))
             resp.size = read_body(reader, resp.status, resp.headers, target)
         except socket.timeout:
             raise ProbeFailure("read_timeout", "no complete response from %s within the %.1fs deadline" % (host, deadline.seconds),
@@ -459,6 +479,13 @@ def _exchange(
         sock.close()
     phases["total"] = ms(started)
     return resp
+
+
+def body_seconds(declared: int, headers: Dict[str, str], timeout: float) -> float:
+    """The time a blob's body gets beyond --timeout (see BLOB_RATE)."""
+    length = headers.get("content-length", "").strip()
+    size = min(declared, int(length)) if re.match(r"^[0-9]{1,18}$", length) else declared
+    return min(size / float(BLOB_RATE), BLOB_STRETCH * timeout)
 
 
 def send_request(sock: socket.socket, parts: Any, host: str, port: int, headers: List[str], deadline: Deadline) -> None:
@@ -650,6 +677,8 @@ MANIFEST_TYPES = ", ".join(
     ]
 )
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
+# OCI's digest grammar: a registry's digest goes into a request's path, so nothing else may
+DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+\Z")
 
 
 @dataclass(frozen=True)
@@ -713,8 +742,10 @@ class Puller(object):
             manifest, media_type, digest = self.manifest(child)
         try:
             blobs = [(str(b["digest"]), int(b.get("size", 0))) for b in [manifest["config"]] + list(manifest.get("layers", []))]
-        except (KeyError, TypeError, ValueError):
-            raise ProbeFailure("registry_error", "manifest %s lists no usable config and layers" % digest) from None
+        except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: a size of 1e999
+            blobs = []
+        if not blobs or not all(DIGEST.match(d) for d, _ in blobs):
+            raise ProbeFailure("registry_error", "manifest %s lists no usable config and layers" % digest)
         for index, (blob_digest, size) in enumerate(blobs):
             self.blob(blob_digest, size, "layer" if index else "config")
         return digest
@@ -734,31 +765,36 @@ class Puller(object):
 
     def pick_platform(self, index: Dict[str, Any]) -> str:
         wanted = self.platform.split("/")
-        entries = [m for m in index.get("manifests", []) if isinstance(m, dict)]
-        for entry in entries:
-            plat = entry.get("platform", {})
+        entries = index.get("manifests")
+        if not isinstance(entries, list):
+            raise ProbeFailure("registry_error", "the index has no list of manifests")
+        # (platform, entry); an entry without a platform object (an attestation, say) offers none
+        plats: List[Tuple[Dict[str, Any], Dict[str, Any]]] = [
+            (m["platform"] if isinstance(m.get("platform"), dict) else {}, m) for m in entries if isinstance(m, dict)]
+        for plat, entry in plats:
             offered = [plat.get("os"), plat.get("architecture"), plat.get("variant")][: len(wanted)]
             if offered == wanted and "digest" in entry:
-                return str(entry["digest"])
-        found = ", ".join("%s/%s" % (m.get("platform", {}).get("os"), m.get("platform", {}).get("architecture")) for m in entries)
+                if not isinstance(entry["digest"], str) or not DIGEST.match(entry["digest"]):
+                    raise ProbeFailure("registry_error", "the index's %s entry has no valid digest" % self.platform)
+                return entry["digest"]
+        found = ", ".join("%s/%s" % (plat.get("os"), plat.get("architecture")) for plat, _ in plats)
         raise ProbeFailure("registry_error", "no %s image in the index (has: %s)" % (self.platform, found))
 
     def blob(self, digest: str, size: int, what: str) -> None:
         hasher = hashlib.sha256()
-        seconds = self.opts.timeout + max(0, size) / float(BLOB_RATE)
-        self.get("/v2/%s/blobs/%s" % (self.ref.repository, digest), what, [], sink=hasher.update, seconds=seconds)
+        self.get("/v2/%s/blobs/%s" % (self.ref.repository, digest), what, [], sink=hasher.update, declared=size)
         actual = "sha256:" + hasher.hexdigest()
         if actual != digest:
             raise ProbeFailure("digest_mismatch", "%s blob %s arrived with digest %s" % (what, digest, actual))
 
     def get(self, path: str, step: str, headers: List[str], sink: Optional[Callable[[bytes], None]] = None,
-            seconds: Optional[float] = None) -> Tuple[bytes, Dict[str, str]]:
+            declared: int = 0) -> Tuple[bytes, Dict[str, str]]:
         """GET with the bearer-token flow and redirects (blob hosts); every hop is recorded."""
         url = self.endpoint + path
         start = time.monotonic()
         for _hop in range(6):
             auth = ["Authorization: Bearer " + self.token] if self.token and same_host(url, self.endpoint) else []
-            resp = exchange(url, self.opts, headers + auth, sink=sink, seconds=seconds)
+            resp = exchange(url, self.opts, headers + auth, sink=sink, declared=declared)
             self.note_host(url)
             if resp.status == 401 and not auth and "www-authenticate" in resp.headers:
                 self.fetch_token(resp.headers["www-authenticate"])
@@ -785,7 +821,7 @@ class Puller(object):
         realm = fields.get("realm", "")
         if url_problem(realm):
             raise ProbeFailure("registry_error", "bearer challenge without a usable realm: %s" % url_problem(realm))
-        query = "service=%s&scope=%s" % (fields.get("service", ""), fields.get("scope") or "repository:%s:pull" % self.ref.repository)
+        query = urlencode({"service": fields.get("service", ""), "scope": fields.get("scope") or "repository:%s:pull" % self.ref.repository})
         start = time.monotonic()
         resp = exchange(realm + ("&" if "?" in realm else "?") + query, self.opts)
         self.note_host(realm)
@@ -793,9 +829,14 @@ class Puller(object):
             raise ProbeFailure("http_status", "HTTP %d from the token service %s" % (resp.status, host_of(realm)))
         try:
             document = json.loads(resp.body.decode("utf-8"))
-            self.token = str(document.get("token") or document["access_token"])
+            token = document.get("token") or document["access_token"]
         except (ValueError, KeyError, AttributeError):
             raise ProbeFailure("registry_error", "token service answered without a token") from None
+        # it is sent in a header: a JWT or base64 is visible ASCII; anything else would not encode,
+        # or (a line break) would add headers of the registry's choosing
+        if not isinstance(token, str) or not re.match(r"^[\x21-\x7e]+\Z", token):
+            raise ProbeFailure("registry_error", "the token service's token is not printable ASCII")
+        self.token = token
         self.steps.append({"step": "token", "ms": ms(start), "bytes": resp.size, "host": host_of(realm)})
 
     def note_host(self, url: str) -> None:
@@ -807,6 +848,8 @@ class Puller(object):
 def url_problem(url: str) -> Optional[str]:
     """Why `url` is not an http:// or https:// URL with a host and a valid port, or None:
     nothing else is requested, from the command line or from a registry's answers."""
+    if re.search(r"[^\x21-\x7e]", url):  # it goes on the request line as it is
+        return "a space, control or non-ASCII character: percent-encode it"
     if "://" not in url:
         return "no scheme, write https://" + redact_url(url)
     try:
@@ -842,13 +885,18 @@ def pull_attempt(image: str, attempt: int, args: argparse.Namespace, opts: Optio
         try:
             digest = puller.pull()
         except ProbeFailure as failure:
-            tried.append({"endpoint": redact_url(endpoint), "role": role, "error_class": failure.cls, "error": str(failure), "steps": puller.steps})
             last = failure
-            continue
-        rec.update(ok=True, digest=digest, served_by=role, endpoint=redact_url(endpoint), hosts=puller.hosts, steps=puller.steps, bytes=puller.bytes)
-        rec["phases_ms"] = {"total": ms(start)}
-        rec["fallbacks"] = tried
-        return rec
+        # The last line of defence: an answer the checks above did not foresee is the registry's
+        # fault, a class and a note, never a traceback (UnicodeError is a ValueError).
+        except (TypeError, AttributeError, ValueError, OverflowError) as exc:
+            note = redact_text(str(exc), filter(None, [puller.token]))[:200]
+            last = ProbeFailure("registry_error", "the registry's answer broke the pull (%s: %s)" % (type(exc).__name__, note))
+        else:
+            rec.update(ok=True, digest=digest, served_by=role, endpoint=redact_url(endpoint), hosts=puller.hosts, steps=puller.steps, bytes=puller.bytes)
+            rec["phases_ms"] = {"total": ms(start)}
+            rec["fallbacks"] = tried
+            return rec
+        tried.append({"endpoint": redact_url(endpoint), "role": role, "error_class": last.cls, "error": str(last), "steps": puller.steps})
     rec["phases_ms"] = {"total": ms(start)}
     rec["fallbacks"] = tried
     return failed(rec, last)
@@ -1339,6 +1387,9 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+MAX_SECONDS = 86400  # a day: more is a typo, and from ~1e9 s socket and thread waits overflow
+
+
 def seconds(text: str) -> float:
     try:
         value = float(text)
@@ -1346,6 +1397,8 @@ def seconds(text: str) -> float:
         value = float("nan")
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError("%r is not a positive number of seconds" % text)
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError("%r is more than %d seconds (a day)" % (text, MAX_SECONDS))
     return value
 
 
@@ -1363,6 +1416,16 @@ def count(text: str) -> int:
     return int(text)
 
 
+MAX_THREADS = 256  # each attempt at once is a thread: thousands would exhaust a small node first
+
+
+def threads(text: str) -> int:
+    value = count(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError("%r is more than %d at once" % (text, MAX_THREADS))
+    return value
+
+
 def web_url(text: str) -> str:
     problem = url_problem(text)
     if problem:
@@ -1371,9 +1434,14 @@ def web_url(text: str) -> str:
 
 
 def header(text: str) -> str:
-    name, sep, _value = text.partition(":")
-    if not sep or not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", name) or "\r" in text or "\n" in text:
+    """NAME: VALUE, sent as Latin-1. The message never shows the value: it may be a secret."""
+    name, sep, value = text.partition(":")
+    if not sep or not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z", name) or re.search(r"[\x00-\x08\x0a-\x1f\x7f]", value):
         raise argparse.ArgumentTypeError("a header is NAME: VALUE on one line")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError("the value of header %s is not Latin-1 text" % name) from None
     return text
 
 
@@ -1484,7 +1552,7 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("urls", nargs="+", type=web_url, metavar="URL")
     h.add_argument("--repeat", type=count, default=1, help="attempts per URL (default 1)")
     h.add_argument("--interval", type=pause, default=0.0, help="seconds between rounds; without it all attempts overlap up to --concurrency")
-    h.add_argument("--concurrency", type=count, default=1, help="attempts at once (default 1)")
+    h.add_argument("--concurrency", type=threads, default=1, help="attempts at once (default 1)")
     h.add_argument("--header", "-H", type=header, action="append", default=[], help="extra request header; sensitive values are redacted in output")
     h.add_argument("--expect", type=expect_spec, default=status_ranges("200-399,401"), help="statuses that count as success (default 200-399,401)")
     h.add_argument("--big-hello", action="store_true", help="a ClientHello larger than one segment, like containerd's")
@@ -1499,12 +1567,12 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("--runtime", choices=("api", "crictl"), default="api", help="crictl: pull with the node's runtime instead")
     pl.add_argument("--platform", type=platform_spec, default=default_platform(), help="OS/ARCH[/VARIANT] picked from an index (default: this machine)")
     pl.add_argument("--plain-http", action="append", default=[], metavar="REGISTRY", help="reach this registry over plain HTTP")
-    common(pl, 10.0, "each request of a pull (a blob's grows by 1s per 128 KiB it declares)")
+    common(pl, 10.0, "each request of a pull (a blob's body gets 1s more per 128 KiB, at most %dx)" % BLOB_STRETCH)
 
     s = sub.add_parser("mss-sweep", help="find the largest working MSS: PMTU black-hole detection")
     s.add_argument("target", type=host_port, metavar="HOST[:PORT]")
     s.add_argument("--repeat", type=count, default=2, help="handshakes that confirm the working MSS (default 2)")
-    s.add_argument("--parallel", type=count, default=32, help="MSS values tried at once in each round of the search (default 32)")
+    s.add_argument("--parallel", type=threads, default=32, help="MSS values tried at once in each round of the search (default 32)")
     s.add_argument("--budget", type=seconds, default=90.0, help="no new search round after this many seconds (default 90)")
     s.add_argument("--max-mss", type=mss_value, help="highest MSS to try (default: route MTU - IP/TCP headers)")
     s.add_argument("--no-tracepath", action="store_true", help="skip tracepath evidence")

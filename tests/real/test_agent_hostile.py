@@ -7,10 +7,14 @@ stalled default handshake that is noise. Every peer gives up by itself
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -142,6 +146,112 @@ def test_a_redirect_to_an_unusable_url_fails_the_pull_with_a_class(tmp_path):
     assert rec["error"] == "config redirected to an unusable URL: Port out of range 0-65535"
 
 
+# ---------------------------------------------------------------- a hostile registry
+
+Reply = bytes | Callable[[socket.socket, Peer], None]
+CONFIG = "sha256:" + "0" * 64
+INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+def scripted_registry(routes: dict[str, Reply]):
+    """A registry whose answers are scripted: the first route whose prefix the request's path has
+    plays it (bytes, or a callable given the connection); any other path is a 404."""
+
+    def handler(conn: socket.socket, peer: Peer, n: int) -> None:
+        line = read_request(conn).split(b"\r\n", 1)[0].split(b" ")
+        path = line[1].decode("latin-1") if len(line) > 1 else ""
+        reply = next((r for prefix, r in routes.items() if path.startswith(prefix)), answer(404, b"{}"))
+        if callable(reply):
+            reply(conn, peer)
+        else:
+            conn.sendall(reply)
+
+    return handler
+
+
+def manifest_sized(size: object) -> bytes:
+    config = {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": CONFIG, "size": size}
+    return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config, "layers": []}).encode()
+
+
+def pull_from(p: Peer, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    host = f"127.0.0.1:{p.port}"
+    done = run("pull", f"{host}/team/app:v1", "--plain-http", host, "--platform", "linux/amd64", "--json", "--quiet", *extra)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done, json.loads(done.stdout)["records"][0]
+
+
+def ten_bytes_then_silence(conn: socket.socket, peer: Peer) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+    peer.hold()
+
+
+@pytest.mark.parametrize("size", [10**11, 10**18], ids=["1e11", "1e18"])
+def test_a_blob_gets_the_deadline_of_its_content_length_not_of_the_size_its_manifest_declares(peer, size):
+    p = peer(scripted_registry({"/v2/team/app/manifests/": answer(body=manifest_sized(size)), "/v2/team/app/blobs/": ten_bytes_then_silence}))
+    start = time.monotonic()
+    done, rec = pull_from(p, "--timeout", "1")
+    # the peer holds its connection for agent_peers.HOLD_S (8 s): the deadline of 10 bytes ends first
+    assert done.returncode == 1 and rec["error_class"] == "read_timeout", rec
+    assert rec["error"].endswith("within the 1.0s deadline") and time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"mediaType": INDEX, "manifests": 5},
+        {"mediaType": INDEX, "manifests": [{"digest": CONFIG, "platform": None}]},
+        {"mediaType": INDEX, "manifests": [{"digest": CONFIG, "platform": "linux/amd64"}]},
+        {"mediaType": INDEX, "manifests": [{"digest": "sha256:\u20ac", "platform": {"os": "linux", "architecture": "amd64"}}]},
+        {"mediaType": INDEX, "manifests": [{"digest": "sha256:0\r\nX-Injected: 1", "platform": {"os": "linux", "architecture": "amd64"}}]},
+        json.loads(manifest_sized(0).replace(b'"size": 0', b'"size": 1e999')),
+    ],
+    ids=["manifests-a-number", "platform-null", "platform-a-string", "digest-not-ascii", "digest-with-a-line-break", "size-infinite"],
+)
+def test_a_malformed_index_or_manifest_is_a_registry_error(peer, document):
+    p = peer(scripted_registry({"/v2/team/app/manifests/v1": answer(body=json.dumps(document).encode())}))
+    done, rec = pull_from(p, "--timeout", "5")
+    assert done.returncode == 1 and rec["error_class"] == "registry_error", rec
+    assert p.accepted == 1, "nothing is requested on the strength of a malformed document"
+
+
+def token_from_realm(token: str) -> dict[str, Reply]:
+    def challenge(conn: socket.socket, peer: Peer) -> None:
+        conn.sendall(answer(401, b"{}", (f'WWW-Authenticate: Bearer realm="http://127.0.0.1:{peer.port}/token",service="s"',)))
+
+    return {"/token": answer(body=json.dumps({"token": token}).encode()), "/v2/": challenge}
+
+
+@pytest.mark.parametrize("token", ["\u20ac-token", "t0ken\r\nX-Injected: 1"], ids=["not-ascii", "line-break"])
+def test_a_token_that_cannot_be_a_header_value_is_a_registry_error(peer, token):
+    p = peer(scripted_registry(token_from_realm(token)))
+    done, rec = pull_from(p, "--timeout", "5")
+    assert done.returncode == 1 and rec["error_class"] == "registry_error", rec
+    assert rec["error"] == "the token service's token is not printable ASCII"
+    assert p.accepted == 2, "the manifest is not asked for again with that token"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [TypeError("'int' object is not iterable"), AttributeError("'NoneType' object has no attribute 'get'"),
+     ValueError("Invalid IPv6 URL"), UnicodeEncodeError("latin-1", "\u20ac", 0, 1, "ordinal not in range(256)"),
+     OverflowError("timeout value is too large")],
+    ids=lambda e: type(e).__name__,
+)
+def test_an_unforeseen_error_while_pulling_is_a_registry_error_not_a_traceback(monkeypatch, capsys, error):
+    monkeypatch.syspath_prepend(str(AGENT.parent))
+    module = importlib.import_module("agent")
+
+    def pull(self: object) -> str:
+        raise error
+
+    monkeypatch.setattr(module.Puller, "pull", pull)
+    args = argparse.Namespace(mirror=None, no_fallback=False, plain_http=["127.0.0.1:9"], platform="linux/amd64")
+    rec = module.pull_attempt("127.0.0.1:9/team/app:v1", 1, args, module.Options(timeout=1.0))
+    assert rec["error_class"] == "registry_error" and rec["error"] == f"the registry's answer broke the pull ({type(error).__name__}: {error})"
+    assert rec["fallbacks"][0]["error_class"] == "registry_error"
+
+
 # ---------------------------------------------------------------- usage errors: exit 2, one line, nothing sent
 
 
@@ -158,6 +268,16 @@ USAGE = [
     ("missing-ca-file", ["http", "{url}", "--ca-file", "/nonexistent/ca.pem"], "argument --ca-file: /nonexistent/ca.pem: not a readable PEM CA bundle"),
     ("repeat-zero", ["http", "{url}", "--repeat", "0"], "argument --repeat: '0' is not a positive whole number"),
     ("header-without-name", ["http", "{url}", "-H", "Bearer xyz"], "argument --header/-H: a header is NAME: VALUE on one line"),
+    ("header-not-latin-1", ["http", "{url}", "-H", "X-A: \u20ac"], "argument --header/-H: the value of header X-A is not Latin-1 text"),
+    ("header-control-character", ["http", "{url}", "-H", "X-A: a\x1bb"], "argument --header/-H: a header is NAME: VALUE on one line"),
+    ("url-not-ascii", ["http", "{url}\u20ac"], "/\u20ac: a space, control or non-ASCII character: percent-encode it"),
+    ("url-with-a-space", ["http", "{url}a b"], "/a b: a space, control or non-ASCII character: percent-encode it"),
+    ("mirror-not-ascii", ["pull", "busybox", "--mirror", "{url}\u20ac"], "/\u20ac: a space, control or non-ASCII character: percent-encode it"),
+    ("timeout-beyond-a-day", ["http", "{url}", "--timeout", "1e10"], "argument --timeout: '1e10' is more than 86400 seconds (a day)"),
+    ("concurrency-beyond-256", ["http", "{url}", "--concurrency", "999999"], "argument --concurrency: '999999' is more than 256 at once"),
+    ("parallel-beyond-256", ["mss-sweep", "127.0.0.1:1", "--parallel", "1000"], "argument --parallel: '1000' is more than 256 at once"),
+    ("interval-beyond-a-day", ["http", "{url}", "--repeat", "2", "--interval", "1e300"], "argument --interval: '1e300' is more than 86400 seconds (a day)"),
+    ("budget-beyond-a-day", ["mss-sweep", "127.0.0.1", "--budget", "86401"], "argument --budget: '86401' is more than 86400 seconds (a day)"),
     ("platform-without-arch", ["pull", "busybox", "--mirror", "{url}", "--platform", "linux"], "argument --platform: 'linux' is not OS/ARCH[/VARIANT]"),
     ("bad-image", ["pull", "Busy/Box", "--mirror", "{url}"], "argument IMAGE: Busy/Box: invalid repository name in 'Busy/Box'"),
     ("mirror-no-scheme", ["pull", "busybox", "--mirror", "127.0.0.1:5000"], "argument --mirror: 127.0.0.1:5000: no scheme, write https://127.0.0.1:5000"),
@@ -183,6 +303,13 @@ def test_a_bad_header_value_in_a_usage_error_is_not_echoed():
     assert done.returncode == 2 and "CANARY" not in done.stderr and "X-Auth-Token: <redacted>" in done.stderr
 
 
+def test_a_header_value_that_is_not_latin_1_is_a_usage_error_that_does_not_echo_it(peer):
+    listener = peer(respond_with(answer()))
+    done = run("http", listener.url(), "-H", "X-Auth-Token: CANARY-\u20ac")
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1 and "CANARY" not in done.stderr, done.stderr
+    assert "the value of header X-Auth-Token is not Latin-1 text" in done.stderr and listener.accepted == 0
+
+
 # ---------------------------------------------------------------- redaction by what a value is
 
 
@@ -195,6 +322,17 @@ def test_secrets_never_reach_the_evidence_whatever_their_spelling(peer):
     doc = json.loads(done.stdout)
     assert doc["records"][0]["target"] == p.url(path="/blob?X-Amz-Signature=<redacted>&sig=<redacted>&token=<redacted>&page=2")
     assert doc["argv"][2:] == ["-HAuthorization: <redacted>", "--head", "X-Auth: <redacted>", "--header=Cookie: <redacted>", "--json"]
+
+
+def test_a_fragment_and_sensitive_path_parameters_never_reach_the_evidence(peer):
+    p = peer(respond_with(answer()))
+    url = p.url(path="/a;jsessionid=CANARY11;v=1/b;session=CANARY12?page=2#access_token=CANARY13&token_type=bearer")
+    done = run("http", url, "--json")
+    assert done.returncode == 0, done.stderr
+    assert "CANARY" not in done.stdout + done.stderr
+    doc = json.loads(done.stdout)
+    redacted = p.url(path="/a;jsessionid=<redacted>;v=1/b;session=<redacted>?page=2")
+    assert doc["records"][0]["target"] == redacted and doc["argv"] == ["http", redacted, "--json"]
 
 
 def test_a_pull_records_no_userinfo_and_no_signed_query(tmp_path):
