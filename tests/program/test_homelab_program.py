@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import SNIPPET, VM
+from tests.conftest import COMMAND, SNIPPET, VM
 from tests.program.harness import DUMMY_SECRETS, SECRET_SIG, run_program
 
 
@@ -122,3 +122,11 @@ def test_files_hooked_before_install_are_written_first(homelab_raw):
     marker = recording.named("registries-worker1")
     assert recording.depends_on(recording.named("k3s-worker1-k3s"), marker)
     assert not recording.depends_on(recording.named("k3s-worker2-k3s"), marker)
+
+
+def test_no_remote_command_asks_sshd_to_accept_its_previous_output(homelab_run):
+    """pulumi-command's default puts PULUMI_COMMAND_STDOUT/STDERR in the session's environment, which
+    sshd refuses (AcceptEnv) with a warning on every update (tests/lifecycle/sources.md §2)."""
+    commands = homelab_run.of_type(COMMAND)
+    assert commands and all(c.inputs.get("addPreviousOutputInEnv") is False for c in commands), \
+        [c.name for c in commands if c.inputs.get("addPreviousOutputInEnv") is not False]
