@@ -213,9 +213,6 @@ class ClusterGateProvider(GateProvider):
         return {**verdict.outputs(), "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
-
-
-
 class ClusterGate(pulumi.dynamic.Resource):
     verdict: pulumi.Output[str]
     text: pulumi.Output[str]

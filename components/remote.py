@@ -57,15 +57,13 @@ def run(
     on: pulumi.Resource | None = None,
     follows: Sequence[pulumi.Resource] = (),
     replace_on: Sequence[pulumi.Input[str]] = (),
-    ignore_changes: Sequence[str] = (),
 ) -> command.remote.Command:
     """A remote command that re-runs in place when its text (or stdin) changes.
 
     `update`: what runs on a change, when it differs from `create` (a check first, a converge later).
     `on`: the VM the command configures. `follows`: other resources whose replacement must re-run it
     (an agent's join follows its server). `replace_on`: values whose change must replace the command
-    (a new host to apply to, a script it checks). `ignore_changes`: inputs whose change must not re-run
-    it (a measurement kept until asked again). With a secret on stdin (`secret_stdin`) or in stdout,
+    (a new host to apply to, a script it checks). With a secret on stdin (`secret_stdin`) or in stdout,
     logging is off, so nothing a script prints about it reaches the engine's log. `data_stdout`: the
     stdout is data for another resource (evidence, a measurement): only stderr is logged.
     """
@@ -77,7 +75,6 @@ def run(
         replace_with=[*([on] if on is not None else []), *follows] or None,
         deleted_with=on,
         depends_on=[on] if on is not None else None,
-        ignore_changes=list(ignore_changes) or None,
     )
     return command.remote.Command(
         name,

@@ -122,9 +122,6 @@ class SecretGateProvider(GateProvider):
         return outs
 
 
-
-
-
 class SecretGate(pulumi.dynamic.Resource):
     secrets: pulumi.Output[dict[str, Any]]
 

@@ -11,8 +11,6 @@ spec (criteria, the clamp the gateway applies) and the rendered network they cro
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,8 +22,9 @@ import pulumi_command as command
 
 from components import remote
 from components.clustergate import ClusterGate
-from components.config import StackConfig
+from components.config import StackConfig, ValidationConfig
 from components.config.validation import PROXMOX
+from components.gate import digest
 from components.networkgate import NetworkGate
 from components.nodes import proxmox_connection
 from components.render.bundle import Artifacts, ValidationArtifacts
@@ -42,6 +41,15 @@ def mss_source(config: StackConfig) -> str:
     return "auto" if gw.measured else "path_mtu" if gw.path_mtu is not None else "mss" if gw.mss is not None else "pmtu"
 
 
+def gate_spec(validation: ValidationConfig, report_dir: Path, gateway_mss: pulumi.Input[int] | None, source: str, remeasure: int,
+              stack: str) -> dict[str, Any]:
+    """What NetworkGate judges with: the criteria and mode, the Proxmox host as the reference, where
+    the report goes, and the clamp the gateway applies and how this stack changes it (the lab's
+    gate step builds it here too)."""
+    return {"mode": validation.mode, "criteria": validation.criteria.judge_criteria(), "reference": [PROXMOX], "report_dir": str(report_dir),
+            "gateway_mss": gateway_mss, "mss_source": source, "remeasure": remeasure, "stack": stack}
+
+
 def network_digest(artifacts: Artifacts) -> str:
     """The probed path as rendered: every VM's network config, registries.yaml and the gateway's
     scripts (a measured clamp is not in them: it reaches the run id through the gate's spec)."""
@@ -49,7 +57,7 @@ def network_digest(artifacts: Artifacts) -> str:
     parts += [artifacts.mirror.network_config if artifacts.mirror else "", artifacts.registries.content if artifacts.registries else ""]
     parts += [f"{action}\n{script}" for action, script in sorted(artifacts.gateway.scripts.items())]
     parts.append(artifacts.gateway.manual or "")
-    return _digest(parts)
+    return digest(*parts)
 
 
 def run_id(run: str, probe_runs: Mapping[str, str], network: str, spec: Mapping[str, Any]) -> pulumi.Input[str]:
@@ -57,12 +65,7 @@ def run_id(run: str, probe_runs: Mapping[str, str], network: str, spec: Mapping[
     judgement rests on changed, so that a changed criterion or clamp is never judged on old evidence."""
     if run == "always":
         return uuid.uuid4().hex
-    return pulumi.Output.from_input(spec).apply(lambda resolved: _digest([*(probe_runs[p] for p in sorted(probe_runs)), network,
-                                                                          json.dumps(resolved, sort_keys=True, default=str)]))
-
-
-def _digest(parts: Sequence[str]) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+    return pulumi.Output.from_input(spec).apply(lambda resolved: digest(sorted(probe_runs.items()), network, resolved))
 
 
 @dataclass(frozen=True)
@@ -86,16 +89,8 @@ class NetworkValidation(pulumi.ComponentResource):
     def __init__(self, name: str, args: NetworkValidationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("netstab:validation:NetworkValidation", name, None, opts)
         cfg, validation = args.config, args.config.validation
-        spec = {
-            "mode": validation.mode,
-            "criteria": validation.criteria.judge_criteria(),
-            "reference": [PROXMOX],
-            "report_dir": str((Path.cwd() / REPORT_DIR).resolve()),
-            "gateway_mss": args.gateway_mss,
-            "mss_source": mss_source(cfg),
-            "remeasure": cfg.gateway.remeasure,
-            "stack": pulumi.get_stack(),
-        }
+        spec = gate_spec(validation, (Path.cwd() / REPORT_DIR).resolve(), args.gateway_mss, mss_source(cfg), cfg.gateway.remeasure,
+                         pulumi.get_stack())
         current = run_id(validation.run, args.artifacts.probe_runs, args.network, spec)
         runs: dict[str, pulumi.Output[str]] = {}
         for point, script in args.artifacts.probe_runs.items():

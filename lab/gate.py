@@ -12,12 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.config import CriteriaConfig, NetworkConfig, ValidationConfig
+from components.config import NetworkConfig, ValidationConfig
 from components.kubeapi import GateError
 from components.mss import mss_from_path_mtu
 from components.networkgate import NetworkGateProvider
 from components.render.gateway_measure import measure_script, measured_path_mtu
 from components.render.validation import probe_script
+from components.validation import gate_spec
 from lab import topology as lab_topology
 from lab.netns import Topology
 from lab.probing import ENDPOINTS
@@ -55,8 +56,8 @@ def gate(topo: Topology, ca_file: Path, image: str, report_dir: Path, gateway_pa
         outputs = dict(zip(VANTAGE_POINTS, pool.map(
             lambda point: _run_script(topo, VANTAGE_POINTS[point], probe_script(point, config, None), ca_file, config.budget_s + 60),
             VANTAGE_POINTS), strict=True))
-    spec = {"mode": "enforce", "criteria": CriteriaConfig().judge_criteria(), "reference": ["proxmox"], "report_dir": str(report_dir),
-            "gateway_mss": mss_from_path_mtu(gateway_path_mtu, ipv6=False) if gateway_path_mtu else None, "mss_source": "auto", "remeasure": 0, "stack": "lab"}
+    mss = mss_from_path_mtu(gateway_path_mtu, ipv6=False) if gateway_path_mtu else None
+    spec = gate_spec(config, report_dir, mss, "auto", remeasure=0, stack="lab")
     try:
         created = NetworkGateProvider().create({"runs": outputs, "spec": spec, "run_id": "lab"})
     except GateError as failed:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from components.mss import mss_from_path_mtu
 from components.render.gateway import GatewayRules, gateway_script
 from lab import gate as lab_gate
 from lab import mirror as lab_mirror
@@ -238,7 +239,7 @@ def check_gate(diagnosis: Diagnosis, measured: int | None, gates: list[tuple[str
     if not diagnosis.mss_fix_applies or not diagnosis.recommended_clamp:
         return []
     problems = []
-    if measured is None or measured - 40 != diagnosis.recommended_clamp:
+    if measured is None or mss_from_path_mtu(measured, ipv6=False) != diagnosis.recommended_clamp:
         problems.append(f"the gateway measured path MTU {measured}, not the judge's {diagnosis.recommended_clamp} + 40")
     runs = dict(gates)
     before, after = runs.get("before the fix"), runs.get("after the fix")

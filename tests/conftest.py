@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from components.config import parse_config
+from components.config import ConfigError, parse_config
 from components.stack import read_stack_file, stack_file
 
 
@@ -19,6 +19,13 @@ def homelab_raw():
 def homelab(homelab_raw):
     """The homelab stack, validated (program tests override it with a recorded run of the program)."""
     return parse_config(homelab_raw)
+
+def problems_of(raw) -> list[str]:
+    """What config validation refuses `raw` with (it must refuse it)."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw)
+    return caught.value.problems
+
 
 # Resource type tokens as the SDKs register them (asserted on by the program and lifecycle rings).
 VM = "proxmoxve:index/vmLegacy:VmLegacy"

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from components.config import NetworkConfig
-from components.render.shell import with_agent
+from components.render.shell import STATE_DIR, with_agent
 
 MEASURE_SCHEMA = "netstab.gateway-measure/v1"
 MISSING_PYTHON = ("netstab: python3 is missing on the gateway: gateway.pathMtu: auto measures with the probe agent there. "
@@ -47,12 +47,9 @@ def sweep_targets(endpoints: Sequence[str]) -> list[str]:
     return list(seen)
 
 
-STORE_DIR = "/var/lib/netstab"
-
-
 def stored_at(slug: str) -> str:
     """Where the gateway keeps its measurement: later steps print it instead of measuring again."""
-    return f"{STORE_DIR}/gateway-measure-{slug}.json"
+    return f"{STATE_DIR}/gateway-measure-{slug}.json"
 
 
 def measure_script(network: NetworkConfig, endpoints: Sequence[str], slug: str, reuse: bool) -> str:

@@ -10,12 +10,13 @@ import shlex
 import yaml
 
 from components.config import GUEST_INTERFACE, K3sConfig, NodeConfig, StackConfig
+from components.render.shell import STATE_DIR
 
 KUBECONFIG_PATH = "/etc/rancher/k3s/k3s.yaml"
 API_PORT = 6443
 LOOPBACK_SERVER = f"https://127.0.0.1:{API_PORT}"
 
-STAMP_DIR = "/var/lib/netstab"
+STAMP_DIR = STATE_DIR  # <service>.applied: the hash of the K3s invocation last applied
 SERVER_TOKEN_FILE = "/var/lib/rancher/k3s/server/token"  # K10<CA hash>::server:<token>
 AGENT_DIR = "/var/lib/rancher/k3s/agent"
 AGENT_CA_FILE = f"{AGENT_DIR}/server-ca.crt"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import shlex
 
+# Where netstab keeps its own state on a machine it configures (install stamps, a kept measurement).
+STATE_DIR = "/var/lib/netstab"
+
 
 def as_login_user(script: str) -> str:
     """The command text for a script that needs no root."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.config import ConfigError, parse_config
+from components.config import parse_config
+from tests.conftest import problems_of
 
 DELETE = object()
 
@@ -20,12 +21,6 @@ def _set(raw, path, value):
         del target[key]
     else:
         target[key] = value
-
-
-def problems_of(raw) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse_config(raw)
-    return caught.value.problems
 
 
 NETWORK_KEYS = "bridge, subnet, gateway, dns, searchDomains, mtu, vlan"
