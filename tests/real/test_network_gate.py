@@ -96,3 +96,23 @@ def test_an_unreadable_document_fails_the_gate_saying_where_without_a_traceback(
         create(host[0], props(tmp_path, runs({**blackhole["after"], "cp1": bad})))
     assert ("netstab network gate: the evidence is unreadable: cp1, document 1: malformed: could not convert string to float: 'fast'"
             in caught.value.details()) and "Traceback" not in caught.value.details()
+
+
+def test_the_next_up_judges_again_in_place_and_an_unchanged_one_does_not(host, tmp_path, blackhole):
+    """The second `pulumi up`: a new run id (validation.run: always) or probe runs not known yet (a
+    preview, where they are replaced) update the gate in place; the same inputs change nothing."""
+    from components.sdkvalues import UNKNOWN
+
+    stub = host[0]
+    p = props(tmp_path, runs(blackhole["after"]), mss=1240)
+    checked = stub.Check(provider_pb2.CheckRequest(urn=URN, olds=struct({}), news=struct(p)))
+    created = stub.Create(provider_pb2.CreateRequest(urn=URN, properties=checked.inputs), timeout=60)
+
+    def diff(news: dict) -> provider_pb2.DiffResponse:
+        return stub.Diff(provider_pb2.DiffRequest(id=created.id, urn=URN, olds=created.properties, news=struct(news)))
+
+    same = diff(p)
+    assert same.changes == provider_pb2.DiffResponse.DIFF_NONE and not same.replaces
+    for news in (dict(p, run_id="r2"), dict(p, runs={point: UNKNOWN for point in p["runs"]})):
+        changed = diff(news)
+        assert changed.changes == provider_pb2.DiffResponse.DIFF_SOME and not changed.replaces and not changed.deleteBeforeReplace
