@@ -8,7 +8,11 @@ SCENARIO ?= default
 # Debian packages the probes, the lab and the real-ring tests start for real (tcpdump: to watch the lab by hand).
 LAB_PACKAGES := nftables iptables iproute2 docker-registry openssl skopeo tcpdump curl iputils-tracepath iputils-ping
 
-.PHONY: venv deps render schema test lint typecheck pytest lab bench clean
+.PHONY: help venv deps render schema test lint typecheck vermin pytest lab bench clean
+
+# `make help`: every target with the `##` line above it.
+help: ## list the targets, one line each
+	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +20,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed ## create .venv from the pinned requirements
 
 # Installs missing Debian packages when run as root; otherwise says what is missing.
-deps:
+deps: ## install the Debian packages the lab and the real-kernel tests use (as root)
 	@missing=$$(for p in $(LAB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
@@ -30,30 +34,35 @@ deps:
 	  echo "netstab: missing Debian packages (run as root or install them): $$missing" >&2; \
 	fi
 
-render: venv
+render: venv ## validate stacks/Pulumi.$(STACK).yaml and write its artifacts to out/$(STACK)
 	$(PY) -m components render $(STACK) --out out/$(STACK)
 
 # The stack file's JSON Schema and config reference, generated from components/config (a test checks both).
-schema: venv
+schema: venv ## regenerate stacks/netstab.schema.json and stacks/README.md from the models
 	$(PY) -m components schema > stacks/netstab.schema.json
 	$(PY) -m components schema --markdown > stacks/README.md
 
-lint: venv
+lint: venv ## ruff
 	$(VENV)/bin/ruff check .
 
-typecheck: venv
+typecheck: venv ## mypy
 	$(VENV)/bin/mypy
 
-pytest: venv deps
+# The probe agent runs on the nodes' Python 3.8+: vermin checks its syntax and library calls against 3.8, and the package
+# __init__ files that refuse an older Python in one line (they must parse there to say so).
+vermin: venv ## check that probes/agent.py (and the 3.11 check before it) needs no Python newer than 3.8
+	$(VENV)/bin/vermin --no-tips --violations --eval-annotations --target=3.8- probes/agent.py probes/__init__.py components/__init__.py lab/__init__.py
+
+pytest: venv deps ## the test suite
 	$(PY) -m pytest
 
-test: lint typecheck pytest
+test: lint typecheck vermin pytest ## lint, typecheck, vermin and the test suite
 
-lab: venv deps
+lab: venv deps ## the network lab end to end (root; SCENARIO=default|all|<name>)
 	$(PY) -m lab $(SCENARIO)
 
-bench: venv deps
+bench: venv deps ## the benchmarks in bench/ (root)
 	$(PY) -m bench
 
-clean:
+clean: ## remove .venv, out/, lab-report/ and caches
 	rm -rf $(VENV) out lab-report .mypy_cache .pytest_cache .ruff_cache

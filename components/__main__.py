@@ -14,11 +14,11 @@ import json
 import sys
 from pathlib import Path, PurePosixPath
 
-from components.config import NAMESPACE, SECRETS, ConfigError, StackConfig, needed_secrets, parse_config
+from components.config import NAMESPACE, SECRETS, ConfigError, StackConfig, needed_secrets, parse_config, placeholder_problem, placeholders
 from components.render.bundle import render_artifacts, render_files
 from components.render.gateway import ACTIONS, FLAVORS, GatewayRuleError, GatewayRules, gateway_script
 from components.stack import STACKS_DIR, read_stack_file, stack_file
-from probes import agent_source
+from probes import agent_source, cli
 
 
 def render(stack: str, out: Path, stacks_dir: Path, path_mtu: int | None = None) -> int:
@@ -48,6 +48,9 @@ def render(stack: str, out: Path, stacks_dir: Path, path_mtu: int | None = None)
         return 2
     print(f"netstab: rendered {len(files)} files for stack '{stack}' into {out}/" + (f" and removed {removed} left by the previous render" if removed else ""))
     print(_secrets_still_needed(config, secure))
+    found = placeholders(config)
+    if found:
+        print(f"netstab: WARNING: `pulumi up` refuses this stack: {placeholder_problem(found)}", file=sys.stderr)
     return 0
 
 
@@ -93,7 +96,7 @@ def _previous_render(out: Path) -> set[str]:
 def _secrets_still_needed(config: StackConfig, secure: frozenset[str]) -> str:
     needed = [f"{NAMESPACE}:{k}" for k in needed_secrets(config) if k not in secure]
     optional = [f"{NAMESPACE}:{k}" for k, (when, _) in SECRETS.items() if when == "optional" and k not in secure]
-    line = (f"netstab: before `pulumi up`, set the secrets {', '.join(needed)} (pulumi config set --secret KEY VALUE)" if needed
+    line = (f"netstab: before `pulumi up`, set the secrets {', '.join(needed)} (pulumi config set --secret KEY, which prompts, or reads the value on stdin)" if needed
             else "netstab: every secret `pulumi up` needs is set in the stack file")
     return line + (f"; optional: {', '.join(optional)}" if optional else "")
 
@@ -150,4 +153,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_proxmoxve as proxmox
 
 from components.cluster import K3sCluster, K3sClusterArgs
-from components.config import ConfigError, StackConfig
+from components.config import ConfigError, StackConfig, placeholder_problem, placeholders
 from components.gateway import GatewayFirewall, GatewayFirewallArgs
 from components.mirror import NodeRegistries, NodeRegistriesArgs, RegistryMirror, RegistryMirrorArgs
 from components.mss import mss_from_path_mtu
@@ -48,18 +48,27 @@ def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
     )
 
 
+# The type the cloud image was declared as before download.File (issue 23): its alias.
+LEGACY_DOWNLOAD = "proxmoxve:download/fileLegacy:FileLegacy"
+
+
 def boot_image(config: StackConfig, provider: proxmox.Provider) -> BootImage | None:
     """The cloud image the VMs boot from, downloaded to the Proxmox node (None: VMs clone a template).
 
     Its file name is fixed, so a new URL with the same name is replaced delete-first: create-first
     would fail on the existing file (or, allowed to overwrite it, lose it to the old delete).
+
+    download.File (proxmox_download_file) is the code of the deprecated download.FileLegacy under its new name
+    (bpg fwprovider/nodes/resource_download_file_short.go @v0.111.1 embeds downloadFileResource and only drops
+    its deprecation): the same inputs, replaces and id. The alias keeps a stack deployed with FileLegacy on
+    the same resource; without it the engine would create the new type first and fail on the existing file.
     """
     image = config.image
     if not image.url or not image.file_name:
         return None
-    download = proxmox.download.FileLegacy(
+    download = proxmox.download.File(
         "cloud-image",
-        proxmox.download.FileLegacyArgs(
+        proxmox.download.FileArgs(
             content_type="iso",
             datastore_id=config.proxmox.image_datastore,
             node_name=config.proxmox.node,
@@ -67,7 +76,7 @@ def boot_image(config: StackConfig, provider: proxmox.Provider) -> BootImage | N
             file_name=image.file_name,
             overwrite=False,
         ),
-        opts=pulumi.ResourceOptions(provider=provider, delete_before_replace=True),
+        opts=pulumi.ResourceOptions(provider=provider, delete_before_replace=True, aliases=[pulumi.Alias(type_=LEGACY_DOWNLOAD)]),
     )
     return BootImage(volume_id(config.proxmox.image_datastore, "iso", image.file_name), download)
 
@@ -146,10 +155,30 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
     return Program(cluster=cluster, gateway=gateway, mirror=mirror, secrets=secrets_layer, validation=validation)
 
 
+# The oldest Pulumi CLI the program runs on: `replace_with` (engine 3.207.0, pulumi#20693) rebuilds each VM's steps with it.
+# docs/prerequisites.md states it (a test holds the two together); docs/lifecycle.md says what 3.260 adds.
+MIN_PULUMI_CLI = "3.207.0"
+
+
+def require_engine() -> None:
+    """Refuse an older CLI before anything is declared (the SDK itself would only fail at the first resource using replace_with)."""
+    try:
+        pulumi.require_pulumi_version(f">={MIN_PULUMI_CLI}")
+    except Exception as exc:  # the engine's refusal, or an engine too old to answer the question
+        raise SystemExit(f"netstab needs Pulumi CLI {MIN_PULUMI_CLI} or newer (docs/prerequisites.md); `pulumi version` "
+                         f"shows yours, https://www.pulumi.com/docs/install/ updates it ({exc})") from None
+
+
 def main() -> None:
+    require_engine()
     try:
         config, secrets = load_pulumi_config()
     except ConfigError as exc:
         # One line per problem, then stop before any resource is declared.
         raise SystemExit("netstab: the stack config has problems:\n  " + "\n  ".join(exc.problems)) from None
+    found = placeholders(config)
+    if found:
+        # Refused before any resource, preview included (the offline render is the way to review such a stack):
+        # a pinned placeholder host key would fail every SSH step only after the VMs exist.
+        raise SystemExit(f"netstab: the stack config has problems:\n  {placeholder_problem(found)}")
     build(config, secrets)

@@ -47,8 +47,10 @@ def read_stack_file(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
         raise ConfigError([f"{path}: is not UTF-8 text (undecodable byte at offset {exc.start}); save it as UTF-8"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot be read ({exc.strerror})"]) from None
-    document = _load_yaml(path, text) or {}
-    config = document.get("config", {}) if isinstance(document, dict) else None
+    document = _load_yaml(path, text)
+    if not isinstance(document, dict) or "config" not in document:
+        raise ConfigError([f"{path}: {_no_config(document)}"])
+    config = document["config"]
     if not isinstance(config, dict):
         raise ConfigError([f"{path}: expected a top-level 'config:' mapping"])
     not_text = [key for key in config if not isinstance(key, str)]
@@ -57,13 +59,28 @@ def read_stack_file(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
                            f"stack keys are {NAMESPACE}:<section>" for key in not_text])
     raw: dict[str, Any] = {}
     for full_key, value in config.items():
-        namespace, _, key = full_key.partition(":")
-        if namespace == NAMESPACE:
+        namespace, colon, key = full_key.partition(":")
+        if not colon:
+            raw[f":{full_key}"] = value  # no namespace (Pulumi refuses the file): parse_config names it
+        elif namespace == NAMESPACE:
             raw[key] = value
         elif misspelt_namespace(namespace):
             raw[full_key] = value  # parse_config names it
     secure = frozenset(k for k, v in raw.items() if isinstance(v, dict) and set(v) == {"secure"})
     return raw, secure
+
+
+def _no_config(document: Any) -> str:
+    """What a stack file without its `config:` mapping is, in one line."""
+    where = "a top-level `config:` mapping, each section a `netstab:<section>` key under it (stacks/README.md)"
+    if document is None:
+        return f"is empty; a stack file holds its settings under {where}"
+    if not isinstance(document, dict):
+        return f"is a YAML {type(document).__name__}, not a mapping; a stack file holds its settings under {where}"
+    ours = [str(k) for k in document if str(k).partition(":")[0] == NAMESPACE or str(k).partition(":")[2] == "" and str(k) in SECTIONS]
+    if ours:
+        return f"{', '.join(ours)} sit at the top level; put them under a top-level `config:` line, indented"
+    return f"has no top-level `config:` (found: {', '.join(map(str, document)) or 'nothing'}); a stack file holds its settings under {where}"
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -125,6 +142,14 @@ def _engine_sections(cfg: pulumi.Config) -> dict[str, Any]:
     return raw
 
 
+def _engine_value(text: str | None) -> Any:
+    """A config value as pulumi.Config.get_object reads it: JSON when it parses, else the text."""
+    try:
+        return json.loads(text) if text is not None else None
+    except json.JSONDecodeError:
+        return text
+
+
 CREDENTIALS_SHAPE = 'expected {"<registry>": {"username": "...", "password": "..."}}'
 
 
@@ -165,7 +190,8 @@ def load_pulumi_config() -> tuple[StackConfig, Secrets]:
         if namespace == NAMESPACE and key not in SECTIONS + SECRET_KEYS + OPTIONAL_SECRET_KEYS:
             raw[key] = "<set>"
         elif misspelt_namespace(namespace):
-            raw[full_key] = "<set>"
+            # a section is checked where it was meant to be (parse_config); any other key is only named
+            raw[full_key] = _engine_value(runtime_config.get_config(full_key)) if key in SECTIONS else "<set>"
     # The secrets' plain text, looked at here (set? empty? well formed?) and never put in a message.
     values = {k: runtime_config.get_config(f"{NAMESPACE}:{k}") for k in SECRET_KEYS + OPTIONAL_SECRET_KEYS}
     given = {k: v for k, v in values.items() if v is not None}

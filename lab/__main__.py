@@ -18,6 +18,7 @@ from types import FrameType
 from lab.netns import Topology, exclusive, remove_stale
 from lab.scenarios import NAMES, Outcome, run
 from lab.topology import PREFIX
+from probes import cli
 
 TOOLS = ("ip", "nft", "docker-registry", "skopeo", "openssl", "tracepath")
 
@@ -79,4 +80,4 @@ def summary_line(o: Outcome) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

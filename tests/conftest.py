@@ -30,7 +30,7 @@ def problems_of(raw) -> list[str]:
 # Resource type tokens as the SDKs register them (asserted on by the program and lifecycle rings).
 VM = "proxmoxve:index/vmLegacy:VmLegacy"
 SNIPPET = "proxmoxve:index/fileLegacy:FileLegacy"
-DOWNLOAD = "proxmoxve:download/fileLegacy:FileLegacy"
+DOWNLOAD = "proxmoxve:download/file:File"
 COMMAND = "command:remote:Command"
 DYNAMIC = "pulumi-python:dynamic:Resource"
 EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"

@@ -26,6 +26,8 @@ from components.config.stack import (
     misspelt_namespace,
     needed_secrets,
     parse_config,
+    placeholder_problem,
+    placeholders,
     secret_hint,
 )
 from components.config.validation import CriteriaConfig, ValidationConfig
@@ -35,5 +37,5 @@ __all__ = [
     "SECTIONS", "ConfigError", "ExternalSecretConfig", "GateConfig", "GatewayConfig", "IPAddress", "IPNetwork", "ImageConfig",
     "K3sConfig", "MirrorConfig", "NetworkConfig", "NodeConfig", "OperatorConfig", "ProxmoxConfig", "SecretsConfig", "SshConfig",
     "StackConfig", "StoreConfig", "UpstreamConfig", "ValidationConfig", "CriteriaConfig", "WarmupConfig", "misspelt_namespace", "needed_secrets",
-    "parse_config", "secret_hint",
+    "parse_config", "placeholder_problem", "placeholders", "secret_hint",
 ]

@@ -48,7 +48,10 @@ def rule(*needs: str) -> Callable[[F], F]:
     """Mark a section method as a rule over the fields it names (dotted into nested sections).
 
     It runs on the validated section; when other fields are invalid it still runs, on the fields
-    that are valid on their own, as long as every field it names is among them.
+    that are valid on their own, as long as every field it names is among them. A list of sections
+    named with `[]` (`"nodes[]"`) is there even when some of its items are not: the rule then sees
+    each invalid item as a Partial of its valid fields (and must look at what it holds), so a
+    mistake in one node does not hide another node's clash.
     """
 
     def mark(method: F) -> F:
@@ -70,14 +73,26 @@ class Partial:
         self.__dict__.update(values)
 
 
+class Items(tuple[Any, ...]):
+    """A list of sections some of whose items are invalid (those are Partials)."""
+
+
 def present(section: Any, dotted: str) -> bool:
-    """Whether a (possibly partial) section holds this field, complete."""
+    """Whether a (possibly partial) section holds this field, complete (`nodes[]`: a list, its items perhaps partial)."""
     value = section
-    for name in dotted.split("."):
+    items_may_be_partial = dotted.endswith("[]")
+    for name in dotted.removesuffix("[]").split("."):
         if isinstance(value, Partial) and name not in vars(value):
             return False
         value = getattr(value, name)
+    if isinstance(value, Items):
+        return items_may_be_partial
     return not isinstance(value, Partial)
+
+
+def has(item: Any, *names: str) -> bool:
+    """Whether an item of a `[]` list holds these fields (a valid section holds them all)."""
+    return not isinstance(item, Partial) or all(name in vars(item) for name in names)
 
 
 class Section(BaseModel):
@@ -128,7 +143,19 @@ class Section(BaseModel):
                 nested, many = section_of(info.annotation)
                 if nested is not None and not many and isinstance(raw, Mapping):
                     values[name] = nested.partial(raw)
+                elif nested is not None and many and isinstance(raw, list | tuple):
+                    values[name] = Items(nested.item(raw_item) for raw_item in raw)
         return Partial(values)
+
+    @classmethod
+    def item(cls, raw: Any) -> Any:
+        """One item of a list of sections: the section when it is valid, else a Partial of its valid fields."""
+        if not isinstance(raw, Mapping):
+            return Partial({})
+        try:
+            return cls.model_validate(raw, by_alias=True, by_name=False)
+        except ValidationError:
+            return cls.partial(raw)
 
     @classmethod
     def _translate(cls, error: ErrorDetails) -> tuple[Loc, str]:

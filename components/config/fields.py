@@ -91,12 +91,18 @@ def _text(value: Any) -> str:
     return value
 
 
+# Numbers and booleans must be YAML's own, as the schema says: the engine hands structured config over
+# as parsed JSON (pulumi.Config.get_object), and `pulumi config set --path KEY 1400` / `true` already
+# stores an int / a bool (pulumi/pulumi sdk/go/common/resource/config/map.go, adjustObjectValue), so
+# text here is a value written in quotes.
+QUOTED = "quoted, it is text: write it without quotes"
+
+
 def _bool(value: Any) -> bool:
-    # Strings too: the engine hands some values over as text.
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        raise ValueError(QUOTED)
     raise ValueError("")
 
 
@@ -135,10 +141,12 @@ STRING_ITEMS = {"type": "array", "items": {"type": "string", "minLength": 1}}
 
 
 def between(low: int, high: int) -> Check:
-    """An integer in low..high (numeric strings too, as the engine may pass them)."""
+    """An integer in low..high (a YAML integer: quoted digits are text, as the schema says)."""
 
     def convert(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int | str) or (isinstance(value, str) and not value.strip().isdigit()):
+        if isinstance(value, str) and value.strip().isdigit():
+            raise ValueError(QUOTED)
+        if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError("")
         number = int(value)
         if not low <= number <= high:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from components.config.base import Loc, Problems, Section, path
+from components.config.base import Loc, Problems, Section, has, path
 from components.config.fields import IP, between, hostname, one_of
 
 ROLES = ("server", "agent")
@@ -33,28 +33,36 @@ class NodeConfig(Section):
     @property
     def mac(self) -> str:
         """A stable, locally administered MAC derived from the VM id, so cloud-init can match the NIC."""
-        low = self.vm_id & 0xFFFFFF
-        return f"02:4e:53:{low >> 16:02x}:{(low >> 8) & 0xFF:02x}:{low & 0xFF:02x}"
+        return mac_of(self.vm_id)
 
 
-# A VM as the cross-section rules see it: where it is declared (nodes[i] or mirror) and what it is.
-Vm = tuple[Loc, NodeConfig]
+def mac_of(vm_id: int) -> str:
+    low = vm_id & 0xFFFFFF
+    return f"02:4e:53:{low >> 16:02x}:{(low >> 8) & 0xFF:02x}:{low & 0xFF:02x}"
 
 
-def one_server(nodes: Sequence[NodeConfig]) -> Problems:
+# A VM as the cross-section rules see it: where it is declared (nodes[i] or mirror) and what it is
+# (a Partial of its valid fields when the node itself has mistakes: the rules use what is there).
+Vm = tuple[Loc, Any]
+
+
+def one_server(nodes: Sequence[Any]) -> Problems:
     if not nodes:
         yield ("nodes",), "needs at least one node with role: server"
         return
-    servers = sum(n.role == "server" for n in nodes)
-    if servers != 1:
+    servers = sum(has(n, "role") and n.role == "server" for n in nodes)
+    unknown = sum(not has(n, "role") for n in nodes)
+    if servers > 1 or (servers == 0 and not unknown):  # a node with a wrong role may be the server
         yield ("nodes",), f"needs exactly one node with role: server (found {servers}); HA control planes are not supported yet"
 
 
 def unique(vms: Sequence[Vm]) -> Problems:
-    """Each VM needs its own name, VM id and address."""
+    """Each VM needs its own name, VM id and address (among those whose value is valid)."""
     for attr in ("name", "vm_id", "ip"):
         seen: dict[Any, Loc] = {}
         for loc, vm in vms:
+            if not has(vm, attr):
+                continue
             value = getattr(vm, attr)
             if value in seen:
                 yield (*loc, NodeConfig.model_fields[attr].alias or attr), f"{value} is already used by {path(seen[value])}; each VM needs its own"
@@ -62,7 +70,10 @@ def unique(vms: Sequence[Vm]) -> Problems:
     # The MAC keeps only the VM id's low 24 bits, so two different ids can still give one MAC.
     macs: dict[str, Vm] = {}
     for loc, vm in vms:
-        first = macs.setdefault(vm.mac, (loc, vm))
+        if not has(vm, "vm_id"):
+            continue
+        mac = mac_of(vm.vm_id)
+        first = macs.setdefault(mac, (loc, vm))
         if first[1].vm_id != vm.vm_id:
-            yield (*loc, "vmId"), (f"{vm.vm_id} gives the same MAC address ({vm.mac}) as vmId {first[1].vm_id} of {path(first[0])}; "
+            yield (*loc, "vmId"), (f"{vm.vm_id} gives the same MAC address ({mac}) as vmId {first[1].vm_id} of {path(first[0])}; "
                                    "the MAC keeps the id's low 24 bits, so pick an id that differs in them")

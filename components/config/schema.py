@@ -18,7 +18,7 @@ from pydantic.json_schema import GenerateJsonSchema
 
 from components.config.base import Section, section_of
 from components.config.fields import Check
-from components.config.stack import NAMESPACE, SECRETS, StackConfig
+from components.config.stack import NAMESPACE, SECRETS, StackConfig, secret_hint
 
 SCHEMA_FILE = "stacks/netstab.schema.json"
 
@@ -34,7 +34,7 @@ def stack_schema() -> dict[str, Any]:
     properties = {f"{NAMESPACE}:{key}": value for key, value in config["properties"].items()}
     for key, (when, doc) in SECRETS.items():
         properties[f"{NAMESPACE}:{key}"] = {
-            "description": f"{doc}; needed {when}. A secret: pulumi config set --secret {NAMESPACE}:{key} <value>",
+            "description": f"{doc}; needed {when}. A secret: {secret_hint(key).removeprefix('set it with: ')}",
             "type": "object",
             "properties": {"secure": {"type": "string"}},
             "required": ["secure"],
@@ -49,8 +49,10 @@ def stack_schema() -> dict[str, Any]:
                 "type": "object",
                 "properties": properties,
                 "required": [f"{NAMESPACE}:{key}" for key in config["required"]],
-                # other namespaces are other programs' business; a key of ours must be one we know
-                "propertyNames": {"anyOf": [{"enum": list(properties)}, {"not": {"pattern": f"^{NAMESPACE}:"}}]},
+                # other namespaces are other programs' business; a key of ours must be one we know, and a key
+                # without a namespace (`ssh:` for `netstab:ssh:`) is refused, as Pulumi refuses it
+                "propertyNames": {"anyOf": [{"enum": list(properties)},
+                                            {"allOf": [{"not": {"pattern": f"^{NAMESPACE}:"}}, {"pattern": "^[^:]+:[^:]"}]}]},
             },
         },
         "required": ["config"],
@@ -74,11 +76,18 @@ validation runs before anything is declared or written and lists every problem a
 `key.path: message` per line, then exits 2. The same validation runs under `pulumi up`.
 
 Editors with yaml-language-server (VS Code's YAML extension, Neovim, Helix, ...) complete and check
-stack files from `netstab.schema.json` through the modeline on each file's first line:
+stack files from `netstab.schema.json`, found either way:
 
-```yaml
-# yaml-language-server: $schema=netstab.schema.json
-```
+- the modeline on each file's first line (it works only as the file's first comment, and
+  `pulumi stack select --create` may write `encryptionsalt:` above it: move it back to the top):
+
+  ```yaml
+  # yaml-language-server: $schema=netstab.schema.json
+  ```
+
+- or a schema mapping by file name, which needs no modeline: VS Code reads the repo's
+  `.vscode/settings.json` (`"yaml.schemas": {{"./stacks/netstab.schema.json": ["stacks/Pulumi.*.yaml"]}}`);
+  other editors take the same glob in their yaml-language-server settings (`yaml.schemas`).
 """
 
 
@@ -88,8 +97,10 @@ def config_reference() -> str:
     for name, info in StackConfig.model_fields.items():
         lines += _rows(info.alias or name, info)
     lines += ["", "## Secrets", "",
-              f"Set with `pulumi config set --secret {NAMESPACE}:<key> <value>`: they are stored encrypted and",
-              "are never part of the config above, of rendered files or of command text.", "",
+              f"Set with `pulumi config set --secret {NAMESPACE}:<key>`, which prompts for the value, or with the value on",
+              f"stdin (`pulumi config set --secret {NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519`), never as an argument:",
+              "a command line lands in shell history and in `ps`. They are stored encrypted and are never part of the",
+              "config above, of rendered files or of command text.", "",
               "| key | needed | meaning |", "| --- | --- | --- |"]
     lines += [f"| `{NAMESPACE}:{key}` | {when} | {doc} |" for key, (when, doc) in SECRETS.items()]
     lines += ["", "## Long defaults", ""]

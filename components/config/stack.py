@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from components.config.base import ConfigError, Problems, Section, default, present, problem_lines, rule
+from components.config.base import ConfigError, Problems, Section, default, has, present, problem_lines, rule
 from components.config.gateway import GatewayConfig
 from components.config.image import ImageConfig
 from components.config.k3s import K3sConfig
@@ -62,8 +62,10 @@ class StackConfig(Section):
     def agents(self) -> tuple[NodeConfig, ...]:
         return tuple(n for n in self.nodes if n.role == "agent")
 
-    @rule("nodes", "validation")
+    @rule("nodes[]", "validation.vantage_points")
     def _vantage_points_are_known(self) -> Problems:
+        if not all(has(n, "name") for n in self.nodes):
+            return  # a node whose name is wrong may be the one meant
         names = {n.name for n in self.nodes}
         for i, name in enumerate(self.validation.vantage_points):
             if name != PROXMOX and name not in names:
@@ -74,18 +76,20 @@ class StackConfig(Section):
         """Where the gate probes from: as configured, or the Proxmox host, the server and the first agent."""
         return self.validation.vantage_points or (PROXMOX, self.server.name, *(a.name for a in self.agents[:1]))
 
-    @rule("nodes")
+    @rule("nodes[]")
     def _one_server(self) -> Problems:
         return one_server(self.nodes)
 
-    @rule("nodes")
+    @rule("nodes[]")
     def _vms_are_distinct(self) -> Problems:
         return unique(_vms(self))
 
-    @rule("nodes", "network.subnet", "network.gateway")
+    @rule("nodes[]", "network.subnet", "network.gateway")
     def _vms_are_hosts_of_the_subnet(self) -> Problems:
         network = self.network
         for loc, vm in _vms(self):
+            if not has(vm, "ip"):
+                continue
             if vm.ip not in network.subnet:
                 yield (*loc, "ip"), f"{vm.ip} is outside network.subnet {network.subnet}; pick an address inside it"
             elif vm.ip == network.gateway:
@@ -127,10 +131,13 @@ def parse_config(raw: Mapping[str, Any], secret_keys_present: frozenset[str] | N
     secret_keys = SECRET_KEYS + OPTIONAL_SECRET_KEYS
     problems = [f"{NAMESPACE}:{key}: is stored in plain text; {secret_hint(key)}" for key in secret_keys
                 if key in raw and not (secret_keys_present and key in secret_keys_present) and not _looks_secure(raw[key])]
-    misspelt = [key for key in raw if ":" in key and misspelt_namespace(key.partition(":")[0])]
-    problems += [f"{key}: the namespace '{key.partition(':')[0]}' looks like a misspelling of '{NAMESPACE}'; "
-                 f"rename the key {NAMESPACE}:{key.partition(':')[2]}" for key in misspelt]
-    sections = {k: v for k, v in raw.items() if k not in secret_keys and k not in misspelt}
+    misnamed = [key for key in raw if ":" in key and (key.startswith(":") or misspelt_namespace(key.partition(":")[0]))]
+    sections = {k: v for k, v in raw.items() if k not in secret_keys and k not in misnamed}
+    for key in misnamed:
+        problems.append(_misnamed(key, sections))
+        name = key.partition(":")[2]
+        if name in SECTIONS and name not in sections:
+            sections[name] = raw[key]  # checked where it was meant to be: its own mistakes now, and no "missing" for it
     try:
         config = StackConfig.model_validate(sections, by_alias=True, by_name=False)
     except ValidationError as exc:
@@ -139,6 +146,18 @@ def parse_config(raw: Mapping[str, Any], secret_keys_present: frozenset[str] | N
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _misnamed(key: str, sections: Mapping[str, Any]) -> str:
+    """A key in the wrong namespace: none at all (`ssh:`, read_stack_file passes it as `:ssh`) or a misspelt one."""
+    namespace, _, name = key.partition(":")
+    known = name in SECTIONS or name in SECRETS
+    rename = f"rename the key {NAMESPACE}:{name}" if known else f"stack keys are {NAMESPACE}:<section>, one of: {', '.join(SECTIONS)}"
+    if name in sections:
+        rename = f"{NAMESPACE}:{name} is set too: keep that one and remove this"
+    if not namespace:
+        return f"{name}: has no namespace, and Pulumi refuses a stack file with such a key (it reads <namespace>:<key>); {rename}"
+    return f"{key}: the namespace '{namespace}' looks like a misspelling of '{NAMESPACE}'; {rename}"
 
 
 def _credentials_exposure(raw: Mapping[str, Any], config: StackConfig) -> list[str]:
@@ -173,7 +192,39 @@ def needed_secrets(config: StackConfig) -> tuple[str, ...]:
 
 
 def secret_hint(key: str) -> str:
-    return f"set it with: pulumi config set --secret {NAMESPACE}:{key} <value>"
+    """How to set a secret without putting it on a command line (shell history, ps): Pulumi prompts for it, or reads stdin."""
+    source = "< ~/.ssh/id_ed25519" if key == "sshPrivateKey" else "< FILE" if key == "mirrorCredentials" else None
+    if source:
+        return f"set it with: pulumi config set --secret {NAMESPACE}:{key} {source} (read from the file, never on the command line)"
+    return f"set it with: pulumi config set --secret {NAMESPACE}:{key} (it prompts for the value; never put it on the command line)"
+
+
+# What the shipped example marks its stand-in keys with (`...ReplaceWithYourSshKeyscanOutput00`): they
+# pass the key grammar, so only this mark tells them from real ones.
+PLACEHOLDER_MARK = "ReplaceWith"
+
+
+def placeholders(config: StackConfig) -> list[str]:
+    """The key paths whose value is still one of the example's placeholders (host keys, public keys)."""
+    found: list[str] = []
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, str) and PLACEHOLDER_MARK in value:
+            found.append(where)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{where}.{key}" if where else str(key))
+        elif isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                walk(item, f"{where}[{i}]")
+
+    walk(config.model_dump(mode="json", by_alias=True), "")
+    return found
+
+
+def placeholder_problem(found: list[str]) -> str:
+    return (f"still the example's placeholders (replace each with the real key: ssh-keyscan -t ed25519 HOST for a host key, "
+            f"your own public key for ssh.publicKeys): {', '.join(found)}")
 
 
 def _looks_secure(value: Any) -> bool:

@@ -59,7 +59,8 @@ SNIPPET_RULES = Rules(
     fresh_outputs=False,
 )
 
-# proxmox_virtual_environment_download_file (facts §1.6, fwprovider/nodes/resource_download_file.go
+# proxmox_download_file = proxmox_virtual_environment_download_file (facts §1.6: resource_download_file_short.go only renames it;
+#   fwprovider/nodes/resource_download_file.go
 #   @v0.111.1): RequiresReplace on content_type, file_name, datastore_id, node_name, url, checksum,
 #   decompression_algorithm, checksum_algorithm (216-328); the id is the volume id (480-481).
 #   The size modifier (50-158) only reacts to drift outside Pulumi, never to a config change.

@@ -61,7 +61,7 @@ def test_criteria_from_a_file_change_the_verdict(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["cp1"], "python -m probes: expected HOST=FILE, got 'cp1'"),
+    (["cp1"], "python -m probes: expected HOST=FILE, a judge fixture FILE or a lab-report/<scenario>/ folder, got 'cp1'"),
     (["cp1=missing.json"], "python -m probes: missing.json: cannot read it: No such file or directory"),
     (["cp1=bad.json"], "python -m probes: bad.json: not JSON (Expecting value: line 1 column 1 (char 0))"),
     (["cp1=other.json"], "python -m probes: other.json: cp1, document 1: not a netstab.probe/v1 document (schema 'something/v9')"),
@@ -70,7 +70,7 @@ def test_criteria_from_a_file_change_the_verdict(tmp_path, capsys):
     (["cp1=good.json", "--criteria", "criteria.json"], "python -m probes: criteria.json: min_pull_success: 95 is not a fraction between 0 "
                                                         "and 1 (0.95 means 95%)"),
     (["cp1=good.json", "--bogus"], "python -m probes: unrecognized arguments: --bogus (see --help)"),
-    ([], "python -m probes: the following arguments are required: HOST=FILE (see --help)"),
+    ([], "python -m probes: the following arguments are required: EVIDENCE (see --help)"),
 ], ids=["no-equals", "missing-file", "bad-json", "other-schema", "bad-records", "unknown-reference", "bad-criteria", "unknown-option",
         "no-evidence"])
 def test_usage_errors_exit_2_with_one_clear_line(tmp_path, monkeypatch, capsys, args, message):

@@ -51,6 +51,7 @@ class Registered:
     deleted_with: str = ""
     replace_on_changes: list[str] = field(default_factory=list)
     ignore_changes: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)  # each alias as the SDK sends it (URN or spec), as text
     id: str = ""  # what the mocks answered (custom resources)
 
     def plain_text(self) -> str:
@@ -128,6 +129,7 @@ class RecordingMonitor(pmocks.MockMonitor):
                     deleted_with=request.deletedWith,
                     replace_on_changes=list(request.replaceOnChanges),
                     ignore_changes=list(request.ignoreChanges),
+                    aliases=[json_format.MessageToJson(a, indent=None) for a in request.aliases] + list(request.aliasURNs),
                     id=response.id,
                 )
             )
@@ -160,7 +162,28 @@ class PassThroughMocks(pmocks.Mocks):
         return {}
 
 
-def stack_config(raw: dict[str, Any], secrets: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+# The program refuses the shipped example's placeholder keys (components.config.placeholders): the
+# program ring stands real-looking keys in for them unless a test keeps them (keep_placeholders).
+STAND_IN = "StandInFor0"  # as long as PLACEHOLDER_MARK, and base64 too: the key grammar still holds
+
+
+class CurrentEngine(pmocks.MockEngine):
+    """The mocks' engine, answering the program's version check (components.program.require_engine) as a CLI
+    at least as new as its minimum does: without complaint."""
+
+    def RequirePulumiVersion(self, request: Any) -> None:  # noqa: N802 (the gRPC method's name)
+        return None
+
+
+def with_stand_ins(raw: dict[str, Any]) -> dict[str, Any]:
+    """The stack as the program ring runs it: the example's placeholder keys replaced by stand-ins."""
+    from components.config.stack import PLACEHOLDER_MARK
+
+    return dict(json.loads(json.dumps(raw).replace(PLACEHOLDER_MARK, STAND_IN)))
+
+
+def stack_config(raw: dict[str, Any], secrets: dict[str, str], keep_placeholders: bool = False) -> tuple[dict[str, str], list[str]]:
+    raw = raw if keep_placeholders else with_stand_ins(raw)
     config = {f"netstab:{k}": json.dumps(v) if not isinstance(v, str) else v for k, v in raw.items()}
     config.update({f"netstab:{k}": v for k, v in secrets.items()})
     return config, [f"netstab:{k}" for k in secrets]
@@ -184,6 +207,7 @@ def run_program(
     plain_keys: tuple[str, ...] = (),
     recording: Recording | None = None,
     stdout: dict[str, str] | None = None,
+    keep_placeholders: bool = False,
 ) -> Recording:
     """Run `program` (default: the real `main`) against this config; return what it registered.
     `stdout`: what commands whose name ends with a key print (see PassThroughMocks)."""
@@ -194,7 +218,8 @@ def run_program(
     settings.ROOT.set(None)  # a fresh root stack per run, so exports never carry over
     _ensure_event_loop()
     pmocks.set_mocks(mocks, project="netstab", stack="test", preview=False, monitor=RecordingMonitor(mocks, recording))
-    config, secret_keys = stack_config(raw, DUMMY_SECRETS if secrets is None else secrets)
+    settings.SETTINGS.engine = CurrentEngine(None)
+    config, secret_keys = stack_config(raw, DUMMY_SECRETS if secrets is None else secrets, keep_placeholders)
     set_all_config(config, [k for k in secret_keys if k.split(":", 1)[1] not in plain_keys])
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()

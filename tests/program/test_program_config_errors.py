@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tests.conftest import VM
 from tests.program import harness
 from tests.program.harness import DUMMY_SECRETS, run_program
 
@@ -24,12 +25,12 @@ def refusal(raw, **kwargs) -> list[str]:
 def test_a_missing_secret_names_the_command_that_sets_it(homelab_raw):
     secrets = {k: v for k, v in DUMMY_SECRETS.items() if k != "k3sToken"}
     assert refusal(homelab_raw, secrets=secrets) == [
-        "netstab:k3sToken: missing secret; set it with: pulumi config set --secret netstab:k3sToken <value>"]
+        "netstab:k3sToken: missing secret; set it with: pulumi config set --secret netstab:k3sToken (it prompts for the value; never put it on the command line)"]
 
 
 def test_a_secret_set_in_plain_text_is_refused(homelab_raw):
     assert refusal(homelab_raw, plain_keys=("sshPrivateKey",)) == [
-        "netstab:sshPrivateKey: is stored in plain text; set it with: pulumi config set --secret netstab:sshPrivateKey <value>"]
+        "netstab:sshPrivateKey: is stored in plain text; set it with: pulumi config set --secret netstab:sshPrivateKey < ~/.ssh/id_ed25519 (read from the file, never on the command line)"]
 
 
 def test_a_typo_in_a_top_level_key_is_reported(homelab_raw):
@@ -49,8 +50,8 @@ def test_nothing_is_declared_when_config_is_invalid(homelab_raw):
 def test_the_doppler_token_is_needed_only_when_secrets_are_enabled(homelab_raw):
     without_token = {k: v for k, v in DUMMY_SECRETS.items() if k != "dopplerToken"}
     assert refusal(homelab_raw, secrets=without_token) == [
-        "netstab:dopplerToken: missing secret; set it with: pulumi config set --secret netstab:dopplerToken <value>"]
-    homelab_raw["secrets"]["enabled"] = "false"  # text, as the engine may hand it over: read as validation reads it
+        "netstab:dopplerToken: missing secret; set it with: pulumi config set --secret netstab:dopplerToken (it prompts for the value; never put it on the command line)"]
+    homelab_raw["secrets"]["enabled"] = False  # as `pulumi config set --path netstab:secrets.enabled false` stores it: a bool
     recording = run_program(homelab_raw, secrets=without_token)
     assert recording.of_type("netstab:secrets:SecretsLayer") == []
 
@@ -73,14 +74,30 @@ def test_a_misspelt_namespace_is_named(homelab_raw):
 
     assert refusal(homelab_raw, program=program) == [
         "netsatb:k3s: the namespace 'netsatb' looks like a misspelling of 'netstab'; rename the key netstab:k3s",
-        "k3s: missing required key",
+    ]  # and no "k3s: missing required key": the section is checked where it was meant to be
+
+
+def test_a_misspelt_namespace_is_checked_where_it_was_meant_to_be(homelab_raw):
+    from pulumi.runtime.config import set_config
+
+    from components.program import main
+
+    k3s = {**homelab_raw.pop("k3s"), "versoin": "v1"}
+
+    def program() -> None:
+        set_config("netsatb:k3s", json.dumps(k3s))
+        main()
+
+    assert refusal(homelab_raw, program=program) == [
+        "netsatb:k3s: the namespace 'netsatb' looks like a misspelling of 'netstab'; rename the key netstab:k3s",
+        "k3s.versoin: unknown key; expected one of: version, installUrl, readyTimeoutSeconds",
     ]
 
 
 @pytest.mark.parametrize("key", ["k3sToken", "proxmoxApiToken", "dopplerToken"])
 def test_an_empty_secret_is_refused(homelab_raw, key):
     assert refusal(homelab_raw, secrets={**DUMMY_SECRETS, key: " "}) == [
-        f"netstab:{key}: is empty; set it with: pulumi config set --secret netstab:{key} <value>"]
+        f"netstab:{key}: is empty; set it with: pulumi config set --secret netstab:{key} (it prompts for the value; never put it on the command line)"]
 
 
 CANARY = "hunter2-canary-9d1e"
@@ -124,3 +141,41 @@ def test_credentials_on_the_open_mirror_are_refused_until_the_exposure_is_accept
         "netstab:mirrorCredentials: the mirror has no authentication, so every client on 10.27.27.0/24 (every pod included) could pull "
         "through it whatever these credentials can, that account's private images too. Use an account without private images and set "
         "mirror.credentialsOpenToSubnet: true, or remove the secret (pulumi config rm netstab:mirrorCredentials)"]
+
+
+def test_the_examples_placeholder_keys_are_refused_before_any_resource(homelab_raw):
+    recording = harness.Recording()
+    assert refusal(homelab_raw, keep_placeholders=True, recording=recording) == [
+        "still the example's placeholders (replace each with the real key: ssh-keyscan -t ed25519 HOST for a host key, your own "
+        "public key for ssh.publicKeys): proxmox.sshHostKey, ssh.publicKeys[0], gateway.hostKey"]
+    assert recording.resources == []
+
+
+def test_real_keys_where_the_placeholders_were_deploy(homelab_raw):
+    assert run_program(homelab_raw).of_type(VM)  # the harness's stand-ins: the same stack less the mark
+
+
+def test_an_older_pulumi_cli_is_refused_before_any_resource(homelab_raw, monkeypatch):
+    import pulumi
+
+    asked: list[str] = []
+
+    def older_engine(version_range: str) -> None:
+        asked.append(version_range)
+        raise Exception(f'Pulumi CLI version 3.200.0 does not satisfy the version range "{version_range}"')
+
+    monkeypatch.setattr(pulumi, "require_pulumi_version", older_engine)
+    recording = harness.Recording()
+    with pytest.raises(SystemExit) as caught:
+        run_program(homelab_raw, recording=recording)
+    assert asked == [">=3.207.0"]
+    assert str(caught.value).startswith("netstab needs Pulumi CLI 3.207.0 or newer (docs/prerequisites.md); `pulumi version` shows yours")
+    assert recording.resources == []
+
+
+def test_a_new_enough_cli_is_asked_once_and_the_program_goes_on(homelab_raw, monkeypatch):
+    import pulumi
+
+    asked: list[str] = []
+    monkeypatch.setattr(pulumi, "require_pulumi_version", asked.append)
+    assert run_program(homelab_raw).of_type(VM) and asked == [">=3.207.0"]

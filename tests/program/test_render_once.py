@@ -12,7 +12,7 @@ from components.config import parse_config
 from components.render.cloudinit import HOST_KEY_PRIVATE, HOST_KEY_PUBLIC
 from components.sdkvalues import unwrap
 from tests.conftest import COMMAND, SNIPPET
-from tests.program.harness import run_program
+from tests.program.harness import run_program, with_stand_ins
 from tests.render.files import files_of
 
 COMPONENTS = Path(__file__).resolve().parents[2] / "components"
@@ -39,7 +39,7 @@ def _script(command_text: str) -> str:
 def test_every_remote_script_and_snippet_is_a_rendered_file(homelab_raw):
     recording = run_program(homelab_raw)
     # the harness runs stack "test", and its gateway measurement finds a clean path: the node MTU, 1400
-    rendered = set(files_of(parse_config(homelab_raw), stack="test", path_mtu=1400).values())
+    rendered = set(files_of(parse_config(with_stand_ins(homelab_raw)), stack="test", path_mtu=1400).values())
     commands = recording.of_type(COMMAND)
     assert len(commands) > 10
     for cmd in commands:

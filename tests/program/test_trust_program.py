@@ -7,7 +7,7 @@ from components.sdkvalues import is_secret, unwrap
 from tests.conftest import COMMAND, DYNAMIC, SNIPPET
 from tests.program.harness import run_program
 
-PVE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPveHostKeyReplaceWithYourSshKeyscanOutput00 root@pve"
+PVE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPveHostKeyStandInFor0YourSshKeyscanOutput00 root@pve"  # the harness's stand-in
 
 
 def test_every_ssh_step_pins_the_host_key_of_the_machine_it_dials(homelab_raw):

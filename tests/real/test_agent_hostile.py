@@ -23,8 +23,6 @@ from tests.real.agent_peers import Peer, answer, drip, read_request, send_file_l
 from tests.real.conftest import AGENT, agent, free_port
 from tests.real.fake_registry import FakeRegistry
 
-PYTHON38 = Path("/root/.pyenv/versions/3.8.18/bin/python3.8")
-
 
 @pytest.fixture
 def peer():
@@ -447,22 +445,3 @@ def test_one_stalled_default_handshake_is_noise(peer, localhost_cert):
     assert (result["verdict"], result["black_hole"], result["default_stalls"], result["recommended_clamp"]) == ("clean", False, 1, None)
     assert result["note"] == "1 of 3 default-MSS tries stalled and did not reproduce: noise, not a size limit"
     assert rc == 0
-
-
-@pytest.mark.skipif(not PYTHON38.exists(), reason="no Python 3.8 on this machine")
-def test_the_agent_runs_on_python_3_8(peer, localhost_cert, tmp_path):
-    from lab.images import write_layout
-
-    tls = peer(serve_tls, localhost_cert)
-    rc, doc = agent("http", tls.url("https"), "--ca-file", str(localhost_cert.ca), "--repeat", "2", "--concurrency", "2", python=str(PYTHON38))
-    assert rc == 0 and doc["host"]["python"].startswith("3.8")
-    rc, doc = agent("mss-sweep", f"127.0.0.1:{tls.port}", "--ca-file", str(localhost_cert.ca), "--no-tracepath", python=str(PYTHON38))
-    assert rc == 0 and doc["mss_sweep"]["verdict"] == "clean"
-    write_layout(tmp_path / "layout", "v1")
-    fake = FakeRegistry(tmp_path / "layout", "team/app", "v1")
-    try:
-        host = fake.url.split("//")[1]
-        rc, doc = agent("pull", f"{host}/team/app:v1", "--plain-http", host, "--platform", "linux/amd64", python=str(PYTHON38))
-    finally:
-        fake.close()
-    assert rc == 0 and doc["records"][0]["digest"].startswith("sha256:")

@@ -123,7 +123,7 @@ BROKEN = [
     pytest.param([("network", "10.27.27.0/24")], "network: expected a mapping, got '10.27.27.0/24'", id="section_not_a_mapping"),
     pytest.param([("nodes[1]", "worker1")], "nodes[1]: expected a mapping, got 'worker1'", id="node_not_a_mapping"),
     pytest.param([("k3sToken", "hunter2")],
-                 "netstab:k3sToken: is stored in plain text; set it with: pulumi config set --secret netstab:k3sToken <value>",
+                 "netstab:k3sToken: is stored in plain text; set it with: pulumi config set --secret netstab:k3sToken (it prompts for the value; never put it on the command line)",
                  id="secret_in_plain_text"),
 ]
 
@@ -202,9 +202,21 @@ def test_defaults_fill_optional_keys(homelab_raw):
     assert {n.cores for n in config.nodes} == {2}
 
 
-def test_numbers_and_booleans_given_as_text_are_read(homelab_raw):
+def test_numbers_and_booleans_given_as_text_are_refused_as_the_schema_refuses_them(homelab_raw):
+    """The engine hands sections over as parsed JSON, and `pulumi config set --path KEY 1400` stores an int: text is a quoted value."""
     _set(homelab_raw, "network.mtu", "1400")
     _set(homelab_raw, "proxmox.insecure", "False")
+    _set(homelab_raw, "gateway.pathMtu", "1400")
+    assert problems_of(homelab_raw) == [
+        "proxmox.insecure: 'False' is not true or false (quoted, it is text: write it without quotes)",
+        "network.mtu: '1400' is not an integer in 576..9000 (quoted, it is text: write it without quotes)",
+        "gateway.pathMtu: '1400' is not an integer in 576..9000 or auto (quoted, it is text: write it without quotes)",
+    ]
+
+
+def test_numbers_and_booleans_as_yaml_writes_them_are_read(homelab_raw):
+    _set(homelab_raw, "network.mtu", 1400)
+    _set(homelab_raw, "proxmox.insecure", False)
     config = parse_config(homelab_raw)
     assert config.network.mtu == 1400 and config.proxmox.insecure is False
 

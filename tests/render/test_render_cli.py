@@ -164,11 +164,11 @@ def test_a_broken_manifest_removes_nothing(tmp_path):
 @pytest.mark.parametrize("extra,edit,expected", [
     pytest.param("", lambda t: t,
                  ["netstab: before `pulumi up`, set the secrets netstab:proxmoxApiToken, netstab:sshPrivateKey, netstab:k3sToken, "
-                  "netstab:dopplerToken (pulumi config set --secret KEY VALUE); optional: netstab:mirrorCredentials"], id="none_set"),
+                  "netstab:dopplerToken (pulumi config set --secret KEY, which prompts, or reads the value on stdin); optional: netstab:mirrorCredentials"], id="none_set"),
     pytest.param("  netstab:k3sToken:\n    secure: v1:AAAA\n  netstab:mirrorCredentials:\n    secure: v1:BBBB\n",
                  lambda t: t.replace("    diskGb: 100\n", "    diskGb: 100\n    credentialsOpenToSubnet: true\n"),
                  ["netstab: before `pulumi up`, set the secrets netstab:proxmoxApiToken, netstab:sshPrivateKey, netstab:dopplerToken "
-                  "(pulumi config set --secret KEY VALUE)"], id="some_set"),
+                  "(pulumi config set --secret KEY, which prompts, or reads the value on stdin)"], id="some_set"),
     pytest.param("  netstab:proxmoxApiToken:\n    secure: v1:A\n  netstab:sshPrivateKey:\n    secure: v1:B\n  netstab:k3sToken:\n    secure: v1:C\n",
                  lambda t: t.replace("    enabled: true\n    operator:", "    enabled: false\n    operator:"),
                  ["netstab: every secret `pulumi up` needs is set in the stack file; optional: netstab:mirrorCredentials"],

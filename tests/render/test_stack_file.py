@@ -43,13 +43,38 @@ BROKEN_FILES = [
                  [f"{{path}}: line {_line_of(DUPLICATE_NESTED, 'mtu: 9000')}: key 'mtu' is already on line "
                   f"{_line_of(DUPLICATE_NESTED, 'mtu: 1400')} of the same mapping (YAML would keep only the last); keep one"],
                  id="duplicate_nested_key"),
+    # a section in the wrong namespace is named once, and checked where it was meant to be (no "missing required key")
     pytest.param(HOMELAB.replace("netstab:k3s:", "netsatb:k3s:"),
-                 ["netsatb:k3s: the namespace 'netsatb' looks like a misspelling of 'netstab'; rename the key netstab:k3s",
-                  "k3s: missing required key"], id="misspelt_namespace"),
+                 ["netsatb:k3s: the namespace 'netsatb' looks like a misspelling of 'netstab'; rename the key netstab:k3s"],
+                 id="misspelt_namespace"),
     pytest.param(HOMELAB.replace("netstab:k3s:", "Netstab:k3s:"),
-                 ["Netstab:k3s: the namespace 'Netstab' looks like a misspelling of 'netstab'; rename the key netstab:k3s",
-                  "k3s: missing required key"], id="capitalised_namespace"),
+                 ["Netstab:k3s: the namespace 'Netstab' looks like a misspelling of 'netstab'; rename the key netstab:k3s"],
+                 id="capitalised_namespace"),
+    pytest.param(HOMELAB.replace("netstab:ssh:", "ssh:"),
+                 ["ssh: has no namespace, and Pulumi refuses a stack file with such a key (it reads <namespace>:<key>); "
+                  "rename the key netstab:ssh"], id="no_namespace"),
+    pytest.param(HOMELAB.replace("netstab:ssh:\n", "ssh:\n    shell: bash\n"),
+                 ["ssh: has no namespace, and Pulumi refuses a stack file with such a key (it reads <namespace>:<key>); "
+                  "rename the key netstab:ssh", "ssh.shell: unknown key; expected one of: user, publicKeys"], id="no_namespace_and_a_mistake_inside"),
+    pytest.param(appended("  ssh:\n    user: ubuntu\n"),
+                 ["ssh: has no namespace, and Pulumi refuses a stack file with such a key (it reads <namespace>:<key>); "
+                  "netstab:ssh is set too: keep that one and remove this"], id="no_namespace_beside_the_right_one"),
+    pytest.param(appended("  region: eu\n"),
+                 ["region: has no namespace, and Pulumi refuses a stack file with such a key (it reads <namespace>:<key>); "
+                  "stack keys are netstab:<section>, one of: proxmox, network, image, ssh, k3s, nodes, gateway, mirror, secrets, validation"],
+                 id="unknown_key_without_namespace"),
     pytest.param("config: [netstab:network]\n", ["{path}: expected a top-level 'config:' mapping"], id="config_not_a_mapping"),
+    # without its `config:` wrapper: one line saying so, not one "missing required key" per section
+    pytest.param(HOMELAB.replace("config:\n", "").replace("\n  ", "\n"),
+                 ["{path}: netstab:proxmox, netstab:network, netstab:image, netstab:ssh, netstab:k3s, netstab:nodes, netstab:gateway, "
+                  "netstab:mirror, netstab:secrets sit at the top level; put them under a top-level `config:` line, indented"],
+                 id="no_config_wrapper"),
+    pytest.param("# yaml-language-server: $schema=netstab.schema.json\n",
+                 ["{path}: is empty; a stack file holds its settings under a top-level `config:` mapping, each section a "
+                  "`netstab:<section>` key under it (stacks/README.md)"], id="empty_file"),
+    pytest.param("encryptionsalt: v1:abc\nconfg:\n  netstab:k3s: {}\n",
+                 ["{path}: has no top-level `config:` (found: encryptionsalt, confg); a stack file holds its settings under a "
+                  "top-level `config:` mapping, each section a `netstab:<section>` key under it (stacks/README.md)"], id="config_misspelt"),
 ]
 
 
