@@ -77,7 +77,7 @@ def _no_config(document: Any) -> str:
         return f"is empty; a stack file holds its settings under {where}"
     if not isinstance(document, dict):
         return f"is a YAML {type(document).__name__}, not a mapping; a stack file holds its settings under {where}"
-    ours = [str(k) for k in document if str(k).partition(":")[0] == NAMESPACE or str(k).partition(":")[2] == "" and str(k) in SECTIONS]
+    ours = [str(k) for k in document if str(k).startswith(f"{NAMESPACE}:") or str(k) in SECTIONS]
     if ours:
         return f"{', '.join(ours)} sit at the top level; put them under a top-level `config:` line, indented"
     return f"has no top-level `config:` (found: {', '.join(map(str, document)) or 'nothing'}); a stack file holds its settings under {where}"

@@ -14,7 +14,7 @@ PUBLIC_KEY = re.compile(r"^(ssh-(ed25519|rsa)|ecdsa-sha2-\S+) \S+")
 def _public_keys(value: Any) -> tuple[str, ...]:
     for i, item in enumerate(value if isinstance(value, list) else [value]):
         if isinstance(item, str) and "PRIVATE KEY" in item:  # refused before any message could quote it
-            raise Refused("is a private key; never paste it here: set it with pulumi config set --secret netstab:sshPrivateKey, "
+            raise Refused("is a private key; never paste it here: set it with pulumi config set --secret netstab:sshPrivateKey < KEYFILE, "
                           "and list its public half (ssh-keygen -y -f KEY)", at=(i,) if isinstance(value, list) else ())
     keys = string_list(value)
     if not keys or not all(PUBLIC_KEY.match(k) for k in keys):

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from components.config.base import ConfigError, Problems, Section, default, has, present, problem_lines, rule
+from components.config.base import ConfigError, Partial, Problems, Section, default, has, problem_lines, rule
 from components.config.gateway import GatewayConfig
 from components.config.image import ImageConfig
 from components.config.k3s import K3sConfig
@@ -111,10 +111,14 @@ class StackConfig(Section):
 
 
 def _vms(stack: Any) -> list[Vm]:
-    """The cluster nodes, and the mirror VM when it is enabled and valid."""
+    """The cluster nodes, and the mirror VM when it is enabled (with its valid fields when others are not)."""
     vms: list[Vm] = [(("nodes", i), node) for i, node in enumerate(stack.nodes)]
-    if present(stack, "mirror") and stack.mirror.vm is not None:
-        vms.append((("mirror",), stack.mirror.vm))
+    mirror = vars(stack).get("mirror") if isinstance(stack, Partial) else stack.mirror
+    if isinstance(mirror, Partial):
+        if getattr(mirror, "enabled", False) and getattr(mirror, "vm_id", None) is not None and getattr(mirror, "ip", None) is not None:
+            vms.append((("mirror",), Partial({k: v for k, v in vars(mirror).items() if k in ("name", "vm_id", "ip")})))
+    elif mirror is not None and mirror.vm is not None:
+        vms.append((("mirror",), mirror.vm))
     return vms
 
 

@@ -28,7 +28,7 @@ TOP_KEYS = ("proxmox, network, image, ssh, k3s, nodes, gateway, mirror, secrets,
             "proxmoxApiToken, sshPrivateKey, k3sToken, mirrorCredentials, dopplerToken")
 
 PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-canary-7f3a\n-----END OPENSSH PRIVATE KEY-----"
-PRIVATE_KEY_MESSAGE = ("ssh.publicKeys[1]: is a private key; never paste it here: set it with pulumi config set --secret netstab:sshPrivateKey, "
+PRIVATE_KEY_MESSAGE = ("ssh.publicKeys[1]: is a private key; never paste it here: set it with pulumi config set --secret netstab:sshPrivateKey < KEYFILE, "
                        "and list its public half (ssh-keygen -y -f KEY)")
 
 # edits to the homelab stack, and the one problem line they must produce

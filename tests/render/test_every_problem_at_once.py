@@ -102,3 +102,10 @@ def test_the_rounds_come_back_if_cross_section_rules_need_whole_nodes(homelab_ra
     homelab_raw["nodes"][0]["ip"] = "10.27.27.1"
     clash = "nodes[0].ip: 10.27.27.1 is the gateway's address (network.gateway); pick another"
     assert (clash in problems_of(homelab_raw)) is not old_rounds
+
+
+def test_a_broken_mirror_field_does_not_hide_its_address_clash(homelab_raw):
+    homelab_raw["mirror"]["cores"] = 0
+    homelab_raw["mirror"]["ip"] = "10.27.27.21"
+    assert problems_of(homelab_raw) == ["mirror.cores: 0 is not an integer in 1..64",
+                                        "mirror.ip: 10.27.27.21 is already used by nodes[1]; each VM needs its own"]
