@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from components.config import GUEST_INTERFACE, NetworkConfig, NodeConfig, SshConfig
+from components.render.quote import authorized_key
 
 
 def _dump(document: dict[str, Any], header: str = "") -> str:
@@ -58,7 +59,7 @@ def user_data(node: NodeConfig, ssh: SshConfig) -> str:
                 "shell": "/bin/bash",
                 "sudo": "ALL=(ALL) NOPASSWD:ALL",
                 "lock_passwd": True,
-                "ssh_authorized_keys": list(ssh.public_keys),
+                "ssh_authorized_keys": [authorized_key(k) for k in ssh.public_keys],
             }
         ],
         "package_update": True,

@@ -6,10 +6,9 @@ present, in one transaction; the same file is what the boot-time unit loads.
 
 from __future__ import annotations
 
-import shlex
-
 from components.render.gateway_persist import boot_file, persist, unpersist, verify_persisted
 from components.render.gateway_rules import DIRECTIONS, Clamp, GatewayRules
+from components.render.quote import word
 
 # Reads `nft list ruleset` on stdin; prints one PROBLEM line per forward base chain that would drop
 # ICMP fragmentation-needed. nftables runs every base chain on the hook, and an accept in one (ours)
@@ -97,7 +96,7 @@ def verify(rules: GatewayRules) -> str:
     expected.append((rules.icmp4_tag, "accept"))
     if rules.any_ipv6:
         expected.append((rules.icmp6_tag, "accept"))
-    checks = "\n".join(f"check {shlex.quote(tag)} {shlex.quote(fragment)}" for tag, fragment in expected)
+    checks = "\n".join(f"check {word(tag)} {word(fragment)}" for tag, fragment in expected)
     tags = " ".join(tag for tag, _ in expected)
     return f"""live=$(nft list table inet {table} 2>/dev/null) || {{ echo "netstab: MISSING table inet {table}" >&2; exit 1; }}
 echo "$live"
@@ -110,7 +109,7 @@ check() {{
 {checks}
 found=$(printf '%s\\n' "$live" | grep -c 'comment "{rules.prefix}' || true)
 if [ "$found" -ne {len(expected)} ]; then echo "netstab: DIFFERS: {len(expected)} rules of stack {rules.stack} expected, $found found" >&2; bad=1; fi
-tags={shlex.quote(tags)}
+tags={word(tags)}
 {verify_persisted(rules, "nftables")}drops=$(nft list ruleset | {FRAG_NEEDED_DROPS})
 if [ -n "$drops" ]; then
   printf '%s\\n' "$drops" >&2

@@ -12,12 +12,11 @@ change cannot cut the step off from the node it changes.
 
 from __future__ import annotations
 
-import shlex
-
 import yaml
 
 from components.config import GUEST_INTERFACE, NetworkConfig, NodeConfig
 from components.render.cloudinit import network_document
+from components.render.quote import heredoc, word
 
 NETPLAN_PATH = "/etc/netplan/50-cloud-init.yaml"  # the file cloud-init writes from network-config v2
 GUEST_EXEC_TIMEOUT_S = 180
@@ -31,7 +30,7 @@ def netplan(node: NodeConfig, network: NetworkConfig) -> str:
 def _expect(node: NodeConfig, network: NetworkConfig) -> str:
     return f"""iface={GUEST_INTERFACE}
 want_mtu={network.mtu}
-want_addr={shlex.quote(f"{node.ip}/{network.subnet.prefixlen}")}
+want_addr={word(f"{node.ip}/{network.subnet.prefixlen}")}
 gateway={network.gateway}
 matches() {{
   [ "$(cat /sys/class/net/$iface/mtu 2>/dev/null)" = "$want_mtu" ] && ip -o addr show dev "$iface" | grep -qF " $want_addr "
@@ -64,9 +63,7 @@ if ! command -v netplan >/dev/null 2>&1; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cat > "$work/netplan.yaml" <<'NETSTAB_NETPLAN'
-{netplan(node, network)}NETSTAB_NETPLAN
-if [ -f "$target" ] && cmp -s "$work/netplan.yaml" "$target" && matches; then
+cat > "$work/netplan.yaml" {heredoc(netplan(node, network), "NETSTAB_NETPLAN")}if [ -f "$target" ] && cmp -s "$work/netplan.yaml" "$target" && matches; then
   echo "netstab: {node.name}: network already as rendered; nothing to do"
   exit 0
 fi
@@ -106,9 +103,7 @@ def via_guest_agent(vm_id: int, guest_script: str, timeout_s: int = GUEST_EXEC_T
 set -u
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cat > "$work/guest.sh" <<'NETSTAB_GUEST'
-{guest_script}NETSTAB_GUEST
-if ! qm guest exec {vm_id} --timeout {timeout_s} --pass-stdin 1 -- /bin/sh -s < "$work/guest.sh" > "$work/result.json"; then
+cat > "$work/guest.sh" {heredoc(guest_script, "NETSTAB_GUEST")}if ! qm guest exec {vm_id} --timeout {timeout_s} --pass-stdin 1 -- /bin/sh -s < "$work/guest.sh" > "$work/result.json"; then
   echo "netstab: qm guest exec {vm_id} failed: is the VM running with its guest agent (qemu-guest-agent) up?" >&2
   exit 1
 fi
