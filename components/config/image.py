@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationInfo, field_validator
 
 from components.config.base import Problems, Section, rule
-from components.config.fields import FILE_NAME, FileName, between, https_url, problem, show
+from components.config.fields import FILE_NAME, FileName, between, https_url, show
 
 
 class ImageConfig(Section):
@@ -27,10 +27,13 @@ class ImageConfig(Section):
         url = info.data.get("url")
         if value or not url:
             return value
-        name = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
-        if not FILE_NAME.fullmatch(name) or len(name) > 255:
-            raise problem(f"the URL's last path segment {show(name)} is not a file name; set image.fileName (such as noble.img)")
-        return name
+        return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+
+    @rule("url", "file_name")
+    def _defaulted_file_name_is_a_file_name(self) -> Problems:
+        name = self.file_name
+        if name is not None and (not FILE_NAME.fullmatch(name) or len(name) > 255):  # a given one was checked as a FileName
+            yield ("fileName",), f"the URL's last path segment {show(name)} is not a file name; set image.fileName (such as noble.img)"
 
     @rule("url", "template_vm_id")
     def _exactly_one_source(self) -> Problems:

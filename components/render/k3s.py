@@ -8,7 +8,7 @@ from __future__ import annotations
 import yaml
 
 from components.config import GUEST_INTERFACE, K3sConfig, NodeConfig, StackConfig
-from components.render.quote import word
+from components.render.quote import in_double_quotes, word
 from components.render.shell import STATE_DIR
 
 KUBECONFIG_PATH = "/etc/rancher/k3s/k3s.yaml"
@@ -76,7 +76,7 @@ set -eu
 trap 'rm -rf "$work"' EXIT
 want=$(printf '%s %s' {invocation} "$(printf '%s' "$K3S_TOKEN" | sha256sum | cut -d' ' -f1)" | sha256sum | cut -d' ' -f1)
 {before}if systemctl is-active --quiet {service} && [ "$(cat {stamp} 2>/dev/null)" = "$want" ]; then
-  echo "netstab: {node.name} already runs K3s {k3s.version} with this configuration; nothing to do"
+  echo "netstab: {in_double_quotes(node.name)} already runs K3s {in_double_quotes(k3s.version)} with this configuration; nothing to do"
   exit 0
 fi
 # The same node password every time this node is built, so a rebuilt VM of the same name is
@@ -85,12 +85,12 @@ if [ ! -f {NODE_PASSWORD_FILE} ]; then
   install -d -m 0700 "$(dirname {NODE_PASSWORD_FILE})"
   (umask 077; printf 'netstab-node-password %s %s' {word(node.name)} "$K3S_TOKEN" | sha256sum | cut -c1-32 > {NODE_PASSWORD_FILE})
 fi
-echo "netstab: installing K3s {k3s.version} on {node.name} ({service})"
+echo "netstab: installing K3s {in_double_quotes(k3s.version)} on {in_double_quotes(node.name)} ({service})"
 curl -sfL --retry 5 --retry-all-errors --connect-timeout 15 {word(k3s.install_url)} -o "$work/install.sh"
 {extra_env}INSTALL_K3S_VERSION={version} sh "$work/install.sh" {args}
 install -d -m 0700 {STAMP_DIR}
 printf '%s\\n' "$want" > {stamp}
-echo "netstab: K3s {k3s.version} running on {node.name} with this configuration"
+echo "netstab: K3s {in_double_quotes(k3s.version)} running on {in_double_quotes(node.name)} with this configuration"
 """
 
 
