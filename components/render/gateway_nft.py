@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from components.render.gateway_persist import boot_file, persist, unpersist, verify_persisted
 from components.render.gateway_rules import DIRECTIONS, Clamp, GatewayRules
-from components.render.quote import word
+from components.render.quote import nft_string, word
 
 # Reads `nft list ruleset` on stdin; prints one PROBLEM line per forward base chain that would drop
 # ICMP fragmentation-needed. nftables runs every base chain on the hook, and an accept in one (ours)
@@ -37,15 +37,15 @@ def _clamp(rules: GatewayRules, clamp: Clamp, direction: str) -> str:
     match = "saddr" if direction == "out" else "daddr"
     target = "rt mtu" if clamp.mss is None else str(clamp.mss)
     return (f'{family} {match} {clamp.subnet} tcp flags & (syn | rst) == syn '
-            f'tcp option maxseg size set {target} comment "{rules.clamp_tag(clamp, direction)}"')
+            f'tcp option maxseg size set {target} comment {nft_string(rules.clamp_tag(clamp, direction))}')
 
 
 def nft_table(rules: GatewayRules) -> str:
     """The table: a forward chain at mangle priority for the clamp, one ahead of filter for ICMP."""
     clamp_rules = "\n".join(f"    {_clamp(rules, c, d)}" for c in rules.clamps for d in DIRECTIONS)
-    icmp_rules = [f'    icmp type destination-unreachable icmp code frag-needed accept comment "{rules.icmp4_tag}"']
+    icmp_rules = [f'    icmp type destination-unreachable icmp code frag-needed accept comment {nft_string(rules.icmp4_tag)}']
     if rules.any_ipv6:
-        icmp_rules.append(f'    icmpv6 type packet-too-big accept comment "{rules.icmp6_tag}"')
+        icmp_rules.append(f'    icmpv6 type packet-too-big accept comment {nft_string(rules.icmp6_tag)}')
     icmp = "\n".join(icmp_rules)
     return f"""table inet {table_name(rules)} {{
   chain clamp_mss {{
