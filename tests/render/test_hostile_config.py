@@ -191,6 +191,13 @@ def test_every_string_field_of_the_schema_is_found_and_filled():
         assert expected in names
 
 
+def test_the_full_stack_renders_clean_to_every_checker():
+    """The checkers pass the unmodified render (every script parses, every YAML loads, every nft rule
+    set passes `nft -c`), so a problem below is the payload's."""
+    assert [p for name, text in BASELINE.items() for p in file_problems(name, text)] == []
+    assert "mirror/firewall.nft" in BASELINE and "gateway/apply.sh" in BASELINE and "gateway/measure.sh" in BASELINE
+
+
 @pytest.mark.parametrize("slot", SLOTS, ids=_name)
 def test_every_hostile_fragment_in_any_string_field_is_refused_or_inert(slot):
     """The fragment table, whole: every fragment at every place."""
