@@ -253,6 +253,13 @@ K3sVersion = Annotated[str, matching("a K3s release such as v1.33.5+k3s1", gramm
 # A key line's comment: words such as root@pve, of letters, digits and @ . _ + = : , / - (no quote,
 # '$', '`', ';' or line break: the line is matched whole).
 KEY_COMMENT = r"( [A-Za-z0-9@._+=:,/-]+)*"
+COMMENT_RULE = "one line; its comment only words of letters, digits and @ . _ + = : , / -"
+
+
+def key_line_reason(line: str, grammar_: re.Pattern[str]) -> str:
+    """Why a key line that starts like a key is refused (its comment or a second line), else ''."""
+    head = " ".join(line.split(" ")[:2])
+    return COMMENT_RULE if grammar_.fullmatch(head) and head != line else ""
 HOST_KEY = grammar(rf"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={{0,3}}{KEY_COMMENT}$")
 
 
@@ -261,7 +268,7 @@ def _host_key(value: Any) -> str:
         raise ValueError("RSA host keys cannot be pinned: pulumi-command would offer only ssh-rsa (SHA-1), which current sshd refuses; "
                          "use the host's ed25519 key: ssh-keyscan -t ed25519 HOST")
     if not isinstance(value, str) or not HOST_KEY.fullmatch(value.strip()):
-        raise ValueError("")
+        raise ValueError(key_line_reason(value.strip(), HOST_KEY) if isinstance(value, str) else "")
     return value.strip()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from components.config.base import Section
-from components.config.fields import KEY_COMMENT, Check, Refused, UserName, grammar, string_list
+from components.config.fields import KEY_COMMENT, Check, Refused, UserName, grammar, key_line_reason, string_list
 
 # One authorized_keys line: the type, the base64 key and an optional one-line comment, matched whole
 # (a newline would add another key, or a `command=` line, to the login user's authorized_keys).
@@ -19,8 +19,9 @@ def _public_keys(value: Any) -> tuple[str, ...]:
             raise Refused("is a private key; never paste it here: set it with pulumi config set --secret netstab:sshPrivateKey, "
                           "and list its public half (ssh-keygen -y -f KEY)", at=(i,) if isinstance(value, list) else ())
     keys = string_list(value)
-    if not keys or not all(PUBLIC_KEY.fullmatch(k) for k in keys):
-        raise ValueError("")
+    bad = [k for k in keys if not PUBLIC_KEY.fullmatch(k)]
+    if not keys or bad:
+        raise ValueError(key_line_reason(bad[0], PUBLIC_KEY) if bad else "")
     return keys
 
 

@@ -254,3 +254,11 @@ def test_render_refuses_the_measure_payload_with_exit_2_and_one_line(tmp_path):
     lines = [line for line in done.stderr.splitlines() if "validation.endpoints" in line]
     assert len(lines) == 1 and "is not a list of https:// URLs" in lines[0], done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_key_line_refused_for_its_comment_or_a_second_line_says_so(homelab_raw):
+    homelab_raw["ssh"]["publicKeys"] = [f"{KEY} (work laptop)"]
+    homelab_raw["gateway"]["hostKey"] = "ssh-ed25519 AAAAC3Nz root@pve\nssh-ed25519 AAAAC3Nz evil"
+    problems = problems_of(homelab_raw)
+    assert len(problems) == 2 and all(p.endswith("(one line; its comment only words of letters, digits and @ . _ + = : , / -)")
+                                      for p in problems), problems
