@@ -15,7 +15,7 @@ item of its own, or break a rule set; no rendered file name may hold a control c
 Tried per run: 56 string fields x (23 fragments x 4 places + 8 hypothesis examples) = 5,600 field x
 payload cases (a test below pins the field count from both sides, so a new field raises it
 knowingly); 16 of the table's cases are accepted (text in a URL path, a key comment word, a warm-up
-group name) and rendered, the rest refused; the whole file runs in about 10 s. The program's
+group name) and rendered, the rest refused; the whole file takes about 20 s of CPU. The program's
 remote command texts get the same checks under mocks: tests/program/test_hostile_program.py.
 """
 
