@@ -26,6 +26,7 @@ from components.config import (
     parse_config,
     secret_hint,
 )
+from components.config.mirror import REGISTRY_NAME
 
 if TYPE_CHECKING:
     import pulumi
@@ -161,7 +162,11 @@ def credentials_problems(text: str) -> list[str]:
         return [f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); {CREDENTIALS_SHAPE}"]
     if not isinstance(value, dict):
         return [f"is not a JSON object; {CREDENTIALS_SHAPE}"]
-    return [f"entry {i} needs exactly a username and a password, each non-empty text; {CREDENTIALS_SHAPE}"
+    # the key is checked too: the mirror reads one `registry user password` record per line, so a key
+    # with a space or a newline would split into records for another registry's instance
+    return [f"entry {i} is not keyed by a registry host name such as docker.io; {CREDENTIALS_SHAPE}"
+            for i, registry in enumerate(value, 1) if not REGISTRY_NAME.fullmatch(registry)] + [
+            f"entry {i} needs exactly a username and a password, each non-empty text; {CREDENTIALS_SHAPE}"
             for i, entry in enumerate(value.values(), 1)
             if not (isinstance(entry, dict) and set(entry) == {"username", "password"} and all(isinstance(v, str) and v for v in entry.values()))]
 

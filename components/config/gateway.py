@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from components.config.base import Problems, Section, rule
-from components.config.fields import CIDR_NETWORK, Bool, Check, HostKey, IPNetwork, Refused, Text, between, one_of
+from components.config.fields import CIDR_NETWORK, Bool, Check, Host, HostKey, Interface, IPNetwork, Refused, UserName, between, one_of
 from components.config.network import MTU_MAX, MTU_MIN
 
 
@@ -36,9 +36,9 @@ class GatewayConfig(Section):
     """Apply the clamp over SSH (Linux gateways only); false: follow gateway/MANUAL.md by hand."""
     kind: Annotated[str, one_of(GATEWAY_KINDS)] = "linux"
     """What the gateway runs; MANUAL.md gives the settings for each kind."""
-    host: Text | None = None
+    host: Host | None = None
     """The gateway's SSH address (often the Proxmox host); needed with manage: true."""
-    user: Text = "root"
+    user: UserName = "root"
     """SSH user on the gateway."""
     port: Annotated[int, between(1, 65535)] = 22
     """SSH port of the gateway."""
@@ -55,7 +55,7 @@ class GatewayConfig(Section):
     """With pathMtu: auto, raise this number to measure again on the next `pulumi up` (the value is kept otherwise)."""
     pmtu: Bool = False
     """Clamp to the gateway's route MTU instead (misses narrow links beyond it)."""
-    lan_interface: Text | None = None
+    lan_interface: Interface | None = None
     """The gateway's interface on the VM subnet, named in MANUAL.md."""
     ipv6_subnet: Annotated[IPNetwork, CIDR_NETWORK.then(_ipv6, pattern=r"^[0-9A-Fa-f:]+/\d{1,3}$")] | None = None
     """An IPv6 VM subnet to clamp too (dual stack)."""

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import ValidationInfo, ValidatorFunctionWrapHandler, field_validator
 
 from components.config.base import Problems, Section, default, rule
-from components.config.fields import IP, Bool, Check, between, hostname, https_url, matching, string_list
+from components.config.fields import IP, Bool, Check, between, grammar, hostname, https_url, matching, plain, show, string_list
 from components.config.nodes import VM_ID, NodeConfig
 
-REGISTRY_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:\d+)?$")
-IMAGE_REF = re.compile(r"^[a-z0-9.-]+(:\d+)?/[a-z0-9._/-]+(:[\w][\w.-]{0,127}|@sha256:[a-f0-9]{64})$")
+REGISTRY_NAME = grammar(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:\d+)?$")
+IMAGE_REF = grammar(r"^[a-z0-9.-]+(:\d+)?/[a-z0-9._/-]+(:[\w][\w.-]{0,127}|@sha256:[a-f0-9]{64})$")
+# A warm-up group's name: words of letters, digits, '.', '_' and '-', single spaces between them.
+GROUP_NAME = grammar(r"^[A-Za-z0-9._-]+( [A-Za-z0-9._-]+)*$")
 
 DEFAULT_UPSTREAMS = (
     {"registry": "docker.io", "remote": "https://registry-1.docker.io", "port": 5001},
@@ -56,15 +57,18 @@ def _image_groups(value: Any) -> dict[str, tuple[str, ...]]:
         raise ValueError("")
     groups = {}
     for name, images in value.items():
+        if not isinstance(name, str) or not GROUP_NAME.fullmatch(name) or len(name) > 63:
+            raise ValueError(f"group name {show(name)} is not words of letters, digits, '.', '_' and '-'")
         refs = string_list(images)
-        bad = [r for r in refs if not IMAGE_REF.match(r)]
+        bad = [r for r in refs if not IMAGE_REF.fullmatch(r) or len(r) > 512]
         if bad:
-            raise ValueError(f"group {name!r} has references without an explicit registry and tag: {', '.join(bad)}")
+            raise ValueError(f"group {name!r} has references without an explicit registry and tag: {', '.join(map(plain, bad))}")
         groups[name] = refs
     return groups
 
 
-IMAGE_GROUPS_SCHEMA = {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string", "pattern": IMAGE_REF.pattern}}}
+IMAGE_GROUPS_SCHEMA = {"type": "object", "propertyNames": {"pattern": GROUP_NAME.pattern, "maxLength": 63},
+                       "additionalProperties": {"type": "array", "items": {"type": "string", "pattern": IMAGE_REF.pattern, "maxLength": 512}}}
 
 
 class UpstreamConfig(Section):

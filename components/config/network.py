@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from components.config.base import Problems, Section, default, rule
@@ -11,11 +10,12 @@ from components.config.fields import (
     IP,
     IP_ADDRESS,
     Check,
+    Interface,
     IPAddress,
     IPNetwork,
     Refused,
-    Text,
     between,
+    grammar,
     string_list,
 )
 
@@ -40,13 +40,13 @@ def _vm_subnet(subnet: IPNetwork) -> IPNetwork:
 
 
 # A DNS search domain: dot-separated labels of letters, digits and inner '-', 253 characters at most.
-DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+DOMAIN = grammar(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 
 
 def _search_domains(value: object) -> tuple[str, ...]:
     domains = string_list(value)
     for i, domain in enumerate(domains):
-        if not DOMAIN.match(domain):  # it lands in netplan and resolv.conf, where a space or a quote splits it
+        if not DOMAIN.fullmatch(domain):  # it lands in netplan and resolv.conf, where a space or a quote splits it
             raise Refused(f"{domain!r} is not a domain name such as lan or home.arpa", at=(i,))
     return domains
 
@@ -65,7 +65,7 @@ def _resolver(address: IPAddress) -> IPAddress:
 class NetworkConfig(Section):
     """The VM subnet every node and the mirror live on."""
 
-    bridge: Text
+    bridge: Interface
     """Proxmox bridge every VM NIC attaches to (vmbr0)."""
     subnet: Annotated[IPNetwork, CIDR_NETWORK.then(_vm_subnet, pattern=r"^[0-9.]+/\d{1,2}$")]
     """The VM subnet, IPv4, /8 to /30; node, mirror and gateway addresses are inside it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from components.config.base import Section
-from components.config.fields import Bool, HostKey, Text, https_url
+from components.config.fields import Bool, HostKey, PveNode, PveStorage, UserName, https_url
 
 
 class ProxmoxConfig(Section):
@@ -13,17 +13,17 @@ class ProxmoxConfig(Section):
 
     endpoint: Annotated[str, https_url("an https:// URL such as https://pve.lan:8006/")]
     """Proxmox API URL, https://host:8006/."""
-    node: Text
+    node: PveNode
     """Proxmox node that runs the VMs."""
     insecure: Bool = False
     """Accept Proxmox's self-signed certificate."""
-    vm_datastore: Text = "local-lvm"
+    vm_datastore: PveStorage = "local-lvm"
     """Datastore of the VM disks and cloud-init drives."""
-    snippets_datastore: Text = "local"
+    snippets_datastore: PveStorage = "local"
     """Datastore of the cloud-init snippets (needs the Snippets content type: Datacenter -> Storage)."""
-    image_datastore: Text = "local"
+    image_datastore: PveStorage = "local"
     """Datastore the cloud image is downloaded to."""
-    ssh_user: Text = "root"
+    ssh_user: UserName = "root"
     """User of the provider's SSH uploads and the guest-agent steps on the node; netstab:sshPrivateKey must open it. Root (Proxmox has no sudo)."""
     ssh_host_key: HostKey
     """The node's SSH host key, pinned by every step that runs there (ssh-keyscan -t ed25519 HOST)."""

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import ValidationInfo, ValidatorFunctionWrapHandler, field_validator
 
 from components.config.base import Problems, Section, default, rule
-from components.config.fields import STRING_ITEMS, Bool, Check, Text, between, https_url, matching, string_list
+from components.config.fields import Bool, Check, FilePath, between, grammar, https_url, matching, string_list
 
-K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-K8S_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-SECRET_DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-DURATION = re.compile(r"^(\d+(ns|us|ms|s|m|h))+$")
-SEMVER = re.compile(r"^v?\d+\.\d+\.\d+([-+][\w.]+)?$")
+K8S_NAME = grammar(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+K8S_LABEL = grammar(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+SECRET_DATA_KEY = grammar(r"^[-._a-zA-Z0-9]+$")
+# A Doppler secret name (the key External Secrets reads): letters, digits and '_'.
+DOPPLER_KEY = grammar(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A Doppler project or config slug.
+DOPPLER_SLUG = grammar(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+DURATION = grammar(r"^(\d+(ns|us|ms|s|m|h))+$")
+SEMVER = grammar(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z_.]+)?$")
 
 
 def k8s_name(expected: str) -> Check:
@@ -28,13 +31,28 @@ def k8s_label(expected: str) -> Check:
 def _key_mapping(value: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
         raise ValueError("")
-    bad = [v for v in value.values() if not isinstance(v, str) or not SECRET_DATA_KEY.match(v)]
+    bad_keys = [k for k in value if not DOPPLER_KEY.fullmatch(k) or len(k) > 253]
+    if bad_keys:
+        raise ValueError(f"invalid Doppler keys (letters, digits, '_'): {', '.join(map(repr, bad_keys))}")
+    bad = [v for v in value.values() if not isinstance(v, str) or not SECRET_DATA_KEY.fullmatch(v) or len(v) > 253]
     if bad:
         raise ValueError(f"invalid Secret keys: {bad}")
     return tuple(value.items())
 
 
-KEY_MAPPING_SCHEMA = {"type": "object", "additionalProperties": {"type": "string", "pattern": SECRET_DATA_KEY.pattern}}
+KEY_MAPPING_SCHEMA = {"type": "object", "propertyNames": {"pattern": DOPPLER_KEY.pattern, "maxLength": 253},
+                      "additionalProperties": {"type": "string", "pattern": SECRET_DATA_KEY.pattern, "maxLength": 253}}
+
+
+def _manifests(value: Any) -> tuple[str, ...]:
+    paths = string_list(value)
+    bad = [p for p in paths if not FilePath.fullmatch(p) or len(p) > 4096]
+    if bad:
+        raise ValueError(f"paths of letters, digits and . _ + - / only: {', '.join(map(repr, bad))}")
+    return paths
+
+
+MANIFESTS_SCHEMA = {"type": "array", "items": {"type": "string", "pattern": FilePath.pattern, "maxLength": 4096}}
 
 
 class ExternalSecretConfig(Section):
@@ -100,9 +118,9 @@ class StoreConfig(Section):
     """The ClusterSecretStore's name."""
     token_secret: Annotated[str, k8s_name("a Kubernetes Secret name")] = "doppler-token"
     """The Secret holding netstab:dopplerToken."""
-    project: Text | None = None
+    project: Annotated[str, matching("a Doppler project name", DOPPLER_SLUG, 80)] | None = None
     """Doppler project (default: the token's)."""
-    config: Text | None = None
+    config: Annotated[str, matching("a Doppler config name", DOPPLER_SLUG, 80)] | None = None
     """Doppler config (default: the token's)."""
 
 
@@ -113,7 +131,7 @@ class GateConfig(Section):
     """How long the gate waits for the critical Secrets."""
     force_sync_interval_seconds: Annotated[int, between(10, 3600)] = 30
     """How often the gate asks External Secrets to sync again while it waits."""
-    manifests: Annotated[tuple[str, ...], Check("a list of manifest file paths", string_list, STRING_ITEMS)] = default([])
+    manifests: Annotated[tuple[str, ...], Check("a list of manifest file paths", _manifests, MANIFESTS_SCHEMA)] = default([])
     """Manifest files applied only after the gate passes."""
 
 

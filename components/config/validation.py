@@ -8,12 +8,13 @@ from urllib.parse import urlsplit
 from pydantic import Field
 
 from components.config.base import Problems, Section, default, rule
-from components.config.fields import Bool, Check, between, hostname, https_url, one_of, string_list
+from components.config.fields import Bool, Check, between, hostname, https_url, one_of, plain, string_list
 from components.config.mirror import IMAGE_REF
 from probes import plan
 from probes.kinds import KINDS
 
 MODES = ("enforce", "warn")
+HOSTNAME_SCHEMA = hostname("").schema
 RUNS = ("always", "on-change")
 PROXMOX = "proxmox"  # the vantage point that is the Proxmox host, not a node
 
@@ -31,14 +32,14 @@ def _images(value: Any) -> tuple[str, ...]:
     refs = string_list(value)
     if not refs:
         raise ValueError("at least one image")
-    bad = [r for r in refs if not IMAGE_REF.match(r)]
+    bad = [r for r in refs if not IMAGE_REF.fullmatch(r) or len(r) > 512]
     if bad:
-        raise ValueError(f"references without an explicit registry and tag: {', '.join(bad)}")
+        raise ValueError(f"references without an explicit registry and tag: {', '.join(map(plain, bad))}")
     return refs
 
 
 def _urls(value: Any) -> tuple[str, ...]:
-    urls = tuple(https_url("").convert(url) for url in string_list(value))
+    urls = tuple(HTTPS.convert(url) for url in string_list(value))
     if not urls:
         raise ValueError("at least one endpoint")
     for url in urls:
@@ -52,11 +53,14 @@ def _urls(value: Any) -> tuple[str, ...]:
     return urls
 
 
+HTTPS = https_url("an https:// URL")
+
+
 def _kinds(value: Any) -> tuple[str, ...]:
     kinds = string_list(value) if value != [] else ()
     problems = [k for k in kinds if k not in KINDS or k == "healthy"]
     if problems:
-        raise ValueError(f"{', '.join(problems)} not a problem kind (one of {', '.join(k for k in KINDS if k != 'healthy')})")
+        raise ValueError(f"{', '.join(map(plain, problems))} not a problem kind (one of {', '.join(k for k in KINDS if k != 'healthy')})")
     return kinds
 
 
@@ -104,12 +108,12 @@ class ValidationConfig(Section):
     """Requests per endpoint and hello size (the plan says "repeated")."""
     budget_s: Annotated[int, between(30, 3600)] = Field(120, alias="budgetSeconds")
     """Time budget of each vantage point's probe run, seconds."""
-    vantage_points: Annotated[tuple[str, ...], Check("a list of node names or proxmox", _names, {"type": "array", "items": {"type": "string"}})] = ()
+    vantage_points: Annotated[tuple[str, ...], Check("a list of node names or proxmox", _names, {"type": "array", "items": HOSTNAME_SCHEMA})] = ()
     """Where to probe from: `proxmox` (the Proxmox host) and node names; default: the Proxmox host, the server and the first agent."""
-    endpoints: Annotated[tuple[str, ...], Check("a list of https:// URLs", _urls, {"type": "array", "items": {"type": "string"}})] = plan.ENDPOINTS
+    endpoints: Annotated[tuple[str, ...], Check("a list of https:// URLs", _urls, {"type": "array", "items": HTTPS.schema})] = plan.ENDPOINTS
     """Endpoints probed with repeated HTTPS requests (the plan's six)."""
     images: Annotated[tuple[str, ...], Check("a list of image references (registry/repo:tag)", _images,
-                                              {"type": "array", "items": {"type": "string"}})] = plan.TEST_IMAGES
+                                              {"type": "array", "items": {"type": "string", "pattern": IMAGE_REF.pattern, "maxLength": 512}})] = plan.TEST_IMAGES
     """Images pulled through the mirror (when enabled) and directly (the plan's test images)."""
     criteria: CriteriaConfig = default({})
     """The success criteria the verdict is judged against."""

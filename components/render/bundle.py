@@ -21,6 +21,7 @@ from components.render import secrets as secrets_render
 from components.render.gateway import ACTIONS, GatewayRules, gateway_script
 from components.render.gateway_measure import measure_script
 from components.render.manual import manual
+from components.render.quote import file_name
 
 
 @dataclass(frozen=True)
@@ -236,11 +237,11 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
     files: dict[str, str] = {}
     cluster = artifacts.cluster
     for name, node in cluster.nodes.items():
-        files[f"nodes/{name}/network-config.yaml"] = node.network_config
-        files[f"nodes/{name}/user-data.yaml"] = node.user_data
-        files[f"nodes/{name}/network-check.sh"] = node.guest_network.check
-        files[f"nodes/{name}/network-converge.sh"] = node.guest_network.converge
-        files[f"nodes/{name}/k3s-install.sh"] = node.k3s_install
+        files[f"nodes/{file_name(name)}/network-config.yaml"] = node.network_config
+        files[f"nodes/{file_name(name)}/user-data.yaml"] = node.user_data
+        files[f"nodes/{file_name(name)}/network-check.sh"] = node.guest_network.check
+        files[f"nodes/{file_name(name)}/network-converge.sh"] = node.guest_network.converge
+        files[f"nodes/{file_name(name)}/k3s-install.sh"] = node.k3s_install
     files["k3s/cloud-init-wait.sh"] = cluster.cloud_init_wait
     files["k3s/nodes-ready.sh"] = cluster.nodes_ready
     files["k3s/fetch-kubeconfig.sh"] = cluster.fetch_kubeconfig
@@ -254,7 +255,7 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
         if "apply" not in artifacts.gateway.scripts:
             files["gateway/MEASURED.md"] = MEASURED_NOTE
     if artifacts.registries is not None:
-        files.update({f"nodes/{name}/registries.yaml": artifacts.registries.content for name in cluster.nodes})
+        files.update({f"nodes/{file_name(name)}/registries.yaml": artifacts.registries.content for name in cluster.nodes})
         files["k3s/registries-update.sh"] = artifacts.registries.update
         files["k3s/registries-remove.sh"] = artifacts.registries.remove
     if artifacts.mirror is not None:
@@ -262,12 +263,12 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
     if artifacts.secrets is not None:
         files.update(_secrets_files(artifacts.secrets))
     if artifacts.validation is not None:
-        files.update({f"validation/probe-{point}.sh": script for point, script in artifacts.validation.probe_runs.items()})
+        files.update({f"validation/probe-{file_name(point)}.sh": script for point, script in artifacts.validation.probe_runs.items()})
     return files
 
 
 def _mirror_files(mirror: MirrorArtifacts) -> dict[str, str]:
-    files = {f"mirror/{registry}.yml": text for registry, text in mirror.instance_configs.items()}
+    files = {f"mirror/{file_name(registry)}.yml": text for registry, text in mirror.instance_configs.items()}
     files["mirror/network-config.yaml"] = mirror.network_config
     files["mirror/user-data.yaml"] = mirror.user_data
     files["mirror/network-check.sh"] = mirror.guest_network.check
@@ -283,12 +284,12 @@ def _secrets_files(secrets: SecretsArtifacts) -> dict[str, str]:
     def dump(document: dict[str, Any]) -> str:
         return yaml.safe_dump(document, sort_keys=False)
 
-    files = {f"kubernetes/namespace-{n}.yaml": dump(secrets_render.namespace(n)) for n in secrets.namespaces}
+    files = {f"kubernetes/namespace-{file_name(n)}.yaml": dump(secrets_render.namespace(n)) for n in secrets.namespaces}
     files["kubernetes/doppler-token-secret.yaml"] = dump(secrets.token_secret)
     files["kubernetes/cluster-secret-store.yaml"] = dump(secrets.store)
     for manifest in secrets.external_secrets.values():
         meta = manifest["metadata"]
-        files[f"kubernetes/externalsecret-{meta['namespace']}-{meta['name']}.yaml"] = dump(manifest)
+        files["kubernetes/" + file_name(f"externalsecret-{meta['namespace']}-{meta['name']}.yaml")] = dump(manifest)
     if secrets.chart is not None:
         files["kubernetes/external-secrets-chart.yaml"] = dump(secrets.chart)
     return files

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import yaml
 
 from components.config import GUEST_INTERFACE, NetworkConfig, NodeConfig, SshConfig
+from components.render.quote import authorized_key, yaml_scalar
 
 
 def _dump(document: dict[str, Any], header: str = "") -> str:
@@ -58,7 +58,7 @@ def user_data(node: NodeConfig, ssh: SshConfig) -> str:
                 "shell": "/bin/bash",
                 "sudo": "ALL=(ALL) NOPASSWD:ALL",
                 "lock_passwd": True,
-                "ssh_authorized_keys": list(ssh.public_keys),
+                "ssh_authorized_keys": [authorized_key(k) for k in ssh.public_keys],
             }
         ],
         "package_update": True,
@@ -70,4 +70,4 @@ def user_data(node: NodeConfig, ssh: SshConfig) -> str:
 
 def install_host_key(user_data_text: str, private_key: str, public_key: str) -> str:
     """The user-data with the VM's host key in place of its markers (JSON strings are YAML scalars)."""
-    return user_data_text.replace(HOST_KEY_PRIVATE, json.dumps(private_key)).replace(HOST_KEY_PUBLIC, json.dumps(public_key))
+    return user_data_text.replace(HOST_KEY_PRIVATE, yaml_scalar(private_key)).replace(HOST_KEY_PUBLIC, yaml_scalar(public_key))

@@ -9,10 +9,9 @@ this stack's prefix (whatever MSS it was written with), add ours; test the whole
 
 from __future__ import annotations
 
-import shlex
-
 from components.render.gateway_persist import boot_file, persist, unpersist, verify_persisted
 from components.render.gateway_rules import DIRECTIONS, Clamp, GatewayRules
+from components.render.quote import word
 
 
 def _clamp(rules: GatewayRules, clamp: Clamp, direction: str) -> str:
@@ -63,9 +62,9 @@ def _change(rules: GatewayRules, keep_ours: bool) -> str:
         first_in_filter = [line.replace("-A FORWARD ", "-I FORWARD 1 ", 1) for line in filt]
         builds.append(f"""{{
   echo '*mangle'; ours {cmd} mangle
-{"".join(f"  echo {shlex.quote(line)}{chr(10)}" for line in mangle)}  echo COMMIT
+{"".join(f"  echo {word(line)}{chr(10)}" for line in mangle)}  echo COMMIT
   echo '*filter'; ours {cmd} filter
-{"".join(f"  echo {shlex.quote(line)}{chr(10)}" for line in first_in_filter)}  echo COMMIT
+{"".join(f"  echo {word(line)}{chr(10)}" for line in first_in_filter)}  echo COMMIT
 }} > "$work/{cmd}"
 {cmd}-restore --noflush --test < "$work/{cmd}"
 """)
@@ -80,7 +79,7 @@ fi
     commits = "\n".join([f'{cmd}-restore --noflush < "$work/{cmd}"' for cmd, _ in families(rules)]
                         + [f'if [ -f "$work/{cmd}" ]; then {cmd}-restore --noflush < "$work/{cmd}"; fi' for cmd in unused_families(rules)])
     return f"""command -v iptables-restore >/dev/null 2>&1 || {{ echo "netstab: iptables-restore not found on the gateway; use the nftables flavor" >&2; exit 1; }}
-PREFIX={shlex.quote(rules.prefix)}
+PREFIX={word(rules.prefix)}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 {_READ_OURS}{"".join(builds)}# every table was read and every change tested: now commit
@@ -109,7 +108,7 @@ def verify(rules: GatewayRules) -> str:
     for cmd, v6 in families(rules):
         mangle, filt = iptables_rules(rules, v6)
         lines += [(cmd, "mangle", r) for r in mangle] + [(cmd, "filter", r) for r in filt]
-    checks = "\n".join(f"check {cmd} {table} {shlex.quote(rule)}" for cmd, table, rule in lines)
+    checks = "\n".join(f"check {cmd} {table} {word(rule)}" for cmd, table, rule in lines)
     tables = " ".join(f"{cmd}:{t}" for cmd, _ in families(rules) for t in ("mangle", "filter"))
     tags = " ".join([rules.clamp_tag(c, d) for c in rules.clamps for d in DIRECTIONS] + [rules.icmp4_tag]
                     + ([rules.icmp6_tag] if rules.any_ipv6 else []))
@@ -131,7 +130,7 @@ for pair in {tables}; do
   found=$((found + n))
 done
 {stale_check}if [ "$found" -ne {len(lines)} ]; then echo "netstab: DIFFERS: {len(lines)} rules of stack {rules.stack} expected, $found found" >&2; bad=1; fi
-tags={shlex.quote(tags)}
+tags={word(tags)}
 {verify_persisted(rules, "iptables")}[ "$bad" -eq 0 ] && echo "netstab: verified {len(lines)} rules, persistent ({rules.describe()})"
 exit "$bad"
 """

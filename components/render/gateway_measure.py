@@ -11,11 +11,11 @@ reader a function of the script's output.
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from components.config import NetworkConfig
+from components.render.quote import file_name, word
 from components.render.shell import STATE_DIR, with_agent
 
 MEASURE_SCHEMA = "netstab.gateway-measure/v1"
@@ -59,7 +59,7 @@ def measure_script(network: NetworkConfig, endpoints: Sequence[str], slug: str, 
     whose create measures with the current script)."""
     # every endpoint at once: each sweep takes a few seconds, the slowest bounds the step
     sweeps = "\n".join(
-        f'python3 "$work/agent.py" mss-sweep {shlex.quote(t)} --source {network.gateway} --json --quiet > "$work/out/{shlex.quote(t)}.json" &'
+        f'python3 "$work/agent.py" mss-sweep {word(t)} --source {network.gateway} --json --quiet > "$work/out/"{word(file_name(f"{t}.json"))} &'
         for t in sweep_targets(endpoints))
     kept = 'if [ -s "$store" ]; then cat "$store"; exit 0; fi\n' if reuse else ""
     # NETSTAB_ROOT (empty on a real gateway) relocates the kept file for the lab and tests

@@ -6,10 +6,9 @@ present, in one transaction; the same file is what the boot-time unit loads.
 
 from __future__ import annotations
 
-import shlex
-
 from components.render.gateway_persist import boot_file, persist, unpersist, verify_persisted
 from components.render.gateway_rules import DIRECTIONS, Clamp, GatewayRules
+from components.render.quote import nft_string, word
 
 # Reads `nft list ruleset` on stdin; prints one PROBLEM line per forward base chain that would drop
 # ICMP fragmentation-needed. nftables runs every base chain on the hook, and an accept in one (ours)
@@ -38,15 +37,15 @@ def _clamp(rules: GatewayRules, clamp: Clamp, direction: str) -> str:
     match = "saddr" if direction == "out" else "daddr"
     target = "rt mtu" if clamp.mss is None else str(clamp.mss)
     return (f'{family} {match} {clamp.subnet} tcp flags & (syn | rst) == syn '
-            f'tcp option maxseg size set {target} comment "{rules.clamp_tag(clamp, direction)}"')
+            f'tcp option maxseg size set {target} comment {nft_string(rules.clamp_tag(clamp, direction))}')
 
 
 def nft_table(rules: GatewayRules) -> str:
     """The table: a forward chain at mangle priority for the clamp, one ahead of filter for ICMP."""
     clamp_rules = "\n".join(f"    {_clamp(rules, c, d)}" for c in rules.clamps for d in DIRECTIONS)
-    icmp_rules = [f'    icmp type destination-unreachable icmp code frag-needed accept comment "{rules.icmp4_tag}"']
+    icmp_rules = [f'    icmp type destination-unreachable icmp code frag-needed accept comment {nft_string(rules.icmp4_tag)}']
     if rules.any_ipv6:
-        icmp_rules.append(f'    icmpv6 type packet-too-big accept comment "{rules.icmp6_tag}"')
+        icmp_rules.append(f'    icmpv6 type packet-too-big accept comment {nft_string(rules.icmp6_tag)}')
     icmp = "\n".join(icmp_rules)
     return f"""table inet {table_name(rules)} {{
   chain clamp_mss {{
@@ -97,7 +96,7 @@ def verify(rules: GatewayRules) -> str:
     expected.append((rules.icmp4_tag, "accept"))
     if rules.any_ipv6:
         expected.append((rules.icmp6_tag, "accept"))
-    checks = "\n".join(f"check {shlex.quote(tag)} {shlex.quote(fragment)}" for tag, fragment in expected)
+    checks = "\n".join(f"check {word(tag)} {word(fragment)}" for tag, fragment in expected)
     tags = " ".join(tag for tag, _ in expected)
     return f"""live=$(nft list table inet {table} 2>/dev/null) || {{ echo "netstab: MISSING table inet {table}" >&2; exit 1; }}
 echo "$live"
@@ -110,7 +109,7 @@ check() {{
 {checks}
 found=$(printf '%s\\n' "$live" | grep -c 'comment "{rules.prefix}' || true)
 if [ "$found" -ne {len(expected)} ]; then echo "netstab: DIFFERS: {len(expected)} rules of stack {rules.stack} expected, $found found" >&2; bad=1; fi
-tags={shlex.quote(tags)}
+tags={word(tags)}
 {verify_persisted(rules, "nftables")}drops=$(nft list ruleset | {FRAG_NEEDED_DROPS})
 if [ -n "$drops" ]; then
   printf '%s\\n' "$drops" >&2

@@ -12,12 +12,11 @@ change cannot cut the step off from the node it changes.
 
 from __future__ import annotations
 
-import shlex
-
 import yaml
 
 from components.config import GUEST_INTERFACE, NetworkConfig, NodeConfig
 from components.render.cloudinit import network_document
+from components.render.quote import heredoc, in_double_quotes, word
 
 NETPLAN_PATH = "/etc/netplan/50-cloud-init.yaml"  # the file cloud-init writes from network-config v2
 GUEST_EXEC_TIMEOUT_S = 180
@@ -31,7 +30,7 @@ def netplan(node: NodeConfig, network: NetworkConfig) -> str:
 def _expect(node: NodeConfig, network: NetworkConfig) -> str:
     return f"""iface={GUEST_INTERFACE}
 want_mtu={network.mtu}
-want_addr={shlex.quote(f"{node.ip}/{network.subnet.prefixlen}")}
+want_addr={word(f"{node.ip}/{network.subnet.prefixlen}")}
 gateway={network.gateway}
 matches() {{
   [ "$(cat /sys/class/net/$iface/mtu 2>/dev/null)" = "$want_mtu" ] && ip -o addr show dev "$iface" | grep -qF " $want_addr "
@@ -43,10 +42,10 @@ def network_check_script(node: NodeConfig, network: NetworkConfig) -> str:
     return f"""#!/bin/sh
 set -u
 {_expect(node, network)}if matches; then
-  echo "netstab: {node.name}: $iface has MTU $want_mtu and $want_addr"
+  echo "netstab: {in_double_quotes(node.name)}: $iface has MTU $want_mtu and $want_addr"
   exit 0
 fi
-echo "netstab: {node.name}: $iface does not carry the rendered network (want MTU $want_mtu, $want_addr):" >&2
+echo "netstab: {in_double_quotes(node.name)}: $iface does not carry the rendered network (want MTU $want_mtu, $want_addr):" >&2
 ip -o addr show dev "$iface" >&2 || true
 cat /sys/class/net/$iface/mtu >&2 2>/dev/null || true
 exit 1
@@ -59,15 +58,13 @@ def network_converge_script(node: NodeConfig, network: NetworkConfig, gateway_wa
 set -u
 {_expect(node, network)}target="${{NETSTAB_ROOT:-}}{NETPLAN_PATH}"
 if ! command -v netplan >/dev/null 2>&1; then
-  echo "netstab: {node.name} has no netplan: a network change after the first boot cannot be applied in place on this image. Replace the VM (pulumi up --replace on its URN) so that cloud-init applies the new config." >&2
+  echo "netstab: {in_double_quotes(node.name)} has no netplan: a network change after the first boot cannot be applied in place on this image. Replace the VM (pulumi up --replace on its URN) so that cloud-init applies the new config." >&2
   exit 1
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cat > "$work/netplan.yaml" <<'NETSTAB_NETPLAN'
-{netplan(node, network)}NETSTAB_NETPLAN
-if [ -f "$target" ] && cmp -s "$work/netplan.yaml" "$target" && matches; then
-  echo "netstab: {node.name}: network already as rendered; nothing to do"
+cat > "$work/netplan.yaml" {heredoc(netplan(node, network), "NETSTAB_NETPLAN")}if [ -f "$target" ] && cmp -s "$work/netplan.yaml" "$target" && matches; then
+  echo "netstab: {in_double_quotes(node.name)}: network already as rendered; nothing to do"
   exit 0
 fi
 old_mtu=$(cat /sys/class/net/$iface/mtu 2>/dev/null || echo unknown)
@@ -84,15 +81,15 @@ reaches_gateway() {{
 if ! netplan apply || ! reaches_gateway; then
   if [ -f "$work/previous.yaml" ]; then install -m 0600 "$work/previous.yaml" "$target"; else rm -f "$target"; fi
   netplan apply || true
-  echo "netstab: {node.name}: the new network config did not bring up $iface with MTU $want_mtu, $want_addr and a reachable gateway $gateway; the previous config is restored" >&2
+  echo "netstab: {in_double_quotes(node.name)}: the new network config did not bring up $iface with MTU $want_mtu, $want_addr and a reachable gateway $gateway; the previous config is restored" >&2
   exit 1
 fi
-echo "netstab: {node.name}: network converged: $iface MTU $want_mtu, $want_addr, gateway $gateway answers"
+echo "netstab: {in_double_quotes(node.name)}: network converged: $iface MTU $want_mtu, $want_addr, gateway $gateway answers"
 if [ "$old_mtu" != "$want_mtu" ]; then
   for svc in k3s k3s-agent; do
     if systemctl is-active --quiet "$svc"; then
       systemctl restart "$svc"
-      echo "netstab: {node.name}: $svc restarted so that flannel takes MTU $want_mtu"
+      echo "netstab: {in_double_quotes(node.name)}: $svc restarted so that flannel takes MTU $want_mtu"
     fi
   done
 fi
@@ -106,9 +103,7 @@ def via_guest_agent(vm_id: int, guest_script: str, timeout_s: int = GUEST_EXEC_T
 set -u
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cat > "$work/guest.sh" <<'NETSTAB_GUEST'
-{guest_script}NETSTAB_GUEST
-if ! qm guest exec {vm_id} --timeout {timeout_s} --pass-stdin 1 -- /bin/sh -s < "$work/guest.sh" > "$work/result.json"; then
+cat > "$work/guest.sh" {heredoc(guest_script, "NETSTAB_GUEST")}if ! qm guest exec {vm_id} --timeout {timeout_s} --pass-stdin 1 -- /bin/sh -s < "$work/guest.sh" > "$work/result.json"; then
   echo "netstab: qm guest exec {vm_id} failed: is the VM running with its guest agent (qemu-guest-agent) up?" >&2
   exit 1
 fi

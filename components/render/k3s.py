@@ -5,11 +5,10 @@ The cluster token is never part of a script: each install script reads it from s
 
 from __future__ import annotations
 
-import shlex
-
 import yaml
 
 from components.config import GUEST_INTERFACE, K3sConfig, NodeConfig, StackConfig
+from components.render.quote import in_double_quotes, word
 from components.render.shell import STATE_DIR
 
 KUBECONFIG_PATH = "/etc/rancher/k3s/k3s.yaml"
@@ -67,9 +66,9 @@ def _install(k3s: K3sConfig, node: NodeConfig, service: str, exec_args: list[str
     URL or token. The installer rewrites its unit (arguments) and env file (token, URL) and restarts
     the service when either changed; the stamp is a hash of the whole invocation, the token hashed
     on the node, so no command text derives from the secret."""
-    version = shlex.quote(k3s.version)
-    args = " ".join(shlex.quote(a) for a in exec_args)
-    invocation = shlex.quote(f"{k3s.version} {extra_env}{args}")
+    version = word(k3s.version)
+    args = " ".join(word(a) for a in exec_args)
+    invocation = word(f"{k3s.version} {extra_env}{args}")
     stamp = f"{STAMP_DIR}/{service}.applied"
     return f"""#!/bin/sh
 set -eu
@@ -77,21 +76,21 @@ set -eu
 trap 'rm -rf "$work"' EXIT
 want=$(printf '%s %s' {invocation} "$(printf '%s' "$K3S_TOKEN" | sha256sum | cut -d' ' -f1)" | sha256sum | cut -d' ' -f1)
 {before}if systemctl is-active --quiet {service} && [ "$(cat {stamp} 2>/dev/null)" = "$want" ]; then
-  echo "netstab: {node.name} already runs K3s {k3s.version} with this configuration; nothing to do"
+  echo "netstab: {in_double_quotes(node.name)} already runs K3s {in_double_quotes(k3s.version)} with this configuration; nothing to do"
   exit 0
 fi
 # The same node password every time this node is built, so a rebuilt VM of the same name is
 # accepted back into the cluster (K3s keeps each node's password as <name>.node-password.k3s).
 if [ ! -f {NODE_PASSWORD_FILE} ]; then
   install -d -m 0700 "$(dirname {NODE_PASSWORD_FILE})"
-  (umask 077; printf 'netstab-node-password %s %s' {shlex.quote(node.name)} "$K3S_TOKEN" | sha256sum | cut -c1-32 > {NODE_PASSWORD_FILE})
+  (umask 077; printf 'netstab-node-password %s %s' {word(node.name)} "$K3S_TOKEN" | sha256sum | cut -c1-32 > {NODE_PASSWORD_FILE})
 fi
-echo "netstab: installing K3s {k3s.version} on {node.name} ({service})"
-curl -sfL --retry 5 --retry-all-errors --connect-timeout 15 {shlex.quote(k3s.install_url)} -o "$work/install.sh"
+echo "netstab: installing K3s {in_double_quotes(k3s.version)} on {in_double_quotes(node.name)} ({service})"
+curl -sfL --retry 5 --retry-all-errors --connect-timeout 15 {word(k3s.install_url)} -o "$work/install.sh"
 {extra_env}INSTALL_K3S_VERSION={version} sh "$work/install.sh" {args}
 install -d -m 0700 {STAMP_DIR}
 printf '%s\\n' "$want" > {stamp}
-echo "netstab: K3s {k3s.version} running on {node.name} with this configuration"
+echo "netstab: K3s {in_double_quotes(k3s.version)} running on {in_double_quotes(node.name)} with this configuration"
 """
 
 
@@ -107,7 +106,7 @@ def server_install_script(config: StackConfig) -> str:
 
 def agent_install_script(config: StackConfig, node: NodeConfig) -> str:
     url = server_url(config)
-    return _install(config.k3s, node, "k3s-agent", ["agent", *_common_args(node)], extra_env=f"K3S_URL={shlex.quote(url)} ",
+    return _install(config.k3s, node, "k3s-agent", ["agent", *_common_args(node)], extra_env=f"K3S_URL={word(url)} ",
                     before=_agent_follows_server(url))
 
 
@@ -154,7 +153,7 @@ echo "netstab: cloud-init finished on $(hostname)"
 
 def nodes_ready_script(config: StackConfig) -> str:
     """Run on the server: wait until every configured node reports Ready, bounded by the config timeout."""
-    names = " ".join(shlex.quote(n.name) for n in config.nodes)
+    names = " ".join(word(n.name) for n in config.nodes)
     timeout = config.k3s.ready_timeout_s
     return f"""#!/bin/sh
 set -u

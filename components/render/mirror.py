@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import base64
 import json
-import shlex
 from collections.abc import Iterable
 from typing import Any
 
 import yaml
 
 from components.config import MirrorConfig, NetworkConfig, SshConfig, UpstreamConfig
+from components.config.mirror import REGISTRY_NAME
 from components.render import cloudinit
 from components.render.k3s import cloud_init_wait
+from components.render.quote import file_name, heredoc, word
 from components.render.registry import RegistryInstance, registry_config
 
 CONFIG_DIR = "/etc/netstab/registry"
@@ -26,7 +27,7 @@ REGISTRIES_PATH = "/etc/rancher/k3s/registries.yaml"
 def instance(mirror: MirrorConfig, upstream: UpstreamConfig) -> RegistryInstance:
     assert mirror.vm is not None
     # listens on the private address only; the storage directory is the unit's StateDirectory
-    return RegistryInstance(f"{mirror.vm.ip}:{upstream.port}", f"{STORAGE_DIR}/{upstream.registry}", remote_url=upstream.remote)
+    return RegistryInstance(f"{mirror.vm.ip}:{upstream.port}", f"{STORAGE_DIR}/{file_name(upstream.registry)}", remote_url=upstream.remote)
 
 
 def instance_configs(mirror: MirrorConfig) -> dict[str, str]:
@@ -107,7 +108,7 @@ def user_data(mirror: MirrorConfig, network: NetworkConfig, ssh: SshConfig) -> s
     base = yaml.safe_load(cloudinit.user_data(mirror.vm, ssh))
     base["packages"] = ["docker-registry", "nftables", "qemu-guest-agent", "curl", "python3"]
     files: list[dict[str, Any]] = [
-        {"path": f"{CONFIG_DIR}/{registry}.yml", "permissions": "0644", "content": text} for registry, text in instance_configs(mirror).items()
+        {"path": f"{CONFIG_DIR}/{file_name(registry)}.yml", "permissions": "0644", "content": text} for registry, text in instance_configs(mirror).items()
     ]
     files += [
         {"path": SERVE, "permissions": "0755", "content": SERVE_TEXT},
@@ -141,7 +142,7 @@ def upstream_unreachable_check() -> str:
     last failure is the upstream being unreachable at start."""
     return f"""upstream_unreachable() {{
   last=$(grep -E 'panic:|configuration error|level=(fatal|panic)' | tail -n 1)
-  printf '%s\\n' "$last" | grep -Eq {shlex.quote(_UPSTREAM_UNREACHABLE)}
+  printf '%s\\n' "$last" | grep -Eq {word(_UPSTREAM_UNREACHABLE)}
 }}
 """
 
@@ -152,7 +153,7 @@ def health_script(mirror: MirrorConfig) -> str:
     is a failure. Never needs the upstream itself."""
     assert mirror.vm is not None
     # Every instance is checked at once: sequentially, four crash-looping instances would take 4 x 60 s.
-    starts = "\n".join(f"check {shlex.quote(u.registry)} {mirror.endpoint(u)} > \"$dir/{n}.out\" 2> \"$dir/{n}.err\" & pid{n}=$!"
+    starts = "\n".join(f"check {word(u.registry)} {mirror.endpoint(u)} > \"$dir/{n}.out\" 2> \"$dir/{n}.err\" & pid{n}=$!"
                        for n, u in enumerate(mirror.upstreams))
     # ... and reported in config order, each instance's lines together
     results = "\n".join(f'wait "$pid{n}" || bad=1; cat "$dir/{n}.out"; cat "$dir/{n}.err" >&2' for n in range(len(mirror.upstreams)))
@@ -209,7 +210,7 @@ def warmup_script(mirror: MirrorConfig, k3s_version: str) -> str:
     """Run on the mirror VM with the probe agent on stdin. Pulls only through the mirror (no
     fallback: a pull served upstream would not warm the cache); one line per image."""
     plan = warmup_plan(mirror)
-    pulls = "\n".join(f"warm {url} {' '.join(shlex.quote(i) for i in sorted(set(images)))}" for url, images in plan.items())
+    pulls = "\n".join(f"warm {url} {' '.join(word(i) for i in sorted(set(images)))}" for url, images in plan.items())
     k3s = ""
     if mirror.warmup_k3s_images:
         release = k3s_version.replace("+", "%2B")
@@ -268,9 +269,7 @@ def registries_update_script(content: str) -> str:
 set -eu
 target={REGISTRIES_PATH}
 new=$(mktemp)
-cat > "$new" <<'NETSTAB_REGISTRIES'
-{content}NETSTAB_REGISTRIES
-mkdir -p "$(dirname "$target")"
+cat > "$new" {heredoc(content, "NETSTAB_REGISTRIES")}mkdir -p "$(dirname "$target")"
 if [ -f "$target" ] && cmp -s "$new" "$target"; then
   rm -f "$new"
   echo "netstab: registries.yaml unchanged on $(hostname)"
@@ -329,7 +328,7 @@ def credentials_script(mirror: MirrorConfig) -> str:
     makes each instance's environment file (root-only) hold exactly those: written when given,
     removed when not, the instance restarted when its file changed. Values never appear in this
     text or its output; base64 keeps any byte of them intact through the file (registry-serve decodes)."""
-    known = " ".join(shlex.quote(u.registry) for u in mirror.upstreams)
+    known = " ".join(word(u.registry) for u in mirror.upstreams)
     return f"""#!/bin/sh
 set -eu
 umask 077
@@ -369,7 +368,10 @@ def credentials_stdin(credentials: Any) -> str:
         except ValueError:
             raise ValueError("netstab:mirrorCredentials is not JSON") from None
     lines = []
-    for registry, pair in sorted((credentials or {}).items()):
+    for i, (registry, pair) in enumerate(sorted((credentials or {}).items()), 1):
+        if not isinstance(registry, str) or not REGISTRY_NAME.fullmatch(registry):
+            # one stdin record per registry: a space or a newline in the key would make it several
+            raise ValueError(f"netstab:mirrorCredentials: entry {i} is not keyed by a registry host name such as docker.io")
         if not isinstance(pair, dict) or not {"username", "password"} <= set(pair):
             raise ValueError(f"netstab:mirrorCredentials: {registry} needs username and password")
         encoded = (base64.b64encode(str(pair[k]).encode()).decode() for k in ("username", "password"))

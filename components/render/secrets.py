@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.config import ExternalSecretConfig, SecretsConfig
+from components.render.quote import for_person
 
 ESO_API = "external-secrets.io/v1"
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
@@ -78,7 +79,8 @@ def chart_values() -> dict[str, Any]:
 
 def doppler_probe_hint(user: str, node_ip: str) -> str:
     """The command a person runs to check Doppler reachability from a node (quoted in gate failures)."""
-    return f"ssh {user}@{node_ip} 'python3 - http https://api.doppler.com/v3/projects --repeat 10' < probes/agent.py"
+    # a person pastes it: every argument one shell word, so a user name runs nothing on their machine
+    return for_person("ssh", f"{user}@{node_ip}", "python3 - http https://api.doppler.com/v3/projects --repeat 10") + " < probes/agent.py"
 
 
 def gate_spec(cfg: SecretsConfig, probe_hint: str) -> dict[str, Any]:

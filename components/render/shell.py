@@ -1,8 +1,11 @@
-"""How a rendered script becomes the command text of a remote step (stdin stays free for secrets)."""
+"""How a rendered script becomes the command text of a remote step (stdin stays free for secrets).
+
+The script travels as one shell word (components/render/quote.py, the only quoting module).
+"""
 
 from __future__ import annotations
 
-import shlex
+from components.render.quote import word
 
 # Where netstab keeps its own state on a machine it configures (install stamps, a kept measurement).
 STATE_DIR = "/var/lib/netstab"
@@ -10,7 +13,7 @@ STATE_DIR = "/var/lib/netstab"
 
 def as_login_user(script: str) -> str:
     """The command text for a script that needs no root."""
-    return f"sh -c {shlex.quote(script)}"
+    return f"sh -c {word(script)}"
 
 
 def as_root(script: str, user: str = "") -> str:
@@ -18,7 +21,7 @@ def as_root(script: str, user: str = "") -> str:
     (a Proxmox host has no sudo). The script travels in the command, so stdin stays free.
     """
     prefix = "" if user == "root" else "sudo -n "
-    return f"{prefix}sh -c {shlex.quote(script)}"
+    return f"{prefix}sh -c {word(script)}"
 
 
 def with_agent(missing_python: str) -> str:
@@ -29,7 +32,7 @@ trap 'rm -rf "$work"' EXIT
 mkdir "$work/out"
 cat > "$work/agent.py"
 if ! command -v python3 >/dev/null 2>&1; then
-  echo {shlex.quote(missing_python)} >&2
+  echo {word(missing_python)} >&2
   exit 1
 fi
 """

@@ -11,10 +11,9 @@ is left of the budget.
 
 from __future__ import annotations
 
-import shlex
-
 from components.config import MirrorConfig, ValidationConfig
 from components.render.mirror import pulls_through
+from components.render.quote import word
 from components.render.shell import with_agent
 from probes.gate import RUN_SCHEMA
 
@@ -66,15 +65,15 @@ NO_MIRROR_PULL = ("pull-mirror: not run: no test image (validation.images) is fr
 
 def probe_script(point: str, validation: ValidationConfig, mirror: MirrorConfig | None) -> str:
     """The probe run of one vantage point. `mirror`: pull through it too (nodes with the mirror enabled)."""
-    urls = " ".join(shlex.quote(u) for u in validation.endpoints)
-    images = " ".join(shlex.quote(i) for i in validation.images)
+    urls = " ".join(word(u) for u in validation.endpoints)
+    images = " ".join(word(i) for i in validation.images)
     http = f"--repeat {validation.effective_repeats} --concurrency {CONCURRENCY} {urls}"
     runs = [f"probe http http {http}", f"probe http-big-hello http --big-hello {http}", f"probe pull-direct pull {images}"]
     mirror_pulls = pulls_through(mirror, validation.images) if mirror else {}
     for n, (url, served) in enumerate(mirror_pulls.items()):
-        runs.append(f"probe pull-mirror-{n} pull --mirror {shlex.quote(url)} {' '.join(shlex.quote(i) for i in served)}")
+        runs.append(f"probe pull-mirror-{n} pull --mirror {word(url)} {' '.join(word(i) for i in served)}")
     if mirror and not mirror_pulls:  # otherwise a gate that never touched the mirror would read as proof that it works
-        runs.append(f"echo {shlex.quote(NO_MIRROR_PULL)} >> \"$work/out/notes.txt\"")
+        runs.append(f"echo {word(NO_MIRROR_PULL)} >> \"$work/out/notes.txt\"")
     probes = "\n".join(runs)
     return f"""#!/bin/sh
 set -u
@@ -91,6 +90,6 @@ stalled=$(python3 - "$work/out/http.json" "$work/out/http-big-hello.json" <<'NET
 {_FIRST_STALL}NETSTAB_PY
 )
 if [ -n "$stalled" ]; then probe mss-sweep mss-sweep "$stalled"; fi
-python3 - {shlex.quote(point)} "$work/out" <<'NETSTAB_PY'
+python3 - {word(point)} "$work/out" <<'NETSTAB_PY'
 {_COLLECT}NETSTAB_PY
 """

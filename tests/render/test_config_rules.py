@@ -86,7 +86,7 @@ BROKEN = [
     pytest.param([("proxmox.endpoint", "http://pve:8006")],
                  "proxmox.endpoint: 'http://pve:8006' is not an https:// URL such as https://pve.lan:8006/", id="endpoint_not_https"),
     pytest.param([("proxmox.insecure", "yes")], "proxmox.insecure: 'yes' is not true or false", id="not_a_boolean"),
-    pytest.param([("proxmox.node", "")], "proxmox.node: '' is not a non-empty string", id="empty_string"),
+    pytest.param([("proxmox.node", "")], "proxmox.node: '' is not a Proxmox node name such as pve", id="empty_string"),
     pytest.param([("image.templateVmId", 9000)],
                  "image: set exactly one of image.url (a cloud image to download) or image.templateVmId", id="image_both_url_and_template"),
     pytest.param([("image.url", DELETE)],
