@@ -29,19 +29,21 @@ def _target(host: str, port: int) -> str:
     return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
 
 
-def _pull_stalls(rec: Any) -> Iterator[Tuple[str, int]]:
-    """(host, port) of every stalled handshake a pull record names: each endpoint's try, in order
-    (`fallbacks`), and its own failure (the last try's)."""
+def _pull_stalls(rec: Any) -> Iterator[Tuple[str, int, Any]]:
+    """(host, port, address or None) of every stalled handshake a pull record names: each
+    endpoint's try, in order (`fallbacks`), and its own failure (the last try's, whose address
+    the record keeps)."""
     tries = [t for t in rec.get("fallbacks") or [] if isinstance(t, dict)] + [rec]
     for t in tries:
         match = HANDSHAKE_HOST.match(str(t.get("error", ""))) if t.get("error_class") == STALL else None
         if match:
-            yield match.group(1), _port(rec, t, match.group(1))
+            last = t.get("error") == rec.get("error")
+            yield match.group(1), _port(rec, t, match.group(1), last), rec.get("remote_ip") if last else None
 
 
-def _port(rec: Any, tried: Any, host: str) -> int:
+def _port(rec: Any, tried: Any, host: str, last: bool) -> int:
     """The record's remote port is its last failure's; an endpoint's host is at the endpoint's port."""
-    port = rec.get("remote_port") if tried.get("error") == rec.get("error") else None
+    port = rec.get("remote_port") if last else None
     if not isinstance(port, int) and isinstance(tried.get("endpoint"), str):
         try:
             endpoint = urlsplit(tried["endpoint"])
@@ -51,29 +53,38 @@ def _port(rec: Any, tried: Any, host: str) -> int:
     return port if isinstance(port, int) and port > 0 else 443
 
 
+def _http_stalls(rec: Any) -> List[Tuple[str, int, Any]]:
+    if rec.get("error_class") != STALL or not isinstance(rec.get("target"), str):
+        return []
+    try:
+        url = urlsplit(rec["target"])
+        return [(url.hostname, url.port or 443, rec.get("remote_ip"))] if url.hostname else []
+    except ValueError:
+        return []
+
+
 def stalled_targets(documents: List[Any], limit: int) -> List[str]:
-    """`host:port` of each distinct host whose handshake stalled, in the documents' order, at most `limit`."""
+    """`host:port` of each host whose handshake stalled, in the documents' order, at most `limit`.
+    A host at an address already chosen (with that port) is left out: a sweep measures the path to
+    an address, and names that share one (a registry's, or an API's) share its path."""
     found: List[str] = []
+    addresses = set()
     for doc in documents:
         records = doc.get("records") if isinstance(doc, dict) else None
         for rec in records if isinstance(records, list) else []:
             if not isinstance(rec, dict):
                 continue
-            stalls: List[Tuple[str, int]] = []
-            if rec.get("kind") == "pull":
-                stalls = list(_pull_stalls(rec))
-            elif rec.get("error_class") == STALL and isinstance(rec.get("target"), str):
-                try:
-                    url = urlsplit(rec["target"])
-                    stalls = [(url.hostname, url.port or 443)] if url.hostname else []
-                except ValueError:
-                    stalls = []
-            for host, port in stalls:
+            stalls = list(_pull_stalls(rec)) if rec.get("kind") == "pull" else _http_stalls(rec)
+            for host, port, address in stalls:
                 if not HOST.match(host or ""):
                     continue
                 target = _target(host, port)
-                if target not in found and len(found) < limit:
-                    found.append(target)
+                where = (address, port) if isinstance(address, str) and address else None
+                if target in found or where in addresses or len(found) >= limit:
+                    continue
+                found.append(target)
+                if where:
+                    addresses.add(where)
     return found
 
 

@@ -15,9 +15,9 @@ from probes.stalls import stalled_targets
 STALL = "tls_handshake_timeout"
 
 
-def http(host: str, error_class: str | None = STALL, port: int | None = None) -> dict:
+def http(host: str, error_class: str | None = STALL, port: int | None = None, remote_ip: str | None = None) -> dict:
     where = f"{host}:{port}" if port else host
-    return {"kind": "http", "target": f"https://{where}/v2/", "ok": error_class is None, "error_class": error_class}
+    return {"kind": "http", "target": f"https://{where}/v2/", "ok": error_class is None, "error_class": error_class, "remote_ip": remote_ip}
 
 
 def pull(host: str, port: int = 443, fallbacks: list[dict] | None = None, error_class: str = STALL) -> dict:
@@ -54,6 +54,15 @@ def test_each_host_once_in_the_order_met_and_at_most_the_limit():
     assert stalled_targets(docs(*records), 3) == ["a.example:443", "b.example:443", "c.example:443"]
     assert stalled_targets(docs(*records), 4) == ["a.example:443", "b.example:443", "c.example:443", "d.example:443"]
     assert stalled_targets(docs(*records), 0) == []
+
+
+def test_names_that_share_an_address_and_port_are_swept_once():
+    """ghcr.io and quay.io at one address share its path; the blob host at that address on another
+    port, and a host at another address, are swept; a pull's fallback stall without an address is too."""
+    records = [http("ghcr.io", remote_ip="203.0.113.10"), http("quay.io", remote_ip="203.0.113.10"),
+               http("registry.k8s.io", port=8443, remote_ip="203.0.113.10"), pull("blobs.example.net"),
+               pull("cdn.example.net")]  # both pulls' failures at 203.0.113.30
+    assert stalled_targets(docs(*records), 8) == ["ghcr.io:443", "registry.k8s.io:8443", "blobs.example.net:443"]
 
 
 @pytest.mark.parametrize("record", [http("ghcr.io", "connect_timeout"), http("ghcr.io", "tls_certificate"),
