@@ -5,10 +5,9 @@ notes on what could not run. Nothing secret is in it: the agent redacts what it 
 
 What it runs (the plan's Phase 1): `http` against the endpoints, the same with `--big-hello`,
 `pull` of the test images directly and, on nodes with the mirror enabled, through the mirror;
-`mss-sweep`, in parallel, against every host whose TLS handshake stalled (at most MAX_SWEEPS, one per
-address and port): an
-endpoint, or a host a pull met, such as the blob host a registry redirected it to (probes/stalls.py).
-Every agent run is bounded by what is left of the budget.
+`mss-sweep`, in parallel, against every host whose TLS handshake stalled (at most MAX_SWEEPS, one
+per address and port): an endpoint, or a host a pull met, such as the blob host a registry
+redirected it to (probes/stalls.py). Every agent run is bounded by what is left of the budget.
 """
 
 from __future__ import annotations
