@@ -92,3 +92,13 @@ def test_as_a_script_it_skips_documents_that_are_missing_or_broken(tmp_path):
         done = subprocess.run([sys.executable, "-", "4", str(broken), str(tmp_path / "absent.json"), str(good)], stdin=source,
                               capture_output=True, text=True, timeout=30)
     assert (done.returncode, done.stdout, done.stderr) == (0, "ghcr.io:443\n", "")
+
+
+def test_it_runs_where_the_agent_runs_standard_library_and_python_3_8():
+    import ast
+
+    source = STALLS_PATH.read_text()
+    tree = ast.parse(source, feature_version=(3, 8))
+    modules = {n.names[0].name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)}
+    modules |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert modules <= set(sys.stdlib_module_names), modules - set(sys.stdlib_module_names)
