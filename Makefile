@@ -5,8 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= homelab
 SCENARIO ?= default
-# Debian packages the probes, the lab and the real-ring tests start for real (tcpdump: to watch the lab by hand).
-LAB_PACKAGES := nftables iptables iproute2 docker-registry openssl skopeo tcpdump curl iputils-tracepath iputils-ping
+# Debian packages the probes, the lab and the real-ring tests start for real (tcpdump: to watch the lab by hand;
+# cloud-init and netplan.io: their schema check and netplan generate read every rendered user-data and network-config).
+LAB_PACKAGES := nftables iptables iproute2 docker-registry openssl skopeo tcpdump curl iputils-tracepath iputils-ping cloud-init netplan.io
 
 .PHONY: help venv deps render schema test lint typecheck vermin pytest lab bench clean
 
@@ -29,7 +30,11 @@ deps: ## install the Debian packages the lab and the real-kernel tests use (as r
 	if [ "$$(id -u)" = 0 ]; then \
 	  echo "netstab: installing Debian packages: $$missing"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null && \
+	  if echo " $$missing " | grep -q " cloud-init "; then \
+	    echo "netstab: cloud-init is here for its schema check only: /etc/cloud/cloud-init.disabled keeps it from configuring this machine at boot"; \
+	    touch /etc/cloud/cloud-init.disabled; \
+	  fi; \
 	else \
 	  echo "netstab: missing Debian packages (run as root or install them): $$missing" >&2; \
 	fi

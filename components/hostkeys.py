@@ -2,8 +2,8 @@
 
 Each VM gets an ed25519 host key pair from a `HostKey` dynamic resource: created once, never
 replaced (its diff is empty), the private half a secret output. Cloud-init installs it as the
-guest's only host key (`ssh_keys`, `ssh_genkeytypes: []`), on every new instance too, so a VM
-rebuilt or re-initialized keeps it; every SSH command to the VM pins the public half
+guest's only host key (`ssh_keys`, `ssh_deletekeys`; with `ssh_keys` set cc_ssh generates none),
+on every new instance too, so a VM rebuilt or re-initialized keeps it; every SSH command to the VM pins the public half
 (pulumi-command `connection.hostKey`, authorized_keys format, remote/connection.go). ed25519:
 pulumi-command offers only the pinned key's type, and for RSA that is the SHA-1 `ssh-rsa` that a
 current OpenSSH refuses.

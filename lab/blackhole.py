@@ -63,9 +63,9 @@ def build(topo: Topology, both_directions: bool, narrow_mtu: int = 1280) -> None
 
 
 def start_https(topo: Topology, host: str, ip: str, cert: ServerCert, mode: str = "normal", port: int = 443,
-                probe_from: str = "client") -> subprocess.Popen[bytes]:
+                probe_from: str = "client", root: Path | None = None) -> subprocess.Popen[bytes]:
     """A `lab.servers` HTTPS server in `mode` inside `host`, once `probe_from` sees it listen."""
     proc = topo.start(host, sys.executable, "-m", "lab.servers", "--mode", mode, "--listen", f"{ip}:{port}",
-               "--cert", str(cert.cert), "--key", str(cert.key), env={"PYTHONPATH": str(REPO)})
+               "--cert", str(cert.cert), "--key", str(cert.key), *(["--root", str(root)] if root else []), env={"PYTHONPATH": str(REPO)})
     wait_for_port(topo, probe_from, ip, port)
     return proc

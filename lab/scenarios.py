@@ -13,6 +13,9 @@ silent-server        the servers accept TCP and never answer TLS, from every hos
 bad-cert             the API presents a certificate from another CA: tls-certificate
 server-5xx           the API answers 503: server-error
 rate-limited         the registry answers 429: rate-limited, the mirror or credentials fix it
+blob-host            the registry API on a clean path, its blob downloads redirected to a host beyond
+                     the black hole: the sweep of the pull's blob host finds it; the judge's clamp
+                     (gateway.pathMtu set to its path MTU) fixes it, verified the same way
 mirror               a pull-through docker-registry on the VM subnet: cached pulls, fallback
 """
 
@@ -21,13 +24,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from components.mss import mss_from_path_mtu
 from components.render.gateway import GatewayRules, gateway_script
+from components.render.validation import MAX_SWEEPS
 from lab import gate as lab_gate
 from lab import mirror as lab_mirror
 from lab import probing, services
@@ -38,6 +42,7 @@ from lab.pki import issue
 from lab.shaper import Shape
 from lab.shaping import Route, shape_router
 from probes.report import AppliedFix, render
+from probes.stalls import stalled_targets
 from probes.verdict import Diagnosis, diagnose
 
 REFERENCE = ("pve",)
@@ -54,6 +59,9 @@ class Scenario:
     narrow_mtu: int = 1500  # 1500: no black hole
     inject: Inject | None = None
     direction: str | None = None  # a black hole's direction the judge must name
+    # the fix's path MTU: the gateway's own measurement (pathMtu: auto, against the endpoints), or,
+    # for a hole only a pull's redirect host is behind, the judge's (pathMtu set to what it names)
+    gateway_measures: bool = True
 
 
 def _toward_server(topo: Topology, _work: Path, _svc: services.Services) -> None:
@@ -92,6 +100,11 @@ def _server_5xx(topo: Topology, _work: Path, svc: services.Services) -> None:
     services.replace_api(topo, svc, "error")
 
 
+def _blob_host(topo: Topology, work: Path, svc: services.Services) -> None:
+    lab_topology.add_blob_host(topo)
+    services.redirect_blobs(topo, svc, work)
+
+
 def _rate_limited(topo: Topology, _work: Path, svc: services.Services) -> None:
     services.replace_registry(topo, svc, "limit")
 
@@ -113,6 +126,9 @@ SCENARIOS = {
         Scenario("server-5xx", "The API answers every request 503 Service Unavailable.", "server-error", inject=_server_5xx),
         Scenario("rate-limited", "The registry answers every request 429 Too Many Requests, as Docker Hub past its pull limit.",
                  "rate-limited", inject=_rate_limited),
+        Scenario("blob-host", f"The registry API is on a clean path; its blob downloads are redirected (307) to {lab_topology.BLOB_NAME}, "
+                 "which the VM subnet reaches only across a narrow link (MTU 1280) that drops ICMP fragmentation-needed. No endpoint "
+                 "stalls: only the pulls do, at the blob host.", "pmtu-black-hole", 1280, _blob_host, "both", gateway_measures=False),
     )
 }
 NAMES = (*SCENARIOS, "mirror")
@@ -155,10 +171,15 @@ def run_judged(scenario: Scenario, topo: Topology, work: Path, report_dir: Path,
     measured: int | None = None
     if diagnosis.mss_fix_applies and diagnosis.recommended_clamp:
         gates.append(("before the fix", _gate(topo, svc, report_dir / "gate-before", None, say, scenario.name, timings, "gate before the fix")))
-        started_measure = time.monotonic()
-        measured, _ = lab_gate.measure_from_gateway(topo, svc.cert.ca, work / "gateway-root")
-        timings["gateway's own measurement (pathMtu: auto)"] = time.monotonic() - started_measure
-        say(f"[{scenario.name}] the gateway measures path MTU {measured} from its VM-subnet address (the judge's clamp: {diagnosis.recommended_clamp})")
+        if scenario.gateway_measures:
+            started_measure = time.monotonic()
+            measured, _ = lab_gate.measure_from_gateway(topo, svc.cert.ca, work / "gateway-root")
+            timings["gateway's own measurement (pathMtu: auto)"] = time.monotonic() - started_measure
+            say(f"[{scenario.name}] the gateway measures path MTU {measured} from its VM-subnet address (the judge's clamp: {diagnosis.recommended_clamp})")
+        else:
+            measured = diagnosis.recommended_clamp + 40
+            say(f"[{scenario.name}] the gateway's own measurement sweeps the endpoints, not a redirect's blob host: "
+                f"gateway.pathMtu set to the judge's {measured} (clamp {diagnosis.recommended_clamp})")
         fix = apply_fix(topo, measured, work / "gateway-root")
         say(f"[{scenario.name}] gateway clamp for path MTU {measured} applied ({'verified' if fix.verified else 'verify FAILED'}); probing again ...")
         after_docs = probing.phase1(topo, lab_topology.PROBE_HOSTS, svc.cert.ca, services.TEST_IMAGE)
@@ -167,39 +188,32 @@ def run_judged(scenario: Scenario, topo: Topology, work: Path, report_dir: Path,
         timings["first probe to verified fix"] = time.monotonic() - first_probe
         gates.append(("after the fix", _gate(topo, svc, report_dir / "gate-after", measured, say, scenario.name, timings, "gate after the fix")))
     timings["total"] = time.monotonic() - started
-    problems = check(scenario, diagnosis, fix, after) + check_gate(diagnosis, measured, gates)
+    problems = check(scenario, diagnosis, fix, after) + check_gate(diagnosis, measured, gates, scenario.gateway_measures)
     result = ("PASS" if not problems else "FAIL: " + "; ".join(problems)) + f" (expected `{scenario.expected}`, the judge says `{diagnosis.kind}`)"
     files = "`netstab.probe/v1` documents beside this file, a JSON list per host: `before-<host>.json`" + (", `after-<host>.json`" if after else "")
     text = render(f"netstab lab: {scenario.name}", diagnosis, intro=scenario.description, result=result, fix=fix, after=after,
                   timings=timings, files=files + "; judge them again with `python -m probes diagnose --reference pve HOST=FILE...`.")
-    text += gate_section(measured, gates)
+    text += gate_section(measured, gates, scenario.gateway_measures)
     (report_dir / "REPORT.md").write_text(text)
     return Outcome(scenario.name, not problems, diagnosis.kind, problems, timings, report_dir)
 
 
 def probe_and_sweep(topo: Topology, svc: services.Services, say: Callable[[str], None], name: str,
                     timings: dict[str, float]) -> dict[str, list[dict[str, Any]]]:
-    """Phase 1 from every host; when a handshake stalled on the sweeping node, an mss-sweep to that
-    server joins its evidence (as the post-up gate does)."""
+    """Phase 1 from every host; when handshakes stalled on the sweeping node, an mss-sweep to each host
+    they stalled at (a pull's blob host included, at most MAX_SWEEPS, at once) joins its evidence, as
+    the post-up gate does."""
     started = time.monotonic()
     docs = probing.phase1(topo, lab_topology.PROBE_HOSTS, svc.cert.ca, services.TEST_IMAGE)
     timings["Phase 1 probes, every host at once"] = time.monotonic() - started
-    stalled = first_stall(docs[SWEEP_FROM])
+    stalled = stalled_targets(docs[SWEEP_FROM], MAX_SWEEPS)
     if stalled:
-        say(f"[{name}] a TLS handshake stalled: mss-sweep from {SWEEP_FROM} to {stalled} ...")
+        say(f"[{name}] TLS handshakes stalled: mss-sweep from {SWEEP_FROM} to {', '.join(stalled)} ...")
         started = time.monotonic()
-        docs[SWEEP_FROM].append(probing.sweep(topo, SWEEP_FROM, f"{stalled}:443", svc.cert.ca))
+        with ThreadPoolExecutor(max_workers=len(stalled)) as pool:
+            docs[SWEEP_FROM] += list(pool.map(lambda target: probing.sweep(topo, SWEEP_FROM, target, svc.cert.ca), stalled))
         timings["mss-sweep"] = time.monotonic() - started
     return docs
-
-
-def first_stall(docs: list[dict[str, Any]]) -> str | None:
-    """The server of the first http attempt whose TLS handshake timed out."""
-    for doc in docs:
-        for rec in doc["records"]:
-            if rec.get("kind") == "http" and rec["error_class"] == "tls_handshake_timeout":
-                return urlsplit(rec["target"]).hostname
-    return None
 
 
 def check(scenario: Scenario, diagnosis: Diagnosis, fix: AppliedFix | None, after: Diagnosis | None) -> list[str]:
@@ -233,13 +247,14 @@ def _gate(topo: Topology, svc: services.Services, folder: Path, path_mtu: int | 
     return run
 
 
-def check_gate(diagnosis: Diagnosis, measured: int | None, gates: list[tuple[str, GateRun]]) -> list[str]:
-    """With the MSS fix the answer: the gateway's own measurement agrees with the judge's clamp, the
-    gate fails the deploy before the fix naming the black hole and its clamp, and passes after it."""
+def check_gate(diagnosis: Diagnosis, measured: int | None, gates: list[tuple[str, GateRun]], gateway_measured: bool = True) -> list[str]:
+    """With the MSS fix the answer: the gateway's own measurement (when it measured) agrees with the
+    judge's clamp, the gate fails the deploy before the fix naming the black hole and its clamp, and
+    passes after it."""
     if not diagnosis.mss_fix_applies or not diagnosis.recommended_clamp:
         return []
     problems = []
-    if measured is None or mss_from_path_mtu(measured, ipv6=False) != diagnosis.recommended_clamp:
+    if gateway_measured and (measured is None or mss_from_path_mtu(measured, ipv6=False) != diagnosis.recommended_clamp):
         problems.append(f"the gateway measured path MTU {measured}, not the judge's {diagnosis.recommended_clamp} + 40")
     runs = dict(gates)
     before, after = runs.get("before the fix"), runs.get("after the fix")
@@ -250,13 +265,17 @@ def check_gate(diagnosis: Diagnosis, measured: int | None, gates: list[tuple[str
     return problems
 
 
-def gate_section(measured: int | None, gates: list[tuple[str, GateRun]]) -> str:
+def gate_section(measured: int | None, gates: list[tuple[str, GateRun]], gateway_measured: bool = True) -> str:
     if not gates:
         return ""
     out = ["", "## The post-up gate (NetworkGate's own create, on the rendered probe runs)", ""]
-    if measured is not None:
+    if measured is not None and gateway_measured:
         out += [f"The gateway measured path MTU **{measured}** from its VM-subnet address (`gateway.pathMtu: auto`); the clamp applied "
                 f"is for that value.", ""]
+    elif measured is not None:
+        out += [f"The clamp applied is for path MTU **{measured}**, the judge's (`gateway.pathMtu: {measured}`): the gateway's own "
+                "measurement sweeps the endpoints (`validation.endpoints`), and the hole is only on the way to a host a registry "
+                "redirected the pulls to.", ""]
     for label, run in gates:
         out += [f"### {label}: {run.verdict.upper()}", "", "```text", run.text.strip(), "```", "", f"Report: `{run.report}`", ""]
     return "\n".join(out)

@@ -7,6 +7,8 @@ Modes:
   stall    completes TLS, reads the request, never answers (-> read_timeout)
   error    answers every request 503 Service Unavailable (-> http_status, a server error)
   limit    answers every request 429 Too Many Requests, as Docker Hub past its pull limit
+  files    a blob host: GET serves the file at the path under --root (a registry's storage, to
+           which its redirect middleware sends blob downloads), 404 otherwise
 
 Run in a thread (`serve_in_thread`) for loopback tests, or as a process inside a namespace:
 `python -m lab.servers --mode normal --listen 0.0.0.0:443 --cert chain.pem --key key.pem`.
@@ -22,9 +24,9 @@ import threading
 import time
 from pathlib import Path
 
-MODES = ("normal", "silent", "stall", "error", "limit")
+MODES = ("normal", "silent", "stall", "error", "limit", "files")
 HOLD_S = 120  # how long silent/stall connections are held before the server lets go
-REASONS = {200: "OK", 401: "Unauthorized", 429: "Too Many Requests", 503: "Service Unavailable"}
+REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests", 503: "Service Unavailable"}
 JSON = {"Content-Type": "application/json"}
 
 
@@ -63,7 +65,7 @@ class Handler(socketserver.BaseRequestHandler):
             _hold(tls)
             return
         path = request.split(b" ", 2)[1].decode() if request.count(b" ") >= 2 else "/"
-        status, headers, body = answer(self.server.mode, path)
+        status, headers, body = serve_file(self.server.root, path) if self.server.mode == "files" else answer(self.server.mode, path)
         head = [f"HTTP/1.1 {status} {REASONS[status]}", f"Content-Length: {len(body)}", "Connection: close"]
         head += [f"{k}: {v}" for k, v in headers.items()]
         try:
@@ -71,6 +73,15 @@ class Handler(socketserver.BaseRequestHandler):
             tls.close()
         except OSError:
             pass
+
+
+def serve_file(root: Path | None, path: str) -> tuple[int, dict[str, str], bytes]:
+    """The file at `path` under `root`, never outside it."""
+    if root is not None:
+        wanted = (root / path.split("?", 1)[0].lstrip("/")).resolve()
+        if wanted.is_relative_to(root.resolve()) and wanted.is_file():
+            return 200, {"Content-Type": "application/octet-stream"}, wanted.read_bytes()
+    return 404, {"Content-Type": "text/plain"}, b"not found\n"
 
 
 def read_request(conn: socket.socket) -> bytes:
@@ -99,18 +110,20 @@ class LabServer(socketserver.ThreadingTCPServer):
     # the lab probes with dozens of concurrent connections; the default backlog (5) would drop SYNs
     request_queue_size = 256
 
-    def __init__(self, address: tuple[str, int], mode: str, cert: Path | None, key: Path | None):
+    def __init__(self, address: tuple[str, int], mode: str, cert: Path | None, key: Path | None, root: Path | None = None):
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, Handler)
         self.mode = mode
+        self.root = root
         self.context: ssl.SSLContext | None = None
         if cert and key:
             self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.context.load_cert_chain(str(cert), str(key))
 
 
-def serve_in_thread(mode: str, cert: Path | None = None, key: Path | None = None, host: str = "127.0.0.1") -> LabServer:
-    server = LabServer((host, 0), mode, cert, key)
+def serve_in_thread(mode: str, cert: Path | None = None, key: Path | None = None, host: str = "127.0.0.1",
+                    root: Path | None = None) -> LabServer:
+    server = LabServer((host, 0), mode, cert, key, root)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -121,9 +134,10 @@ def main() -> None:
     p.add_argument("--listen", default="0.0.0.0:443")
     p.add_argument("--cert", type=Path)
     p.add_argument("--key", type=Path)
+    p.add_argument("--root", type=Path, help="files: the folder served")
     args = p.parse_args()
     host, _, port = args.listen.rpartition(":")
-    server = LabServer((host.strip("[]"), int(port)), args.mode, args.cert, args.key)
+    server = LabServer((host.strip("[]"), int(port)), args.mode, args.cert, args.key, args.root)
     print(f"lab server {args.mode} on {args.listen}", flush=True)
     server.serve_forever()
 

@@ -32,6 +32,10 @@ NAMES = {
     "api.doppler.com": API_IP,
 }
 PROBE_HOSTS = ("cp1", "worker1", "pve")
+# blob-host: where the registry redirects blob downloads (ghcr.io's blob host), on the internet,
+# reached from the VM subnet only across the narrow link
+BLOB_NAME = "pkg-containers.githubusercontent.com"
+BLOB_IP = "203.0.113.30"
 MIRROR_IP = "10.27.27.5"
 
 GATEWAY_NAT = f"""
@@ -111,3 +115,21 @@ def add_vm(topo: Topology, host: str, ip: str) -> None:
     _port(topo, "gw", "br0", f"p-{host}")
     topo.addr(host, "eth0", f"{ip}/24")
     topo.route(host, "default", GATEWAY_VM_IP)
+
+
+def add_blob_host(topo: Topology) -> None:
+    """A blob host on the simulated internet, resolved by every prober. Only traffic between the VM
+    subnet's NAT address and the blob host takes the narrow link, both ways; the registry API, the
+    servers and the Proxmox host's traffic take the wide one."""
+    topo.add_host("blobs")
+    topo.link("blobs", "eth0", "isp", "n-blobs")
+    _port(topo, "isp", "br-net", "n-blobs")
+    topo.addr("blobs", "eth0", f"{BLOB_IP}/24")
+    topo.route("blobs", "default", "203.0.113.1")
+    for host in (*NODES, "pve"):
+        topo.set_hosts_file(host, {**NAMES, BLOB_NAME: BLOB_IP})
+    topo.run("up", "ip", "rule", "del", "pref", "200")
+    topo.run("up", "ip", "rule", "add", "from", f"{GATEWAY_WAN_IP}/32", "to", f"{BLOB_IP}/32", "lookup", "200", "pref", "200")
+    topo.route("isp", f"{GATEWAY_WAN_IP}/32", "198.51.100.1")
+    topo.run("isp", "ip", "route", "replace", f"{GATEWAY_WAN_IP}/32", "via", "198.51.100.5", "table", "201")
+    topo.run("isp", "ip", "rule", "add", "from", f"{BLOB_IP}/32", "to", f"{GATEWAY_WAN_IP}/32", "lookup", "201", "pref", "201")

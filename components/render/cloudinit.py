@@ -47,9 +47,11 @@ def user_data(node: NodeConfig, ssh: SshConfig) -> str:
     document = {
         "hostname": node.name,
         "manage_etc_hosts": True,
-        # this key only, on every new instance too (cc_ssh is per instance): the pin never breaks
+        # this key only, on every new instance too (cc_ssh is per instance): the pin never breaks. With
+        # `ssh_keys` set, cc_ssh writes them and generates no key at all: `ssh_genkeytypes` is read only
+        # when `ssh_keys` is absent (canonical/cloud-init cloudinit/config/cc_ssh.py `handle`, 22.4.2
+        # and 26.1). `ssh_genkeytypes: []` fails the schema (minItems 1) and boots every VM "degraded".
         "ssh_deletekeys": True,
-        "ssh_genkeytypes": [],
         "ssh_keys": {"ed25519_private": HOST_KEY_PRIVATE, "ed25519_public": HOST_KEY_PUBLIC},
         "users": [
             {

@@ -122,24 +122,49 @@ CLOUD_INIT_TIMEOUT_S = 900  # first boot installs packages: generous, but never 
 
 
 def cloud_init_wait(timeout_s: int = CLOUD_INIT_TIMEOUT_S) -> str:
-    """Shell: wait for first boot to finish, bounded; exit 2 from cloud-init means done with
-    recoverable warnings. Leaves the outcome in $cloud_init (done, failed or timeout)."""
+    """Shell: wait for first boot to finish, bounded. Leaves the outcome in $cloud_init: done,
+    degraded (exit 2: finished with recoverable errors, e.g. a config that failed cloud-init's
+    schema, so part of it may not have been applied), failed or timeout. Exit codes: canonical/cloud-init
+    cloudinit/cmd/status.py `handle_status_args` (26.1): ERROR 1, DEGRADED 2, else 0."""
     return f"""timeout {timeout_s} cloud-init status --wait >/dev/null 2>&1
 rc=$?
 case "$rc" in
-  0|2) cloud_init=done ;;
+  0) cloud_init=done ;;
+  2) cloud_init=degraded ;;
   124) cloud_init=timeout ;;
   *) cloud_init=failed ;;
 esac
 """
 
 
-def cloud_init_wait_script() -> str:
+# Prints each of cloud-init's recoverable errors as `LEVEL: message`, one a line, from
+# `cloud-init status --format json` ("recoverable_errors": level -> messages; status.py print_status).
+# python3 is there wherever cloud-init is (it is a Python program).
+_WARNINGS = r"""import json, sys
+try:
+    found = json.load(sys.stdin).get("recoverable_errors") or {}
+except ValueError:
+    raise SystemExit(1)
+lines = ["%s: %s" % (level, " ".join(str(m).split())) for level, messages in sorted(found.items()) for m in messages]
+print("\n".join("  " + line for line in lines))
+raise SystemExit(0 if lines else 1)
+"""
+
+
+def cloud_init_wait_script(timeout_s: int = CLOUD_INIT_TIMEOUT_S) -> str:
+    """Done goes on; degraded, failed and a timeout stop the deploy and say why (a degraded boot
+    names its warnings, or shows `cloud-init status --long` when it cannot read them)."""
     return f"""#!/bin/sh
 set -u
-{cloud_init_wait()}if [ "$cloud_init" = timeout ]; then
-  echo "netstab: cloud-init still running on $(hostname) after {CLOUD_INIT_TIMEOUT_S}s:" >&2
+{cloud_init_wait(timeout_s)}if [ "$cloud_init" = timeout ]; then
+  echo "netstab: cloud-init still running on $(hostname) after {timeout_s}s:" >&2
   cloud-init status --long >&2 || true
+  exit 1
+fi
+if [ "$cloud_init" = degraded ]; then
+  echo "netstab: cloud-init finished on $(hostname) with recoverable errors (degraded): part of the first boot's setup may be missing:" >&2
+  cloud-init status --format json 2>/dev/null | python3 -c {shlex.quote(_WARNINGS)} >&2 || cloud-init status --long >&2 || true
+  echo "netstab: fix what they name; if they come from user-data that has changed since this boot (the VM runs its cloud-init instance until it reboots), reboot the VM, then pulumi up" >&2
   exit 1
 fi
 if [ "$cloud_init" = failed ]; then

@@ -5,8 +5,9 @@ notes on what could not run. Nothing secret is in it: the agent redacts what it 
 
 What it runs (the plan's Phase 1): `http` against the endpoints, the same with `--big-hello`,
 `pull` of the test images directly and, on nodes with the mirror enabled, through the mirror;
-`mss-sweep` against the first endpoint whose handshake stalled. Every agent run is bounded by what
-is left of the budget.
+`mss-sweep`, in parallel, against every host whose TLS handshake stalled (at most MAX_SWEEPS, one
+per address and port): an endpoint, or a host a pull met, such as the blob host a registry
+redirected it to (probes/stalls.py). Every agent run is bounded by what is left of the budget.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from components.config import MirrorConfig, ValidationConfig
 from components.render.mirror import pulls_through
 from components.render.quote import word
 from components.render.shell import with_agent
+from probes import stalls_source
 from probes.gate import RUN_SCHEMA
 
 # concurrent requests per agent run: every endpoint's repeats overlap, as parallel curl loops would
 CONCURRENCY = 12
 # seconds an agent run needs at least; with less budget left it is skipped and noted
 MIN_SLOT_S = 5
+# distinct stalled hosts swept, at once: each sweep takes a few seconds, the slowest bounds the step
+MAX_SWEEPS = 4
 
 _COLLECT = r'''import json, os, sys
 point, work = sys.argv[1], sys.argv[2]
@@ -43,21 +47,6 @@ with open(os.path.join(work, "notes.txt")) as handle:
     notes += [line.strip() for line in handle if line.strip()]
 print(json.dumps({"schema": "@SCHEMA@", "vantage_point": point, "documents": docs, "notes": notes}, separators=(",", ":")))
 '''.replace("@SCHEMA@", RUN_SCHEMA)
-
-_FIRST_STALL = r'''import json, sys
-from urllib.parse import urlsplit
-for path in sys.argv[1:]:
-    try:
-        records = json.load(open(path)).get("records", [])
-    except (OSError, ValueError):
-        continue
-    for rec in records:
-        if rec.get("error_class") == "tls_handshake_timeout":
-            url = urlsplit(rec["target"])
-            print("%s:%d" % (url.hostname, url.port or 443))
-            raise SystemExit(0)
-'''
-
 
 NO_MIRROR_PULL = ("pull-mirror: not run: no test image (validation.images) is from a registry the mirror serves "
                   "(mirror.upstreams), so this gate does not prove the mirror")
@@ -86,10 +75,15 @@ probe() {{  # $1 evidence name, then the agent's arguments; bounded by what is l
   timeout "$left" python3 "$work/agent.py" "$@" --json --quiet > "$work/out/$name.json" 2> "$work/$name.err" || true
 }}
 {probes}
-stalled=$(python3 - "$work/out/http.json" "$work/out/http-big-hello.json" <<'NETSTAB_PY'
-{_FIRST_STALL}NETSTAB_PY
-)
-if [ -n "$stalled" ]; then probe mss-sweep mss-sweep "$stalled"; fi
+python3 - {MAX_SWEEPS} "$work/out/http.json" "$work/out/http-big-hello.json" "$work/out/pull-direct.json" "$work"/out/pull-mirror-*.json \
+  > "$work/stalled.txt" <<'NETSTAB_PY'
+{stalls_source()}NETSTAB_PY
+n=0
+while IFS= read -r target; do
+  probe "mss-sweep-$n" mss-sweep "$target" &
+  n=$((n + 1))
+done < "$work/stalled.txt"
+wait
 python3 - {word(point)} "$work/out" <<'NETSTAB_PY'
 {_COLLECT}NETSTAB_PY
 """

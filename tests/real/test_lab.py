@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 KINDS = {"blackhole": "pmtu-black-hole", "toward-server": "pmtu-black-hole", "loss": "packet-loss", "dns": "dns",
          "upstream-down": "upstream-down", "silent-server": "server-stall", "bad-cert": "tls-certificate",
-         "server-5xx": "server-error", "rate-limited": "rate-limited"}
+         "server-5xx": "server-error", "rate-limited": "rate-limited", "blob-host": "pmtu-black-hole"}
 FIXES = {"loss": "find the lossy hop", "dns": "fix the resolver", "upstream-down": "the service, or the path to it, is down",
          "silent-server": "never answers the ClientHello", "bad-cert": "install the CA", "server-5xx": "the service itself fails",
          "rate-limited": "pull through the registry mirror"}
@@ -72,6 +72,16 @@ def test_every_scenario_reaches_its_kind_says_what_fixes_it_and_the_black_holes_
         assert "FAIL: pmtu-black-hole" in gate_before and "clamp 1240" in gate_before and "netstab:gateway.remeasure 1" in gate_before
         assert "### after the fix: PASS" in report
         assert (tmp_path / scenario / "gate-before" / "REPORT.md").exists() and (tmp_path / scenario / "gate-after" / "cp1.json").exists()
+    # blob-host: only the pulls stall, at the blob host the registry redirected them to; its sweep sizes the clamp, before
+    # the fix in the lab's probes and in the gate's, and the clamp for the judge's path MTU fixes the pulls
+    report = (tmp_path / "blob-host" / "REPORT.md").read_text()
+    assert "clamp 1240" in report and "verify (passed):" in report and "PASS: healthy" in report
+    assert "The clamp applied is for path MTU **1280**, the judge's" in report and "### after the fix: PASS" in report
+    gate_before = report.split("### before the fix: FAIL", 1)[1].split("###", 1)[0]
+    assert "FAIL: pmtu-black-hole" in gate_before and f"mss-sweep from cp1 to {lab_topology.BLOB_NAME}:443" in gate_before
+    blob_cp1 = json.loads((tmp_path / "blob-host" / "before-cp1.json").read_text())
+    assert all(r["ok"] for doc in blob_cp1 if doc["command"] == "http" for r in doc["records"])
+    assert [d["mss_sweep"]["target"] for d in blob_cp1 if d["command"] == "mss-sweep"] == [f"{lab_topology.BLOB_NAME}:443"]
     before = json.loads((tmp_path / "blackhole" / "before-cp1.json").read_text())
     assert {r["error_class"] for doc in before if doc["command"] == "http" for r in doc["records"]} == {"tls_handshake_timeout"}
     pve = json.loads((tmp_path / "blackhole" / "before-pve.json").read_text())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import subprocess
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from components.render.k3s import (
     STAMP_DIR,
     agent_install_script,
     cloud_init_wait,
+    cloud_init_wait_script,
     server_install_script,
 )
 from components.render.mirror import health_script, upstream_unreachable_check
@@ -33,13 +35,51 @@ def _fake_cloud_init(tmp_path: Path, body: str) -> str:
     return f"{bin_dir}:/usr/bin:/bin"
 
 
-@pytest.mark.parametrize("body,outcome", [("exit 0", "done"), ("exit 2", "done"), ("exit 1", "failed"), ("sleep 30", "timeout")],
-                         ids=["done", "done_with_warnings", "failed", "hangs"])
+@pytest.mark.parametrize("body,outcome", [("exit 0", "done"), ("exit 2", "degraded"), ("exit 1", "failed"), ("sleep 30", "timeout")],
+                         ids=["done", "degraded", "failed", "hangs"])
 def test_the_cloud_init_wait_is_bounded_and_names_the_outcome(tmp_path, body, outcome):
     script = cloud_init_wait(timeout_s=1) + 'echo "$cloud_init"\n'
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=20,
                           env={"PATH": _fake_cloud_init(tmp_path, body)})
     assert done.stdout.strip() == outcome
+
+
+# What 26.1 reports after a user-data that failed its schema (cloudinit/config/schema.py, cmd/status.py).
+SCHEMA_WARNING = ("cloud-config failed schema validation! You may run 'sudo cloud-init schema --system' to\n"
+                  "check the details.")
+DEGRADED_JSON = json.dumps({"status": "done", "extended_status": "degraded done", "errors": [],
+                            "recoverable_errors": {"WARNING": [SCHEMA_WARNING], "DEPRECATED": ["Key 'ssh_genkeytypes' is odd"]}})
+# A stand-in `cloud-init`: `status --wait` runs $WAIT; `status --format json` and `status --long` print
+# the files beside it.
+STAND_IN = """case "$*" in
+  *--wait*) eval "$WAIT" ;;
+  *json*) cat "$STATUS/json" ;;
+  *--long*) cat "$STATUS/long" ;;
+  *) exit 9 ;;
+esac"""
+
+
+@pytest.mark.parametrize("wait,json_out,extended,rc,said", [
+    ("exit 0", "{}", "done", 0, ["netstab: cloud-init finished on"]),
+    ("exit 2", DEGRADED_JSON, "degraded done", 1,
+     ["recoverable errors", "  DEPRECATED: Key 'ssh_genkeytypes' is odd",
+      "  WARNING: cloud-config failed schema validation! You may run 'sudo cloud-init schema --system' to check the details."]),
+    ("exit 2", "not json", "degraded done", 1, ["recoverable errors", "extended_status: degraded done"]),
+    ("exit 1", "{}", "error", 1, ["cloud-init failed on", "(exit 1)", "extended_status: error"]),
+    ("sleep 30", "{}", "running", 1, ["still running on", "after 1s", "extended_status: running"]),
+], ids=["done", "degraded_names_its_warnings", "degraded_without_json_shows_the_long_status", "error", "still_running"])
+def test_the_cloud_init_wait_step_goes_on_only_when_done_and_says_why_not(tmp_path, wait, json_out, extended, rc, said):
+    """The step as the cluster runs it (k3s/cloud-init-wait.sh), against a stand-in `cloud-init`: a degraded
+    boot (exit 2, e.g. a user-data that failed the schema) stops the deploy and names the warnings."""
+    (tmp_path / "json").write_text(json_out + "\n")
+    (tmp_path / "long").write_text(f"status: done\nextended_status: {extended}\n")
+    done = subprocess.run(["sh", "-c", cloud_init_wait_script(timeout_s=1)], capture_output=True, text=True, timeout=20,
+                          env={"PATH": _fake_cloud_init(tmp_path, STAND_IN), "WAIT": wait, "STATUS": str(tmp_path)})
+    out = done.stdout + done.stderr
+    assert done.returncode == rc, out
+    for line in said:
+        assert line in out, out
+    assert (rc == 0) == ("finished on" in done.stdout), out
 
 
 HELD = "K10" + "ab" * 32 + "::server:s3cret-value"
