@@ -60,6 +60,9 @@ def test_the_black_hole_fails_the_deploy_with_the_grouped_diagnosis_and_the_exac
     assert "Traceback" not in message
     report = (tmp_path / "report" / "REPORT.md").read_text()
     assert "# netstab network gate: stack homelab" in report and "**FAIL**" in report
+    for chart in ("mss-sweep", "phases", "pulls", "failures"):  # beside REPORT.md: the page and each chart it links
+        assert f"(chart-{chart}.svg)" in report and (tmp_path / "report" / f"chart-{chart}.svg").read_text().startswith("<svg")
+    assert "<figure class=\"chart\" id=\"mss-sweep\">" in (tmp_path / "report" / "report.html").read_text()
     assert json.loads((tmp_path / "report" / "cp1.json").read_text())[0]["schema"] == "netstab.probe/v1"
 
 
