@@ -169,7 +169,8 @@ def phase_bars(before: Sequence[Row], after: Sequence[Row] | None = None) -> Cha
     later = {(r.host, r.target): r for r in after or () if r.probe == "http"}
     if not rows:
         return _empty("phases", title, "No https probes in this evidence.")
-    columns = [("before the fix", {(r.host, r.target): r for r in rows})] + ([("after the fix", later)] if after is not None else [])
+    first = "before the fix" if after is not None else "this run"
+    columns = [(first, {(r.host, r.target): r for r in rows})] + ([("after the fix", later)] if after is not None else [])
     widest = max([_stack_ms(r) for _, cells in columns for r in cells.values()] + [1.0])
     label_w, gap = 300.0, 24.0
     col_w = (WIDTH - label_w - 16 - gap * (len(columns) - 1)) / len(columns)
@@ -318,12 +319,18 @@ def _lanes(host: str, ordered: Sequence[Attempt], left: float, right: float, y: 
                                 f"{host} #{i}: {a.label}: {'ok' if a.ok else a.error_class}", data_lane="doppler", data_index=i,
                                 data_failed=str(doppler[i]).lower()))
     words = [f"#0 \u2026 #{len(ordered) - 1}" + _span(ordered)]
-    for flags, name, top in ((handshake, "handshake", y), (doppler, "Doppler", y + lane)):
+    # a run of handshake failures counts every attempt; a run of Doppler failures counts the Doppler
+    # requests only, as the criterion does (probes/criteria.py, max_doppler_failure_run)
+    calls = [i for i, a in enumerate(ordered) if a.server == DOPPLER_HOST]
+    lanes = ((list(range(len(ordered))), handshake, "handshake", "handshake failures", y),
+             (calls, [doppler[i] for i in calls], "doppler", "Doppler requests failed", y + lane))
+    for positions, flags, name, what, top in lanes:
         burst = longest_run(flags)
         if burst:
-            out.append(svg.line(left + burst[0] * step, top, left + (burst[1] + 1) * step, top, INK, stroke_width=2, data_burst=name.lower(),
-                                data_first=burst[0], data_last=burst[1]))
-            words.append(f"{name} failures in a row: #{burst[0]} to #{burst[1]} ({burst[1] - burst[0] + 1})")
+            first, last = positions[burst[0]], positions[burst[1]]
+            out.append(svg.line(left + first * step, top, left + (last + 1) * step, top, INK, stroke_width=2, data_burst=name,
+                                data_first=first, data_last=last))
+            words.append(f"{what} in a row: #{first} to #{last} ({burst[1] - burst[0] + 1})")
     out.append(svg.text(left, y + 2 * lane + 12, "; ".join(words), fill=RULE, font_size=10))
     return out
 

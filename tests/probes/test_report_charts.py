@@ -121,7 +121,8 @@ def test_phases_stack_left_to_right_in_proportion_and_a_failed_cell_says_its_cla
 
 def test_without_an_after_there_is_one_column():
     root = chart({"cp1": [doc("http", [http("https://quay.io/v2/", 1)])]}, "phases")
-    assert not shapes(root, data_column="after the fix") and shapes(root, data_column="before the fix")
+    assert not shapes(root, data_column="after the fix") and not shapes(root, data_column="before the fix")
+    assert shapes(root, data_column="this run")
 
 
 # ---------------------------------------------------------------- pulls
@@ -145,16 +146,18 @@ def test_a_burst_shows_at_the_attempt_indices_where_it_happened_in_time_order():
     # records out of time order (as concurrent attempts finish): the chart orders them by when they started
     recs = [http("https://ghcr.io/v2/", n, ok=not 3 <= n <= 6, error_class=None if not 3 <= n <= 6 else "tls_handshake_timeout")
             for n in range(10)]
-    doppler = [http("https://api.doppler.com/v3/projects", n, ok=n not in (12, 13, 14), error_class="http_status" if n in (12, 13, 14) else None)
-               for n in range(10, 16)]
+    # Doppler requests at 10, 12, 14, 16, 18 with a quay.io attempt between each: 12, 14 and 16 fail, three Doppler requests in a row
+    doppler = [http("https://api.doppler.com/v3/projects", n, ok=n not in (12, 14, 16), error_class="http_status" if n in (12, 14, 16) else None)
+               if n % 2 == 0 else http("https://quay.io/v2/", n) for n in range(10, 19)]
     root = chart({"cp1": [doc("http", list(reversed(recs)) + doppler)]}, "failures")
     hs = {int(e.get("data-index")): e.get("data-failed") == "true" for e in shapes(root, data_lane="handshake")}
     assert [i for i, failed in sorted(hs.items()) if failed] == [3, 4, 5, 6]
     dp = {int(e.get("data-index")): e.get("data-failed") == "true" for e in shapes(root, data_lane="doppler")}
-    assert sorted(dp) == list(range(10, 16)) and [i for i, failed in sorted(dp.items()) if failed] == [12, 13, 14]
+    assert sorted(dp) == [10, 12, 14, 16, 18] and [i for i, failed in sorted(dp.items()) if failed] == [12, 14, 16]
     burst = {e.get("data-burst"): (int(e.get("data-first")), int(e.get("data-last"))) for e in root.iter() if e.get("data-burst")}
-    assert burst == {"handshake": (3, 6), "doppler": (12, 14)}
-    assert "handshake failures in a row: #3 to #6 (4)" in ET.tostring(root, encoding="unicode")
+    assert burst == {"handshake": (3, 6), "doppler": (12, 16)}
+    words = ET.tostring(root, encoding="unicode")
+    assert "handshake failures in a row: #3 to #6 (4)" in words and "Doppler requests failed in a row: #12 to #16 (3)" in words
 
 
 def test_one_failure_is_not_a_burst_and_runs_are_found_exactly():

@@ -82,6 +82,12 @@ def test_every_scenario_reaches_its_kind_says_what_fixes_it_and_the_black_holes_
     assert all(plain) and not any(big), "toward the server only: plain hellos pass, large ones stall"
     silent = json.loads((tmp_path / "silent-server" / "before-cp1.json").read_text())
     assert next(d["mss_sweep"] for d in silent if d["command"] == "mss-sweep")["verdict"] == "unreachable"
+    for scenario in KINDS:  # report.html and the charts beside every judged REPORT.md, the page's path printed
+        assert f"lab: {scenario}: charts and report in one page: {(tmp_path / scenario / 'report.html').resolve()}" in result.stdout
+        assert all(f"({name})" in (tmp_path / scenario / "REPORT.md").read_text() and (tmp_path / scenario / name).exists()
+                   for name in ("chart-mss-sweep.svg", "chart-phases.svg", "chart-pulls.svg", "chart-failures.svg")), scenario
+    strip = (tmp_path / "blackhole" / "chart-mss-sweep.svg").read_text()
+    assert 'data-cliff-pass="1240" data-cliff-stall="1241"' in strip and 'data-clamp="1240"' in strip
     mirror = (tmp_path / "mirror" / "REPORT.md").read_text()
     for step in ("| cold pull through the mirror |", "| cached pull, upstream unreachable |", "| upstream unreachable, no mirror |",
                  "| mirror stopped |"):
