@@ -126,7 +126,7 @@ def _strip(host: str, sweep: Mapping[str, Any], clamp: int | None, top: float) -
                                 f"{'got through' if t.get('through', t.get('ok')) else t.get('error_class')}", data_default="true"))
     axis = top + 74
     out.append(svg.line(left, axis, right, axis, RULE))
-    step = 100 if hi - lo > 300 else 25
+    step = next((s for s in (25, 50, 100, 200, 500, 1000, 2500, 5000) if (hi - lo) / s <= 12), 10000)
     for tick in range(-(-lo // step) * step, hi + 1, step):
         out += [svg.line(x(tick), axis, x(tick), axis + 4, RULE), svg.text(x(tick), axis + 16, tick, text_anchor="middle", fill=RULE, font_size=10)]
     out.append(svg.text(right + 14, axis + 16, "default MSS", fill=RULE, font_size=10))

@@ -233,6 +233,7 @@ def test_without_escaping_the_same_names_would_break_the_svg(monkeypatch):
 def test_the_report_writes_the_page_and_each_chart_and_report_md_links_them():
     before, after = diagnose(FIXTURE["evidence"], FIXTURE["reference"]), diagnose(FIXTURE["after"], FIXTURE["reference"])
     drawn = charts(FIXTURE["evidence"], FIXTURE["after"], 1240)
+    assert drawn == charts(json.loads(json.dumps(FIXTURE["evidence"])), FIXTURE["after"], 1240), "the same evidence, the same bytes"
     markdown = render("netstab lab: blackhole", before, result="PASS", after=after, charts=drawn)
     files = Report.of(markdown, "netstab lab: blackhole", "PASS", drawn).files()
     assert sorted(files) == sorted([MARKDOWN, HTML, "chart-mss-sweep.svg", "chart-phases.svg", "chart-pulls.svg", "chart-failures.svg"])
@@ -252,3 +253,12 @@ def test_the_gate_writes_the_same_files():
     assert judged.files[MARKDOWN] == judged.markdown and "![Pulls by image x node](chart-pulls.svg)" in judged.markdown
     root = ET.fromstring(judged.files["chart-mss-sweep.svg"])
     assert shapes(root, data_clamp="1240") and shapes(root, data_cliff_pass="1240")
+
+
+def test_a_wide_mss_range_keeps_the_axis_readable():
+    """A sweep over loopback (MTU 65536) spans 536..65496: a dozen ticks at most, not hundreds."""
+    wide = sweep([(536, True, True, None), (65000, True, True, None)], clamp=None, working=65000)
+    wide["mss_sweep"]["route_mtu"] = 65536
+    root = chart({"cp1": [wide]}, "mss-sweep")
+    ticks = [e for e in root.iter() if e.tag.endswith("text") and e.get("font-size") == "10" and (e.text or "").isdigit()]
+    assert 5 <= len(ticks) <= 13
