@@ -165,7 +165,7 @@ def _legend(x: float, y: float, items: Sequence[tuple[str, str]]) -> str:
 
 def phase_bars(before: Sequence[Row], after: Sequence[Row] | None = None) -> Chart:
     title = "Latency per phase (p50 of successful attempts), per host x target" + (", before and after the fix" if after is not None else "")
-    rows = [r for r in before if r.probe == "http"]
+    rows = _grouped([r for r in before if r.probe == "http"])
     later = {(r.host, r.target): r for r in after or () if r.probe == "http"}
     if not rows:
         return _empty("phases", title, "No https probes in this evidence.")
@@ -187,6 +187,15 @@ def phase_bars(before: Sequence[Row], after: Sequence[Row] | None = None) -> Cha
             left = label_w + c * (col_w + gap)
             body += _bar(cells.get((row.host, row.target)), left, y, col_w, widest, name)
     return Chart("phases", title, svg.document(WIDTH, top + len(rows) * height + 12, title, body, data_chart="phases"))
+
+
+def _grouped(rows: Sequence[Row]) -> list[Row]:
+    """By host, then by target, each target's large-hello row right after its plain one (in the
+    order they first appear: the gate's runs save the large hellos first)."""
+    big = " [big hello]"
+    hosts = list(dict.fromkeys(r.host for r in rows))
+    targets = list(dict.fromkeys(r.target.removesuffix(big) for r in rows))
+    return sorted(rows, key=lambda r: (hosts.index(r.host), targets.index(r.target.removesuffix(big)), r.target.endswith(big)))
 
 
 def _stack_ms(row: Row) -> float:

@@ -119,6 +119,14 @@ def test_phases_stack_left_to_right_in_proportion_and_a_failed_cell_says_its_cla
     assert widths["tls"] / widths["dns"] == pytest.approx(5.0, rel=1e-2) and widths["ttfb"] / widths["connect"] == pytest.approx(2.0, rel=1e-2)
 
 
+def test_rows_go_by_host_then_target_with_the_large_hello_beside_the_plain_one():
+    big = [http("https://quay.io/v2/", 1, big=True), http("https://ghcr.io/v2/", 2, big=True)]
+    plain = [http("https://quay.io/v2/", 3), http("https://ghcr.io/v2/", 4)]
+    root = chart({"pve": [doc("http", plain)], "cp1": [doc("http", big), doc("http", plain)]}, "phases")
+    assert [e.get("data-row") for e in root.iter() if e.get("data-row")] == [
+        "pve quay.io/v2/", "pve ghcr.io/v2/", "cp1 quay.io/v2/", "cp1 quay.io/v2/ [big hello]", "cp1 ghcr.io/v2/", "cp1 ghcr.io/v2/ [big hello]"]
+
+
 def test_without_an_after_there_is_one_column():
     root = chart({"cp1": [doc("http", [http("https://quay.io/v2/", 1)])]}, "phases")
     assert not shapes(root, data_column="after the fix") and not shapes(root, data_column="before the fix")
