@@ -22,7 +22,7 @@ from components.gate import GateProvider, digest
 from components.kubeapi import GateError
 from probes.evidence import EvidenceError
 from probes.gate import RUN_SCHEMA, judge_runs
-from probes.report import MARKDOWN
+from probes.report import HTML, MARKDOWN
 
 WHO = "netstab network gate"
 
@@ -83,7 +83,7 @@ class NetworkGateProvider(GateProvider):
             raise GateError(f"{WHO}: the evidence is unreadable: {exc}") from None
         report = write_report(Path(spec["report_dir"]), judged.files, evidence)
         if judged.verdict == "fail" and spec["mode"] == "enforce":
-            raise GateError(f"{judged.text}\n(report and evidence: {report})")
+            raise GateError(f"{judged.text}\n(report and evidence: {report}; with charts: {report.with_name(HTML)})")
         return {**judged.outputs(), "report": str(report), "notes": notes}
 
 

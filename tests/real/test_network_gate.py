@@ -58,6 +58,7 @@ def test_the_black_hole_fails_the_deploy_with_the_grouped_diagnosis_and_the_exac
     assert "the gateway clamps to MSS 1360, the nodes now measure 1240: the path changed since the clamp was set" in message
     assert "netstab:gateway.mss" not in message
     assert "Traceback" not in message
+    assert f"(report and evidence: {tmp_path / 'report' / 'REPORT.md'}; with charts: {tmp_path / 'report' / 'report.html'})" in message
     report = (tmp_path / "report" / "REPORT.md").read_text()
     assert "# netstab network gate: stack homelab" in report and "**FAIL**" in report
     for chart in ("mss-sweep", "phases", "pulls", "failures"):  # beside REPORT.md: the page and each chart it links
