@@ -13,7 +13,7 @@ has the same four. Shapes carry `data-*` attributes with the numbers they show (
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -134,7 +134,7 @@ def _strip(host: str, sweep: Mapping[str, Any], clamp: int | None, top: float) -
     return out
 
 
-def _marks(sweep: Mapping[str, Any], clamp: int | None, x: Any, top: float) -> list[str]:
+def _marks(sweep: Mapping[str, Any], clamp: int | None, x: Callable[[float], float], top: float) -> list[str]:
     """The cliff (a band from the last pass to the first stall above it) and the clamp (a line)."""
     out = []
     edge = cliff(sweep)
