@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 STACK ?= homelab
 SCENARIO ?= default
 # Debian packages the probes, the lab and the real-ring tests start for real (tcpdump: to watch the lab by hand;
-# cloud-init and netplan.io: their schema check and netplan generate read every rendered user-data and network-config).
-LAB_PACKAGES := nftables iptables iproute2 docker-registry openssl skopeo tcpdump curl iputils-tracepath iputils-ping cloud-init netplan.io
+# cloud-init and netplan.io: their schema check and netplan generate read every rendered user-data and network-config;
+# chromium: the test that opens report.html as a person would).
+LAB_PACKAGES := nftables iptables iproute2 docker-registry openssl skopeo tcpdump curl iputils-tracepath iputils-ping cloud-init netplan.io chromium
 
 .PHONY: help venv deps render schema test lint typecheck vermin pytest lab bench clean
 

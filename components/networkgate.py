@@ -2,8 +2,8 @@
 
 Its inputs are the probe runs' outputs (one `netstab.gate-run/v1` object per vantage point, from
 the probe-run commands that re-run with every gate run); it judges them with the one judge
-(`probes.verdict`), writes the same markdown report the lab writes (`probes.report`) and the
-evidence into `validation-report/` beside the program, and returns the verdict and the summary
+(`probes.verdict`), writes the same report the lab writes (`probes.report`: REPORT.md, report.html
+and the charts) and the evidence into `validation-report/` beside the program, and returns the verdict and the summary
 table. With `mode: enforce` a failing verdict fails `pulumi up` with the grouped diagnosis as the
 whole message; with `warn` the program logs it as a warning. The provider holds no secret.
 """
@@ -22,6 +22,7 @@ from components.gate import GateProvider, digest
 from components.kubeapi import GateError
 from probes.evidence import EvidenceError
 from probes.gate import RUN_SCHEMA, judge_runs
+from probes.report import HTML, MARKDOWN
 
 WHO = "netstab network gate"
 
@@ -44,16 +45,17 @@ def parse_runs(runs: Mapping[str, Any]) -> tuple[dict[str, list[dict[str, Any]]]
     return evidence, notes
 
 
-def write_report(folder: Path, markdown: str, evidence: Mapping[str, list[dict[str, Any]]]) -> Path:
-    """validation-report/REPORT.md and <vantage point>.json (the agent's evidence, redacted at the source)."""
+def write_report(folder: Path, files: Mapping[str, str], evidence: Mapping[str, list[dict[str, Any]]]) -> Path:
+    """validation-report/: REPORT.md, report.html and the charts' SVG files (`files`, from
+    probes.report), and <vantage point>.json (the agent's evidence, redacted at the source)."""
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.json"):
         stale.unlink()
     for point, documents in evidence.items():
         (folder / f"{point}.json").write_text(json.dumps(documents, indent=2))
-    report = folder / "REPORT.md"
-    report.write_text(markdown)
-    return report
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return folder / MARKDOWN
 
 
 class NetworkGateProvider(GateProvider):
@@ -79,9 +81,9 @@ class NetworkGateProvider(GateProvider):
             judged = judge_runs(evidence, spec, notes)
         except EvidenceError as exc:  # a document no agent of this version writes: say where, never a traceback
             raise GateError(f"{WHO}: the evidence is unreadable: {exc}") from None
-        report = write_report(Path(spec["report_dir"]), judged.markdown, evidence)
+        report = write_report(Path(spec["report_dir"]), judged.files, evidence)
         if judged.verdict == "fail" and spec["mode"] == "enforce":
-            raise GateError(f"{judged.text}\n(report and evidence: {report})")
+            raise GateError(f"{judged.text}\n(report and evidence: {report}; with charts: {report.with_name(HTML)})")
         return {**judged.outputs(), "report": str(report), "notes": notes}
 
 

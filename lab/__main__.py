@@ -19,6 +19,7 @@ from lab.netns import Topology, exclusive, remove_stale
 from lab.scenarios import NAMES, Outcome, run
 from lab.topology import PREFIX
 from probes import cli
+from probes.report import HTML
 
 TOOLS = ("ip", "nft", "docker-registry", "skopeo", "openssl", "tracepath")
 
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     for o in outcomes:
         print(summary_line(o))
+        if (o.report_dir / HTML).exists():
+            print(f"lab: {o.scenario}: charts and report in one page: {(o.report_dir / HTML).resolve()}")
     return 0 if outcomes and all(o.passed for o in outcomes) else 1
 
 

@@ -8,9 +8,11 @@ trust store honours it), the one thing that differs from a node.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from components.config import NetworkConfig, ValidationConfig
 from components.kubeapi import GateError
@@ -35,9 +37,15 @@ class GateRun:
     report: Path
 
 
-def validation(image: str) -> ValidationConfig:
-    """The gate's settings for the lab: its endpoints and image, 3 repeats as the lab's Phase 1."""
-    return ValidationConfig.model_validate({"repeats": 3, "budgetSeconds": 60, "endpoints": ENDPOINTS, "images": [image]})
+# the lab's own gate settings: 3 repeats, as its Phase 1
+LAB_SETTINGS = {"repeats": 3, "budgetSeconds": 60}
+
+
+def validation(image: str, settings: Mapping[str, Any] | None = None) -> ValidationConfig:
+    """The gate's settings for the lab: its endpoints and image, with `settings` (stack `validation`
+    keys; default LAB_SETTINGS; `{}` is the stack's defaults, as bench/gate_cost.py measures them)."""
+    chosen = LAB_SETTINGS if settings is None else settings
+    return ValidationConfig.model_validate({**chosen, "endpoints": ENDPOINTS, "images": [image]})
 
 
 def _run_script(topo: Topology, host: str, script: str, ca_file: Path, timeout: float, root: Path | None = None) -> str:
@@ -49,9 +57,10 @@ def _run_script(topo: Topology, host: str, script: str, ca_file: Path, timeout: 
     return done.stdout
 
 
-def gate(topo: Topology, ca_file: Path, image: str, report_dir: Path, gateway_path_mtu: int | None) -> GateRun:
+def gate(topo: Topology, ca_file: Path, image: str, report_dir: Path, gateway_path_mtu: int | None,
+         config: ValidationConfig | None = None) -> GateRun:
     """Every vantage point's rendered probe run, at once; then NetworkGate's create on their output."""
-    config = validation(image)
+    config = config or validation(image)
     with ThreadPoolExecutor(max_workers=len(VANTAGE_POINTS)) as pool:
         outputs = dict(zip(VANTAGE_POINTS, pool.map(
             lambda point: _run_script(topo, VANTAGE_POINTS[point], probe_script(point, config, None), ca_file, config.budget_s + 60),

@@ -41,7 +41,8 @@ from lab.netns import Topology
 from lab.pki import issue
 from lab.shaper import Shape
 from lab.shaping import Route, shape_router
-from probes.report import AppliedFix, render
+from probes.charts import charts
+from probes.report import AppliedFix, Report, render
 from probes.stalls import stalled_targets
 from probes.verdict import Diagnosis, diagnose
 
@@ -166,7 +167,7 @@ def run_judged(scenario: Scenario, topo: Topology, work: Path, report_dir: Path,
     _save(report_dir, "before", before)
     say(f"[{scenario.name}] {diagnosis.verdict}: {diagnosis.kind} - {diagnosis.summary}")
 
-    fix = after = None
+    fix = after = after_docs = None
     gates: list[tuple[str, GateRun]] = []
     measured: int | None = None
     if diagnosis.mss_fix_applies and diagnosis.recommended_clamp:
@@ -191,10 +192,13 @@ def run_judged(scenario: Scenario, topo: Topology, work: Path, report_dir: Path,
     problems = check(scenario, diagnosis, fix, after) + check_gate(diagnosis, measured, gates, scenario.gateway_measures)
     result = ("PASS" if not problems else "FAIL: " + "; ".join(problems)) + f" (expected `{scenario.expected}`, the judge says `{diagnosis.kind}`)"
     files = "`netstab.probe/v1` documents beside this file, a JSON list per host: `before-<host>.json`" + (", `after-<host>.json`" if after else "")
-    text = render(f"netstab lab: {scenario.name}", diagnosis, intro=scenario.description, result=result, fix=fix, after=after,
+    title = f"netstab lab: {scenario.name}"
+    drawn = charts(before, after_docs, mss_from_path_mtu(measured, ipv6=False) if measured else None)
+    text = render(title, diagnosis, intro=scenario.description, result=result, fix=fix, after=after, charts=drawn,
                   timings=timings, files=files + "; judge them again with `python -m probes diagnose --reference pve HOST=FILE...`.")
     text += gate_section(measured, gates, scenario.gateway_measures)
-    (report_dir / "REPORT.md").write_text(text)
+    for name, content in Report.of(text, title, result, drawn).files().items():
+        (report_dir / name).write_text(content)
     return Outcome(scenario.name, not problems, diagnosis.kind, problems, timings, report_dir)
 
 

@@ -9,9 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from probes.charts import charts
 from probes.criteria import Criteria
 from probes.evidence import CLAMP_COMMAND
-from probes.report import render
+from probes.report import Report, render
 from probes.verdict import Diagnosis, diagnose
 
 RUN_SCHEMA = "netstab.gate-run/v1"  # what a vantage point's probe run prints: its documents and notes
@@ -23,6 +24,7 @@ class GateJudgement:
     verdict: str
     text: str
     markdown: str
+    files: Mapping[str, str]  # what the report folder holds besides the evidence: REPORT.md, report.html, the charts
 
     def outputs(self) -> dict[str, Any]:
         d = self.diagnosis
@@ -64,6 +66,7 @@ def judge_runs(evidence: Mapping[str, Sequence[Mapping[str, Any]]], spec: Mappin
     text = "\n".join([f"netstab network gate (stack {stack}): {d.text()}", *extra])
     intro = "\n\n".join([f"Probes from {', '.join(sorted(evidence))} after `pulumi up`, judged against the stack's criteria "
                           "(`validation.criteria`).", *extra])
-    markdown = render(f"netstab network gate: stack {stack}", d, intro=intro, result=verdict.upper(),
+    title, drawn = f"netstab network gate: stack {stack}", charts(evidence)
+    markdown = render(title, d, intro=intro, result=verdict.upper(), charts=drawn,
                       files="`<vantage point>.json` beside this file: each vantage point's `netstab.probe/v1` documents.")
-    return GateJudgement(d, verdict, text, markdown)
+    return GateJudgement(d, verdict, text, markdown, Report.of(markdown, title, verdict.upper(), drawn).files())

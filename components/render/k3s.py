@@ -163,7 +163,7 @@ set -u
 fi
 if [ "$cloud_init" = degraded ]; then
   echo "netstab: cloud-init finished on $(hostname) with recoverable errors (degraded): part of the first boot's setup may be missing:" >&2
-  cloud-init status --format json 2>/dev/null | python3 -c {shlex.quote(_WARNINGS)} >&2 || cloud-init status --long >&2 || true
+  cloud-init status --format json 2>/dev/null | python3 -c {word(_WARNINGS)} >&2 || cloud-init status --long >&2 || true
   echo "netstab: fix what they name; if they come from user-data that has changed since this boot (the VM runs its cloud-init instance until it reboots), reboot the VM, then pulumi up" >&2
   exit 1
 fi

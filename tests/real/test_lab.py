@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from components.render.gateway import GatewayRules, gateway_script
+from lab import gate as lab_gate
 from lab import probing, services
 from lab import topology as lab_topology
 from lab.netns import Topology, exclusive, list_namespaces, sh
@@ -92,12 +93,27 @@ def test_every_scenario_reaches_its_kind_says_what_fixes_it_and_the_black_holes_
     assert all(plain) and not any(big), "toward the server only: plain hellos pass, large ones stall"
     silent = json.loads((tmp_path / "silent-server" / "before-cp1.json").read_text())
     assert next(d["mss_sweep"] for d in silent if d["command"] == "mss-sweep")["verdict"] == "unreachable"
+    for scenario in KINDS:  # report.html and the charts beside every judged REPORT.md, the page's path printed
+        assert f"lab: {scenario}: charts and report in one page: {(tmp_path / scenario / 'report.html').resolve()}" in result.stdout
+        assert all(f"({name})" in (tmp_path / scenario / "REPORT.md").read_text() and (tmp_path / scenario / name).exists()
+                   for name in ("chart-mss-sweep.svg", "chart-phases.svg", "chart-pulls.svg", "chart-failures.svg")), scenario
+    strip = (tmp_path / "blackhole" / "chart-mss-sweep.svg").read_text()
+    assert 'data-cliff-pass="1240" data-cliff-stall="1241"' in strip and 'data-clamp="1240"' in strip
     mirror = (tmp_path / "mirror" / "REPORT.md").read_text()
     for step in ("| cold pull through the mirror |", "| cached pull, upstream unreachable |", "| upstream unreachable, no mirror |",
                  "| mirror stopped |"):
         assert step in mirror and "| PASS: " in mirror.split(step, 1)[1].split("\n", 1)[0], step
     with exclusive():  # another lab run on this machine may hold namespaces of the same prefix between ours
         assert not [n for n in list_namespaces() if n.startswith(lab_topology.PREFIX)]
+
+
+def test_the_labs_gate_runs_at_the_labs_settings_unless_given_the_stacks():
+    """The lab's gate probes as its Phase 1 (3 repeats); `python -m bench gate` gives it the stack's defaults and `quick`."""
+    lab_settings, defaults, quick = (lab_gate.validation(services.TEST_IMAGE, s) for s in (None, {}, {"quick": True}))
+    assert (lab_settings.effective_repeats, lab_settings.budget_s) == (3, 60)
+    assert (defaults.effective_repeats, defaults.budget_s, defaults.quick) == (20, 120, False)
+    assert (quick.effective_repeats, quick.budget_s) == (3, 120)
+    assert lab_settings.images == defaults.images == (services.TEST_IMAGE,) and defaults.endpoints == tuple(probing.ENDPOINTS)
 
 
 FIXTURE = json.loads((REPO / "tests" / "probes" / "fixtures" / "blackhole.json").read_text())

@@ -58,8 +58,12 @@ def test_the_black_hole_fails_the_deploy_with_the_grouped_diagnosis_and_the_exac
     assert "the gateway clamps to MSS 1360, the nodes now measure 1240: the path changed since the clamp was set" in message
     assert "netstab:gateway.mss" not in message
     assert "Traceback" not in message
+    assert f"(report and evidence: {tmp_path / 'report' / 'REPORT.md'}; with charts: {tmp_path / 'report' / 'report.html'})" in message
     report = (tmp_path / "report" / "REPORT.md").read_text()
     assert "# netstab network gate: stack homelab" in report and "**FAIL**" in report
+    for chart in ("mss-sweep", "phases", "pulls", "failures"):  # beside REPORT.md: the page and each chart it links
+        assert f"(chart-{chart}.svg)" in report and (tmp_path / "report" / f"chart-{chart}.svg").read_text().startswith("<svg")
+    assert "<figure class=\"chart\" id=\"mss-sweep\">" in (tmp_path / "report" / "report.html").read_text()
     assert json.loads((tmp_path / "report" / "cp1.json").read_text())[0]["schema"] == "netstab.probe/v1"
 
 
