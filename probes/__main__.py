@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from probes import metrics
 from probes.criteria import Criteria, CriteriaError
 from probes.evidence import EvidenceError, collect
 from probes.verdict import diagnose
@@ -38,6 +39,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--reference", action="append", default=[], metavar="HOST", help="a reference host (outside the VM subnet); repeatable")
     d.add_argument("--criteria", type=Path, metavar="FILE", help="success criteria as a JSON object")
     d.add_argument("--json", action="store_true", help="print the diagnosis as one JSON object")
+    metrics.add_parser(sub)
     return p
 
 
@@ -78,12 +80,15 @@ def load_criteria(path: Path | None) -> Criteria:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
+        if args.command == "metrics":
+            sys.stdout.write(metrics.run(args))
+            return 0
         evidence = load_evidence(args.evidence)
         unknown = [h for h in args.reference if h not in evidence]
         if unknown:
             raise UsageError(f"--reference {', '.join(unknown)}: no HOST=FILE gives evidence for it")
         criteria = load_criteria(args.criteria)
-    except UsageError as exc:
+    except (UsageError, metrics.MetricsUsageError) as exc:
         for line in str(exc).splitlines():
             print(f"python -m probes: {line}", file=sys.stderr)
         return 2

@@ -1610,5 +1610,243 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0 if collector.records and all(r["ok"] for r in collector.records) else 1
 
 
+# ---------------------------------------------------------------- metrics
+#
+# The Prometheus text exposition of probe documents, for node-exporter's textfile collector or the
+# built-in listener. Every HELP string lives here (METRICS): a name in two files with two HELP texts
+# loses a family (node_exporter collector/textfile.go). Label values come from the plan the caller
+# gives (configured hosts, targets, roles) and from fixed enums (PROBES, RESULTS, PHASES,
+# SWEEP_VERDICTS, SWEEP_PATHS), never from what a server answered; every series of the plan exists
+# from the first run at 0, so which series exist never depends on the outcome.
+
+METRIC_PREFIX = "netstab_probe_"
+METRICS = {
+    "attempts_total": ("counter", "Probe attempts by probe, target and result (ok or the agent's failure class)."),
+    "phase_duration_seconds": ("histogram", "Duration of each phase of successful probe attempts (http: dns, connect, tls, ttfb, total; pulls: total)."),
+    "sweeps_total": ("counter", "mss-sweeps run after a stalled handshake, by verdict."),
+    "sweep_black_hole": ("gauge", "1 when this run's mss-sweep to the target found a PMTU black hole, else 0."),
+    "sweep_working_mss_bytes": ("gauge", "The largest TCP MSS at which the last mss-sweep to the target completed TLS handshakes (NaN: never swept)."),
+    "last_run_timestamp_seconds": ("gauge", "Unix time at which the last probe run finished."),
+    "last_run_duration_seconds": ("gauge", "Wall-clock duration of the last probe run."),
+    "store_errors_total": ("counter", "Probe runs whose document, state or metrics could not be written (full disk, unwritable store)."),
+}
+# http_big_hello: an http attempt with a ClientHello larger than one segment; manifest: a pull
+# that stops after the platform manifest (`pull --manifest-only`).
+PROBES = ("http", "http_big_hello", "pull", "manifest")
+RESULTS = ("ok",) + tuple(FAILURE_CLASSES)
+PROBE_PHASES = {"http": PHASES, "http_big_hello": PHASES, "pull": ("total",), "manifest": ("total",)}
+BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+SWEEP_VERDICTS = ("black-hole", "clean", "clean-default", "unreachable", "failed")
+# direct: a sweep to the endpoint's own host; blob-redirect: to a blob host a pull from the
+# target's registry was redirected to (its name is the registry's answer, so it is no label)
+SWEEP_PATHS = ("direct", "blob-redirect")
+ROLES = ("node", "mirror", "reference")
+
+
+def record_probe(rec: Dict[str, Any]) -> str:
+    """The metrics' probe label of one record (one of PROBES, or "mss-sweep")."""
+    kind = str(rec.get("kind") or "")
+    if kind == "http":
+        return "http_big_hello" if rec.get("big_hello") else "http"
+    if kind == "pull":
+        return "manifest" if rec.get("mode") == "manifest" else "pull"
+    return kind
+
+
+def record_label(rec: Dict[str, Any]) -> str:
+    """A record's target label: an http URL without its scheme, or the image as configured."""
+    target = str(rec.get("target", ""))
+    return target.split("://", 1)[-1] if rec.get("kind") == "http" else target
+
+
+def label_server(probe: str, target: str) -> str:
+    """The host a target's sweeps go to: an http target's host, a pull's registry host."""
+    if probe in ("http", "http_big_hello"):
+        return urlsplit("https://" + target).hostname or target
+    registry = parse_image(target).registry if target else target
+    return "registry-1.docker.io" if registry == "docker.io" else registry.rsplit(":", 1)[0]
+
+
+def new_state() -> Dict[str, Any]:
+    """What the counters add up to across runs (kept in the store between cycles)."""
+    return {"attempts": {}, "phases": {}, "sweeps": {}, "mss": {}, "store_errors": 0}
+
+
+def plan_of(docs: List[Dict[str, Any]]) -> List[Tuple[str, str]]:
+    """(probe, target) pairs the documents probed, in first-seen order: the plan when none is given."""
+    seen: List[Tuple[str, str]] = []
+    for doc in docs:
+        for rec in doc.get("records") or []:
+            pair = (record_probe(rec), record_label(rec))
+            if pair[0] in PROBES and pair not in seen:
+                seen.append(pair)
+    return seen
+
+
+def sweep_key(doc: Dict[str, Any], plan: List[Tuple[str, str]]) -> Optional[Tuple[str, str]]:
+    """(target label's server, path) of a sweep document: direct when it swept a planned server,
+    blob-redirect when a planned pull was redirected to the host it swept, else None."""
+    sweep = doc.get("mss_sweep") or {}
+    swept = str(sweep.get("target") or "").rsplit(":", 1)[0].strip("[]")
+    servers = {label_server(p, t) for p, t in plan}
+    if swept in servers:
+        return swept, "direct"
+    for other in doc.get("redirected_from") or []:  # the cycle runner says which registry sent it there
+        if other in servers:
+            return other, "blob-redirect"
+    return None
+
+
+def account(state: Dict[str, Any], docs: List[Dict[str, Any]], plan: List[Tuple[str, str]], blob_hosts: Optional[Dict[str, str]] = None) -> None:
+    """Adds the documents' attempts, phases and sweeps to `state`. `blob_hosts`: blob host -> the
+    registry whose pull was redirected there (sweeps to them count for that registry)."""
+    planned = set(plan)
+    this_run: Dict[str, int] = {}
+    for doc in docs:
+        sweep = doc.get("mss_sweep")
+        if isinstance(sweep, dict):
+            swept = str(sweep.get("target") or "").rsplit(":", 1)[0].strip("[]")
+            if blob_hosts and swept in blob_hosts and not doc.get("redirected_from"):
+                doc = dict(doc, redirected_from=[blob_hosts[swept]])
+            key = sweep_key(doc, plan)
+            if key is None:
+                continue
+            name = "\t".join(key)
+            verdict = str(sweep.get("verdict")) if sweep.get("verdict") in SWEEP_VERDICTS else "failed"
+            counts = state["sweeps"].setdefault(name, {})
+            counts[verdict] = counts.get(verdict, 0) + 1
+            this_run[name] = max(this_run.get(name, 0), 1 if sweep.get("black_hole") else 0)
+            if isinstance(sweep.get("working_mss"), int):
+                state["mss"][name] = sweep["working_mss"]
+            continue
+        for rec in doc.get("records") or []:
+            probe, target = record_probe(rec), record_label(rec)
+            if (probe, target) not in planned:
+                continue
+            name = probe + "\t" + target
+            result = "ok" if rec.get("ok") else str(rec.get("error_class"))
+            if result not in RESULTS:
+                result = "runtime_error" if probe in ("pull", "manifest") else "bad_response"
+            counts = state["attempts"].setdefault(name, {})
+            counts[result] = counts.get(result, 0) + 1
+            if rec.get("ok"):
+                for phase in PROBE_PHASES[probe]:
+                    value = (rec.get("phases_ms") or {}).get(phase)
+                    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                        observe(state["phases"].setdefault(name + "\t" + phase, {"buckets": [0] * len(BUCKETS_S), "sum": 0.0, "count": 0}), value / 1000.0)
+    state["black_hole"] = this_run
+
+
+def observe(hist: Dict[str, Any], seconds_: float) -> None:
+    for index, bound in enumerate(BUCKETS_S):
+        if seconds_ <= bound:
+            hist["buckets"][index] += 1
+    hist["sum"] = round(hist["sum"] + seconds_, 6)
+    hist["count"] += 1
+
+
+def escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def number(value: float) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+class HostView(object):
+    """One host's series: its counters (`state`), its plan, its last run."""
+
+    def __init__(self, host: str, role: str, state: Dict[str, Any], plan: List[Tuple[str, str]],
+                 last_run: Optional[float] = None, duration: Optional[float] = None):
+        self.host, self.role, self.state, self.plan = host, role, state, plan
+        self.last_run, self.duration = last_run, duration
+
+
+def exposition(views: List[HostView]) -> str:
+    """The text exposition (format 0.0.4) of each host's state: every planned series, zeros included."""
+    families: Dict[str, List[str]] = {name: [] for name in METRICS}
+    for view in views:
+        expose(view, families)
+    lines: List[str] = []
+    for family, samples in families.items():
+        kind, text = METRICS[family]
+        lines += ["# HELP %s%s %s" % (METRIC_PREFIX, family, text), "# TYPE %s%s %s" % (METRIC_PREFIX, family, kind)] + samples
+    return "\n".join(lines) + "\n"
+
+
+def expose(view: HostView, families: Dict[str, List[str]]) -> None:
+    base = [("host", view.host), ("role", view.role)]
+    state = view.state
+
+    def sample(family: str, labels: List[Tuple[str, str]], value: float, suffix: str = "") -> None:
+        text = ",".join('%s="%s"' % (k, escape_label(v)) for k, v in base + labels)
+        families[family].append("%s%s%s{%s} %s" % (METRIC_PREFIX, family, suffix, text, number(value)))
+
+    for probe, target in view.plan:
+        name = probe + "\t" + target
+        counts = state["attempts"].get(name, {})
+        for result in RESULTS:
+            sample("attempts_total", [("probe", probe), ("target", target), ("result", result)], counts.get(result, 0))
+        for phase in PROBE_PHASES[probe]:
+            hist = state["phases"].get(name + "\t" + phase) or {"buckets": [0] * len(BUCKETS_S), "sum": 0.0, "count": 0}
+            labels = [("probe", probe), ("target", target), ("phase", phase)]
+            for index, bound in enumerate(BUCKETS_S):  # no zip(strict=) before Python 3.10
+                sample("phase_duration_seconds", labels + [("le", number(float(bound)))], hist["buckets"][index], "_bucket")
+            sample("phase_duration_seconds", labels + [("le", "+Inf")], hist["count"], "_bucket")
+            sample("phase_duration_seconds", labels, float(hist["sum"]), "_sum")
+            sample("phase_duration_seconds", labels, hist["count"], "_count")
+    sweep_targets: List[Tuple[str, str]] = []
+    for probe, target in view.plan:
+        server = label_server(probe, target)
+        for key in [(server, "direct")] + ([] if probe in ("http", "http_big_hello") else [(server, "blob-redirect")]):
+            if key not in sweep_targets:
+                sweep_targets.append(key)
+    for server, path in sweep_targets:
+        name = server + "\t" + path
+        labels = [("target", server), ("path", path)]
+        counts = state["sweeps"].get(name, {})
+        for verdict in SWEEP_VERDICTS:
+            sample("sweeps_total", labels + [("verdict", verdict)], counts.get(verdict, 0))
+        sample("sweep_black_hole", labels, (state.get("black_hole") or {}).get(name, 0))
+        mss = state["mss"].get(name)
+        sample("sweep_working_mss_bytes", labels, float(mss) if mss is not None else float("nan"))
+    sample("last_run_timestamp_seconds", [], float(view.last_run) if view.last_run is not None else float("nan"))
+    sample("last_run_duration_seconds", [], float(view.duration) if view.duration is not None else float("nan"))
+    sample("store_errors_total", [], state.get("store_errors", 0))
+
+
+def document_times(doc: Dict[str, Any]) -> Tuple[Optional[float], Optional[float]]:
+    """(finished, duration) of a document in Unix seconds, from its ISO 8601 stamps."""
+    def stamp(text: Any) -> Optional[float]:
+        try:
+            return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+        except ValueError:
+            try:
+                return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+            except ValueError:
+                return None
+    started, finished = stamp(doc.get("started")), stamp(doc.get("finished"))
+    return finished, (finished - started if finished is not None and started is not None else None)
+
+
+def blob_hosts_of(docs: List[Dict[str, Any]]) -> Dict[str, str]:
+    """Blob host -> the registry whose pull was redirected there, from the pulls' `hosts`."""
+    out: Dict[str, str] = {}
+    for doc in docs:
+        for rec in doc.get("records") or []:
+            if rec.get("kind") != "pull" or not isinstance(rec.get("hosts"), list):
+                continue
+            registry = label_server("pull", record_label(rec))
+            for other in rec["hosts"][1:]:
+                name = str(other).rsplit(":", 1)[0]
+                if name != registry:
+                    out.setdefault(name, registry)
+    return out
+
+
 if __name__ == "__main__":
     sys.exit(main())
