@@ -13,7 +13,7 @@ TOOLS := .cache
 PROMTOOL := $(TOOLS)/prometheus/usr/bin/promtool
 BLACKBOX := $(TOOLS)/blackbox/usr/bin/prometheus-blackbox-exporter
 
-.PHONY: venv deps tools unpack render schema test lint typecheck pytest lab bench clean
+.PHONY: venv deps tools unpack render schema monitoring test lint typecheck pytest lab bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ render: venv
 schema: venv
 	$(PY) -m components schema > stacks/netstab.schema.json
 	$(PY) -m components schema --markdown > stacks/README.md
+
+# The continuous probes' alert rules, generated from components/render/alerts.py (a test checks both).
+monitoring: venv
+	$(PY) -m components alerts > monitoring/rules.yaml
+	$(PY) -m components alerts --prometheus-rule > monitoring/prometheusrule.yaml
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1623,11 +1623,13 @@ METRIC_PREFIX = "netstab_probe_"
 METRICS = {
     "attempts_total": ("counter", "Probe attempts by probe, target and result (ok or the agent's failure class)."),
     "phase_duration_seconds": ("histogram", "Duration of each phase of successful probe attempts (http: dns, connect, tls, ttfb, total; pulls: total)."),
+    "last_success_timestamp_seconds": ("gauge", "Unix time of the target's last successful attempt (before any success: the store's first run)."),
     "sweeps_total": ("counter", "mss-sweeps run after a stalled handshake, by verdict."),
     "sweep_black_hole": ("gauge", "1 when this run's mss-sweep to the target found a PMTU black hole, else 0."),
     "sweep_working_mss_bytes": ("gauge", "The largest TCP MSS at which the last mss-sweep to the target completed TLS handshakes (NaN: never swept)."),
     "last_run_timestamp_seconds": ("gauge", "Unix time at which the last probe run finished."),
     "last_run_duration_seconds": ("gauge", "Wall-clock duration of the last probe run."),
+    "interval_seconds": ("gauge", "The configured time between probe runs (a run is stale after three)."),
     "store_errors_total": ("counter", "Probe runs whose document, state or metrics could not be written (full disk, unwritable store)."),
 }
 # http_big_hello: an http attempt with a ClientHello larger than one segment; manifest: a pull
@@ -1669,7 +1671,7 @@ def label_server(probe: str, target: str) -> str:
 
 def new_state() -> Dict[str, Any]:
     """What the counters add up to across runs (kept in the store between cycles)."""
-    return {"attempts": {}, "phases": {}, "sweeps": {}, "mss": {}, "store_errors": 0}
+    return {"attempts": {}, "phases": {}, "sweeps": {}, "mss": {}, "last_success": {}, "since": None, "store_errors": 0}
 
 
 def plan_of(docs: List[Dict[str, Any]]) -> List[Tuple[str, str]]:
@@ -1729,6 +1731,11 @@ def account(state: Dict[str, Any], docs: List[Dict[str, Any]], plan: List[Tuple[
                 result = "runtime_error" if probe in ("pull", "manifest") else "bad_response"
             counts = state["attempts"].setdefault(name, {})
             counts[result] = counts.get(result, 0) + 1
+            when = unix_time(rec.get("timestamp"))
+            if when is not None and state.get("since") is None:
+                state["since"] = when
+            if rec.get("ok") and when is not None:
+                state["last_success"][name] = max(when, state["last_success"].get(name, when))
             if rec.get("ok"):
                 for phase in PROBE_PHASES[probe]:
                     value = (rec.get("phases_ms") or {}).get(phase)
@@ -1761,9 +1768,9 @@ class HostView(object):
     """One host's series: its counters (`state`), its plan, its last run."""
 
     def __init__(self, host: str, role: str, state: Dict[str, Any], plan: List[Tuple[str, str]],
-                 last_run: Optional[float] = None, duration: Optional[float] = None):
+                 last_run: Optional[float] = None, duration: Optional[float] = None, interval: Optional[float] = None):
         self.host, self.role, self.state, self.plan = host, role, state, plan
-        self.last_run, self.duration = last_run, duration
+        self.last_run, self.duration, self.interval = last_run, duration, interval
 
 
 def exposition(views: List[HostView]) -> str:
@@ -1791,6 +1798,8 @@ def expose(view: HostView, families: Dict[str, List[str]]) -> None:
         counts = state["attempts"].get(name, {})
         for result in RESULTS:
             sample("attempts_total", [("probe", probe), ("target", target), ("result", result)], counts.get(result, 0))
+        since = state["last_success"].get(name, state.get("since"))
+        sample("last_success_timestamp_seconds", [("probe", probe), ("target", target)], float(since) if since is not None else float("nan"))
         for phase in PROBE_PHASES[probe]:
             hist = state["phases"].get(name + "\t" + phase) or {"buckets": [0] * len(BUCKETS_S), "sum": 0.0, "count": 0}
             labels = [("probe", probe), ("target", target), ("phase", phase)]
@@ -1816,20 +1825,23 @@ def expose(view: HostView, families: Dict[str, List[str]]) -> None:
         sample("sweep_working_mss_bytes", labels, float(mss) if mss is not None else float("nan"))
     sample("last_run_timestamp_seconds", [], float(view.last_run) if view.last_run is not None else float("nan"))
     sample("last_run_duration_seconds", [], float(view.duration) if view.duration is not None else float("nan"))
+    sample("interval_seconds", [], float(view.interval) if view.interval is not None else float("nan"))
     sample("store_errors_total", [], state.get("store_errors", 0))
 
 
-def document_times(doc: Dict[str, Any]) -> Tuple[Optional[float], Optional[float]]:
-    """(finished, duration) of a document in Unix seconds, from its ISO 8601 stamps."""
-    def stamp(text: Any) -> Optional[float]:
+def unix_time(text: Any) -> Optional[float]:
+    """Unix seconds of the agent's UTC ISO 8601 stamps (with or without microseconds), or None."""
+    for form in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
         try:
-            return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+            return datetime.strptime(str(text), form).replace(tzinfo=timezone.utc).timestamp()
         except ValueError:
-            try:
-                return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
-            except ValueError:
-                return None
-    started, finished = stamp(doc.get("started")), stamp(doc.get("finished"))
+            continue
+    return None
+
+
+def document_times(doc: Dict[str, Any]) -> Tuple[Optional[float], Optional[float]]:
+    """(finished, duration) of a document in Unix seconds."""
+    started, finished = unix_time(doc.get("started")), unix_time(doc.get("finished"))
     return finished, (finished - started if finished is not None and started is not None else None)
 
 

@@ -32,6 +32,7 @@ def add_parser(sub: Any) -> None:
     m.add_argument("--host", help="the host label for documents given without HOST=")
     m.add_argument("--role", choices=agent.ROLES, default="node", help="the role label of every host (default node)")
     m.add_argument("--reference", action="append", default=[], metavar="HOST", help="a host whose role is reference; repeatable")
+    m.add_argument("--interval", type=float, default=300.0, metavar="S", help="the probe interval the documents were taken at (default 300)")
 
 
 def load(pairs: list[str], default_host: str | None) -> dict[str, list[dict[str, Any]]]:
@@ -59,7 +60,7 @@ def load(pairs: list[str], default_host: str | None) -> dict[str, list[dict[str,
     return out
 
 
-def render(evidence: dict[str, list[dict[str, Any]]], roles: dict[str, str]) -> str:
+def render(evidence: dict[str, list[dict[str, Any]]], roles: dict[str, str], interval: float | None = 300.0) -> str:
     """One exposition for every host's documents (counters from zero at the first document)."""
     views = []
     for host, docs in evidence.items():
@@ -69,7 +70,7 @@ def render(evidence: dict[str, list[dict[str, Any]]], roles: dict[str, str]) -> 
         times = [agent.document_times(d) for d in docs]
         finished = [t for t in times if t[0] is not None]
         last = max(finished, key=lambda t: t[0] or 0.0) if finished else (None, None)
-        views.append(agent.HostView(host, roles.get(host, "node"), state, plan, last[0], last[1]))
+        views.append(agent.HostView(host, roles.get(host, "node"), state, plan, last[0], last[1], interval))
     return agent.exposition(views)
 
 
@@ -79,4 +80,6 @@ def run(args: argparse.Namespace) -> str:
     if unknown:
         raise MetricsUsageError(f"--reference {', '.join(unknown)}: no document is from it")
     roles = {h: ("reference" if h in args.reference else args.role) for h in evidence}
-    return render(evidence, roles)
+    if not args.interval > 0:
+        raise MetricsUsageError(f"--interval {args.interval:g}: not a positive number of seconds")
+    return render(evidence, roles, args.interval)

@@ -148,3 +148,15 @@ def test_the_cli_refuses_what_it_cannot_read(tmp_path, capsys, content, message)
     bad.write_text(content)
     assert main(["metrics", str(bad)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_last_success_is_the_newest_ok_attempt_or_the_first_run_before_any():
+    docs = [doc("http", [http("https://api.doppler.com/v3/projects", True, at="2026-12-06T05:00:00.000000Z"),
+                         http("https://ghcr.io/v2/", False, "tls_handshake_timeout", at="2026-12-06T05:00:00.000000Z")]),
+            doc("http", [http("https://api.doppler.com/v3/projects", False, "connect_timeout", at="2026-12-06T05:05:00.000000Z"),
+                         http("https://ghcr.io/v2/", False, "tls_handshake_timeout", at="2026-12-06T05:05:00.000000Z")])]
+    text = metrics.render({"cp1": docs}, {}, interval=60)
+    first = 1796533200.0  # 2026-12-06T05:00:00Z
+    assert float(value(text, "netstab_probe_last_success_timestamp_seconds", target="api.doppler.com/v3/projects")) == first
+    assert float(value(text, "netstab_probe_last_success_timestamp_seconds", target="ghcr.io/v2/")) == first  # never: since the first run
+    assert value(text, "netstab_probe_interval_seconds") == "60"
