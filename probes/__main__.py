@@ -6,6 +6,9 @@ for one host as HOST=FILE HOST=FILE2. --reference names a host outside the VM su
 Proxmox host); --criteria a JSON object of success criteria (defaults: the gate's).
 
 Exit 0 when the verdict is pass or warn, 1 when it is fail, 2 on a usage error.
+
+Also: `python -m probes metrics DOC...` (Prometheus text exposition, probes/metrics.py) and
+`python -m probes history HOST=DIR...` (a window of stored runs judged over time, probes/history.py).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from probes import metrics
+from probes import history, metrics
 from probes.criteria import Criteria, CriteriaError
 from probes.evidence import EvidenceError, collect
 from probes.verdict import diagnose
@@ -40,6 +43,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--criteria", type=Path, metavar="FILE", help="success criteria as a JSON object")
     d.add_argument("--json", action="store_true", help="print the diagnosis as one JSON object")
     metrics.add_parser(sub)
+    history.add_parser(sub)
     return p
 
 
@@ -83,12 +87,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "metrics":
             sys.stdout.write(metrics.run(args))
             return 0
+        if args.command == "history":
+            judged = history.run(args, load_criteria(args.criteria))
+            print(json.dumps(judged.to_dict(), indent=2) if args.json else judged.text())
+            return 1 if judged.verdict == "fail" else 0
         evidence = load_evidence(args.evidence)
         unknown = [h for h in args.reference if h not in evidence]
         if unknown:
             raise UsageError(f"--reference {', '.join(unknown)}: no HOST=FILE gives evidence for it")
         criteria = load_criteria(args.criteria)
-    except (UsageError, metrics.MetricsUsageError) as exc:
+    except (UsageError, metrics.MetricsUsageError, history.HistoryUsageError) as exc:
         for line in str(exc).splitlines():
             print(f"python -m probes: {line}", file=sys.stderr)
         return 2
