@@ -788,7 +788,7 @@ class Puller(object):
             raise ProbeFailure("digest_mismatch", "%s blob %s arrived with digest %s" % (what, digest, actual))
 
     def get(self, path: str, step: str, headers: List[str], sink: Optional[Callable[[bytes], None]] = None,
-            declared: int = 0) -> Tuple[bytes, Dict[str, str]]:
+            declared: int = 0, accept: Tuple[int, ...] = (200,)) -> Tuple[bytes, Dict[str, str]]:
         """GET with the bearer-token flow and redirects (blob hosts); every hop is recorded."""
         url = self.endpoint + path
         start = time.monotonic()
@@ -804,7 +804,7 @@ class Puller(object):
                 if url_problem(url):
                     raise ProbeFailure("registry_error", "%s redirected to an unusable URL: %s" % (step, url_problem(url)))
                 continue
-            if resp.status != 200:
+            if resp.status not in accept:
                 raise ProbeFailure("http_status", "HTTP %d for %s at %s" % (resp.status, step, host_of(url)))
             if resp.truncated:
                 raise ProbeFailure("registry_error", "the %s at %s is larger than %d bytes" % (step, host_of(url), KEEP_BYTES))
@@ -880,8 +880,10 @@ def pull_attempt(image: str, attempt: int, args: argparse.Namespace, opts: Optio
     endpoints = ([("mirror", args.mirror)] if args.mirror else []) + ([] if args.no_fallback and args.mirror else [("upstream", upstream)])
     start = time.monotonic()
     tried: List[Dict[str, Any]] = []
+    if getattr(args, "manifest_only", False):
+        rec["mode"] = "manifest"
     for role, endpoint in endpoints:
-        puller = Puller(endpoint, ref, opts, args.platform)
+        puller = (ManifestCheck if getattr(args, "manifest_only", False) else Puller)(endpoint, ref, opts, args.platform)
         try:
             digest = puller.pull()
         except ProbeFailure as failure:
@@ -1536,7 +1538,7 @@ def secrets_of(args: argparse.Namespace) -> List[str]:
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog="agent.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                epilog="failure classes:\n" + "\n".join("  %-22s %s" % kv for kv in FAILURE_CLASSES.items()))
-    sub = p.add_subparsers(dest="command", metavar="{http,pull,mss-sweep,facts}")
+    sub = p.add_subparsers(dest="command", metavar="{http,pull,mss-sweep,facts,cycle,serve-metrics}")
 
     def common(sp: argparse.ArgumentParser, timeout: float, bounded: str = "a whole attempt") -> None:
         sp.add_argument("--timeout", type=seconds, default=timeout,
@@ -1567,6 +1569,8 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("--runtime", choices=("api", "crictl"), default="api", help="crictl: pull with the node's runtime instead")
     pl.add_argument("--platform", type=platform_spec, default=default_platform(), help="OS/ARCH[/VARIANT] picked from an index (default: this machine)")
     pl.add_argument("--plain-http", action="append", default=[], metavar="REGISTRY", help="reach this registry over plain HTTP")
+    pl.add_argument("--manifest-only", action="store_true", help="stop after the platform manifest and the first KiB of its config "
+                    "blob (redirects to blob hosts followed): no layers; the record's mode is manifest")
     common(pl, 10.0, "each request of a pull (a blob's body gets 1s more per 128 KiB, at most %dx)" % BLOB_STRETCH)
 
     s = sub.add_parser("mss-sweep", help="find the largest working MSS: PMTU black-hole detection")
@@ -1583,6 +1587,7 @@ def parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("facts", help="host network facts as JSON")
     f.add_argument("--json", action="store_true", default=True)
+    add_cycle_parsers(sub)
     return p
 
 
@@ -1595,6 +1600,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command == "facts":
         print(json.dumps({"schema": SCHEMA, "command": "facts", "host": facts()}, indent=2))
         return 0
+    if args.command == "cycle":
+        return run_cycle(args)
+    if args.command == "serve-metrics":
+        return serve_metrics(args)
     args.resolve = dict(args.resolve)
     collector = Collector(args.quiet)
     runner = {"http": run_http, "pull": run_pull, "mss-sweep": run_sweep}[args.command]
@@ -1858,6 +1867,355 @@ def blob_hosts_of(docs: List[Dict[str, Any]]) -> Dict[str, str]:
                 if name != registry:
                     out.setdefault(name, registry)
     return out
+
+
+# ---------------------------------------------------------------- manifest checks
+
+
+class ManifestCheck(Puller):
+    """`pull --manifest-only`: the index, the platform manifest (both digest-checked) and the first
+    KiB of the config blob, following its redirect, so a blob host's TLS handshake is tried too;
+    no layers. A cheap check a timer can run every few minutes on every node."""
+
+    def pull(self) -> str:
+        manifest, media_type, digest = self.manifest(self.ref.reference)
+        if media_type in INDEX_TYPES or "manifests" in manifest:
+            child = self.pick_platform(manifest)
+            manifest, media_type, digest = self.manifest(child)
+        config = manifest.get("config")
+        blob = config.get("digest") if isinstance(config, dict) else None
+        if not isinstance(blob, str) or not DIGEST.match(blob):
+            raise ProbeFailure("registry_error", "manifest %s names no usable config blob" % digest)
+        self.get("/v2/%s/blobs/%s" % (self.ref.repository, blob), "config-head", ["Range: bytes=0-1023"], accept=(200, 206))
+        return digest
+
+
+# ---------------------------------------------------------------- cycle
+#
+# `cycle --config FILE`: what the netstab-probe timer runs every interval on every node, the mirror
+# VM and the Proxmox host. The cheap set (http on every endpoint, a few repeats and one big hello
+# each; a manifest check of each test image), then an mss-sweep to every host whose TLS handshake
+# stalled (redirected blob hosts included, up to max_sweeps). The run's documents go to a bounded
+# store (one run-*.json per run, rotated by age and size), the counters to state.json beside them,
+# and the metrics file is replaced atomically (NAME.prom.<pid>, then os.replace). Nothing here may
+# block the node: a write that fails (full disk, read-only store) is counted in
+# netstab_probe_store_errors_total and the run goes on. Exit 0 (probe failures are data), 2 on a bad config.
+
+CYCLE_DEFAULTS: Dict[str, Any] = {
+    "role": "node", "interval_seconds": 300, "repeats": 3, "timeout_seconds": 5.0, "concurrency": 8, "mirror": None,
+    "plain_http": [], "platform": None, "ca_file": None, "resolve": [], "store": "/var/lib/netstab/probes", "retention_hours": 24,
+    "max_store_bytes": 50 * 1024 * 1024, "textfile_dir": "/var/lib/prometheus/node-exporter", "max_sweeps": 3,
+    "sweep_budget_seconds": 30.0, "tracepath_timeout_seconds": 5.0,
+}
+METRICS_FILE = "netstab_probe.prom"
+STATE_FILE = "state.json"
+RUN_GLOB = re.compile(r"^run-\d{8}T\d{6}Z-\d+\.json$")
+STALL_HOST = re.compile(r"TLS handshake with (\S+) did not finish")
+
+
+def load_cycle_config(path: str) -> Dict[str, Any]:
+    """The JSON the config renders (one object); every field checked before any packet is sent."""
+    try:
+        with open(path) as handle:
+            raw = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ValueError("%s: cannot read it as JSON (%s)" % (path, exc)) from None
+    if not isinstance(raw, dict):
+        raise ValueError("%s: not a JSON object" % path)
+    cfg: Dict[str, Any] = dict(CYCLE_DEFAULTS)
+    cfg.update(raw)
+    unknown = sorted(set(raw) - set(CYCLE_DEFAULTS) - {"host", "endpoints", "images"})
+    if unknown:
+        raise ValueError("unknown key(s): %s" % ", ".join(unknown))
+    if not isinstance(cfg.get("host"), str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", cfg["host"]):
+        raise ValueError("host: a host name is required")
+    if cfg["role"] not in ROLES:
+        raise ValueError("role: one of %s" % ", ".join(ROLES))
+    for key in ("interval_seconds", "timeout_seconds", "retention_hours", "max_store_bytes", "sweep_budget_seconds", "tracepath_timeout_seconds"):
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, float)) or not cfg[key] > 0:
+            raise ValueError("%s: a positive number" % key)
+    for key in ("repeats", "concurrency", "max_sweeps"):
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < (0 if key == "max_sweeps" else 1):
+            raise ValueError("%s: a whole number" % key)
+    for key in ("store",) + (("textfile_dir",) if cfg["textfile_dir"] is not None else ()):
+        if not isinstance(cfg[key], str) or not os.path.isabs(cfg[key]):
+            raise ValueError("%s: an absolute path" % key)
+    if not isinstance(cfg.get("endpoints", []), list) or not isinstance(cfg.get("images", []), list):
+        raise ValueError("endpoints and images: lists")
+    cfg.setdefault("endpoints", [])
+    cfg.setdefault("images", [])
+    if not cfg["endpoints"] and not cfg["images"]:
+        raise ValueError("nothing to probe: give endpoints or images")
+    for argv in cycle_commands(cfg):  # the same checks as the command line: a bad URL or image is refused here
+        try:
+            parser().parse_args(argv)
+        except SystemExit:
+            raise ValueError("the probe command %s is not valid (the line above says why)" % redact_text(" ".join(argv[:1]))) from None
+    return cfg
+
+
+def _common_argv(cfg: Dict[str, Any]) -> List[str]:
+    argv = ["--timeout", str(cfg["timeout_seconds"]), "--quiet"]
+    if cfg["ca_file"]:
+        argv += ["--ca-file", cfg["ca_file"]]
+    for entry in cfg["resolve"]:
+        argv += ["--resolve", entry]
+    return argv
+
+
+def cycle_commands(cfg: Dict[str, Any]) -> List[List[str]]:
+    """The cheap set, as the agent's own command lines."""
+    out = []
+    common = _common_argv(cfg)
+    if cfg["endpoints"]:
+        out.append(["http"] + list(cfg["endpoints"]) + ["--repeat", str(cfg["repeats"]), "--concurrency", str(cfg["concurrency"])] + common)
+        out.append(["http"] + list(cfg["endpoints"]) + ["--big-hello", "--concurrency", str(cfg["concurrency"])] + common)
+    if cfg["images"]:
+        argv = ["pull", "--manifest-only"] + list(cfg["images"]) + common
+        if cfg["mirror"]:
+            argv += ["--mirror", cfg["mirror"]]
+        for registry in cfg["plain_http"]:
+            argv += ["--plain-http", registry]
+        if cfg["platform"]:
+            argv += ["--platform", cfg["platform"]]
+        out.append(argv)
+    return out
+
+
+def cycle_plan(cfg: Dict[str, Any]) -> List[Tuple[str, str]]:
+    """The series this host exports: fixed by its config, whatever the outcome."""
+    plan = []
+    for probe in ("http", "http_big_hello"):
+        plan += [(probe, redact_url(url).split("://", 1)[-1]) for url in cfg["endpoints"]]
+    plan += [("manifest", image_) for image_ in cfg["images"]]
+    return plan
+
+
+def sub_document(argv: List[str]) -> Dict[str, Any]:
+    """Runs one of the agent's subcommands in this process and returns its document."""
+    args = parser().parse_args(argv)
+    args.resolve = dict(args.resolve)
+    collector = Collector(True)
+    runner = {"http": run_http, "pull": run_pull, "mss-sweep": run_sweep}[args.command]
+    interrupted = False
+    try:
+        runner(args, collector)
+    except KeyboardInterrupt:
+        interrupted = True
+    return document(args.command, argv, secrets_of(args), collector, interrupted)
+
+
+def stalled_hosts(docs: List[Dict[str, Any]], cfg: Dict[str, Any]) -> List[Tuple[str, int, Optional[str]]]:
+    """(host, port, the registry that sent a pull there or None) of every TLS handshake that
+    stalled, in first-seen order: the endpoints' own hosts, registries, blob and token hosts."""
+    out: List[Tuple[str, int, Optional[str]]] = []
+    plain = set(cfg["plain_http"])
+
+    def add(host: str, port: int, via: Optional[str]) -> None:
+        if host and all(h != host for h, _, _ in out):
+            out.append((host, port, via))
+
+    for doc in docs:
+        for rec in doc.get("records") or []:
+            if rec.get("error_class") != "tls_handshake_timeout" and not any(
+                    f.get("error_class") == "tls_handshake_timeout" for f in rec.get("fallbacks") or []):
+                continue
+            if rec.get("kind") == "http":
+                parts = urlsplit(str(rec["target"]))
+                add(parts.hostname or "", parts.port or 443, None)
+                continue
+            registry = label_server("pull", str(rec["target"]))
+            texts = [str(rec.get("error") or "")] + [str(f.get("error") or "") for f in rec.get("fallbacks") or []]
+            for text in texts:
+                match = STALL_HOST.search(text)
+                if match and match.group(1) not in plain:
+                    name = match.group(1)
+                    add(name, 443, None if name == registry else registry)
+    return out
+
+
+def write_atomically(path: str, text: str) -> None:
+    """NAME.<pid> in the same directory, then os.replace over NAME: a reader (node-exporter's
+    textfile collector) sees the old file or the new one, never half of one."""
+    import contextlib
+
+    temporary = "%s.%d" % (path, os.getpid())
+    try:
+        with open(temporary, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def rotate_store(store: str, retention_s: float, max_bytes: int, now: float) -> int:
+    """Removes runs older than the retention, then the oldest until the store fits its byte cap
+    (the newest run always stays). Returns how many were removed."""
+    runs = []
+    for name in os.listdir(store):
+        if RUN_GLOB.match(name):
+            path = os.path.join(store, name)
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            runs.append((name, path, info.st_size, info.st_mtime))
+        elif re.match(r"^run-.*\.json\.\d+$", name):  # a temporary file a killed run left
+            try:
+                if now - os.stat(os.path.join(store, name)).st_mtime > 3600:
+                    os.unlink(os.path.join(store, name))
+            except OSError:
+                pass
+    runs.sort()
+    removed = 0
+    keep = []
+    for name, path, size, mtime in runs:
+        if now - mtime > retention_s and name != runs[-1][0]:
+            os.unlink(path)
+            removed += 1
+        else:
+            keep.append((path, size))
+    total = sum(size for _, size in keep)
+    while len(keep) > 1 and total > max_bytes:
+        path, size = keep.pop(0)
+        os.unlink(path)
+        total -= size
+        removed += 1
+    return removed
+
+
+def load_state(store: str) -> Dict[str, Any]:
+    try:
+        with open(os.path.join(store, STATE_FILE)) as handle:
+            state = json.load(handle)
+        if isinstance(state, dict) and all(k in state for k in new_state()):
+            return state
+    except (OSError, ValueError):
+        pass
+    return new_state()  # counters restart from zero: Prometheus reads that as a counter reset
+
+
+def cycle_log(message: str) -> None:
+    sys.stderr.write("netstab-probe cycle: %s\n" % message)
+    sys.stderr.flush()
+
+
+def run_cycle(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_cycle_config(args.config)
+    except ValueError as exc:
+        sys.stderr.write("agent.py cycle: error: %s\n" % redact_text(str(exc)))
+        return 2
+    started = time.monotonic()
+    docs = [sub_document(argv) for argv in cycle_commands(cfg)]
+    stalled = stalled_hosts(docs, cfg)
+    for host, port, via in stalled[: cfg["max_sweeps"]]:
+        argv = ["mss-sweep", "%s:%d" % (host if ":" not in host else "[%s]" % host, port), "--budget", str(cfg["sweep_budget_seconds"]),
+                "--tracepath-timeout", str(cfg["tracepath_timeout_seconds"])] + _common_argv(cfg)[2:] + ["--quiet"]
+        doc = sub_document(argv)
+        if via:
+            doc["redirected_from"] = [via]
+        docs.append(doc)
+    duration = time.monotonic() - started
+    finished = time.time()
+    return finish_cycle(cfg, docs, finished, duration)
+
+
+def finish_cycle(cfg: Dict[str, Any], docs: List[Dict[str, Any]], finished: float, duration: float) -> int:
+    """Store, state and metrics; every failure counted, none fatal."""
+    store = cfg["store"]
+    errors = 0
+    try:
+        os.makedirs(store, exist_ok=True)
+        stamp = datetime.fromtimestamp(finished, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        write_atomically(os.path.join(store, "run-%s-%d.json" % (stamp, os.getpid())), json.dumps(docs, separators=(",", ":")))
+    except OSError as exc:
+        errors += 1
+        cycle_log("cannot store the run in %s: %s" % (store, exc.strerror or exc))
+    try:
+        rotate_store(store, cfg["retention_hours"] * 3600.0, int(cfg["max_store_bytes"]), time.time())
+    except OSError as exc:
+        errors += 1
+        cycle_log("cannot rotate %s: %s" % (store, exc.strerror or exc))
+    state = load_state(store)
+    plan = cycle_plan(cfg)
+    account(state, docs, plan)
+    state["store_errors"] = int(state.get("store_errors", 0)) + errors
+    saved = save_state(store, state)
+    if not saved:
+        state["store_errors"] += 1
+    view = HostView(cfg["host"], cfg["role"], state, plan, finished, duration, float(cfg["interval_seconds"]))
+    target = os.path.join(cfg["textfile_dir"] or store, METRICS_FILE)
+    try:
+        write_atomically(target, exposition([view]))
+    except OSError as exc:
+        cycle_log("cannot write the metrics %s: %s" % (target, exc.strerror or exc))
+        state["store_errors"] += 1
+        save_state(store, state)
+    return 0
+
+
+def save_state(store: str, state: Dict[str, Any]) -> bool:
+    try:
+        write_atomically(os.path.join(store, STATE_FILE), json.dumps(state, separators=(",", ":")))
+        return True
+    except OSError as exc:
+        cycle_log("cannot save the counters in %s: %s" % (store, exc.strerror or exc))
+        return False
+
+
+# ---------------------------------------------------------------- metrics listener
+
+
+def serve_metrics(args: argparse.Namespace) -> int:
+    """`serve-metrics --listen ADDR:PORT --file PATH`: GET /metrics answers the file the cycle wrote
+    (what node-exporter's textfile collector would read), for hosts without node-exporter."""
+    import contextlib
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    path = args.file
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *rest: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path.split("?", 1)[0] != "/metrics":
+                self.send_error(404)
+                return
+            try:
+                with open(path, "rb") as handle:
+                    body = handle.read()
+            except OSError:
+                body = b""  # no run yet: an empty exposition, and NetstabProbeStale says why
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    host, port = args.listen
+
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        daemon_threads = True
+
+    server = Server((host, port), Handler)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0
+
+
+def add_cycle_parsers(sub: Any) -> None:
+    c = sub.add_parser("cycle", help="one monitoring run: the cheap set, sweeps of stalled hosts, store and metrics")
+    c.add_argument("--config", required=True, metavar="FILE", help="the JSON the stack renders (see probes/README.md)")
+    m = sub.add_parser("serve-metrics", help="serve the cycle's metrics file at /metrics")
+    m.add_argument("--listen", type=host_port, required=True, metavar="ADDR:PORT", help="the address to bind (the node's VM-subnet address)")
+    m.add_argument("--file", required=True, help="the metrics file the cycle writes")
 
 
 if __name__ == "__main__":
