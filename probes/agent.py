@@ -1902,7 +1902,7 @@ class ManifestCheck(Puller):
 # netstab_probe_store_errors_total and the run goes on. Exit 0 (probe failures are data), 2 on a bad config.
 
 CYCLE_DEFAULTS: Dict[str, Any] = {
-    "role": "node", "interval_seconds": 300, "repeats": 3, "timeout_seconds": 5.0, "concurrency": 8, "mirror": None,
+    "role": "node", "interval_seconds": 300, "repeats": 3, "timeout_seconds": 5.0, "concurrency": 8, "mirrors": {},
     "plain_http": [], "platform": None, "ca_file": None, "resolve": [], "store": "/var/lib/netstab/probes", "retention_hours": 24,
     "max_store_bytes": 50 * 1024 * 1024, "textfile_dir": "/var/lib/prometheus/node-exporter", "max_sweeps": 3,
     "sweep_budget_seconds": 30.0, "tracepath_timeout_seconds": 5.0,
@@ -1942,10 +1942,15 @@ def load_cycle_config(path: str) -> Dict[str, Any]:
             raise ValueError("%s: an absolute path" % key)
     if not isinstance(cfg.get("endpoints", []), list) or not isinstance(cfg.get("images", []), list):
         raise ValueError("endpoints and images: lists")
+    if not isinstance(cfg["mirrors"], dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in cfg["mirrors"].items()):
+        raise ValueError("mirrors: an object of image -> mirror URL")
     cfg.setdefault("endpoints", [])
     cfg.setdefault("images", [])
     if not cfg["endpoints"] and not cfg["images"]:
         raise ValueError("nothing to probe: give endpoints or images")
+    bound = config_bound_s(cfg)
+    if cfg["interval_seconds"] < bound:
+        raise ValueError("interval_seconds: %g is shorter than one cycle can take with these settings (%g s)" % (cfg["interval_seconds"], bound))
     for argv in cycle_commands(cfg):  # the same checks as the command line: a bad URL or image is refused here
         try:
             parser().parse_args(argv)
@@ -1970,16 +1975,36 @@ def cycle_commands(cfg: Dict[str, Any]) -> List[List[str]]:
     if cfg["endpoints"]:
         out.append(["http"] + list(cfg["endpoints"]) + ["--repeat", str(cfg["repeats"]), "--concurrency", str(cfg["concurrency"])] + common)
         out.append(["http"] + list(cfg["endpoints"]) + ["--big-hello", "--concurrency", str(cfg["concurrency"])] + common)
-    if cfg["images"]:
-        argv = ["pull", "--manifest-only"] + list(cfg["images"]) + common
-        if cfg["mirror"]:
-            argv += ["--mirror", cfg["mirror"]]
+    for image_ in cfg["images"]:  # one command each: the cycle runs them at once
+        argv = ["pull", "--manifest-only", image_] + common
+        if cfg["mirrors"].get(image_):  # the mirror instance serving this image's registry; the upstream stays the fallback
+            argv += ["--mirror", cfg["mirrors"][image_]]
         for registry in cfg["plain_http"]:
             argv += ["--plain-http", registry]
         if cfg["platform"]:
             argv += ["--platform", cfg["platform"]]
         out.append(argv)
     return out
+
+
+# A manifest check's requests, at most: token, index, platform manifest, config blob, its redirect,
+# and one more auth round; each bounded by the timeout; with a mirror, the upstream fallback doubles it.
+MANIFEST_REQUESTS = 6
+SWEEP_OVERRUN_S = 10.0  # a sweep's last round and tracepath may end this long after its budget
+
+
+def cycle_bound_s(endpoints: int, images: int, repeats: int, timeout: float, concurrency: int, mirror: bool,
+                  max_sweeps: int, sweep_budget: float) -> float:
+    """The longest one cycle can take with these settings: every attempt timing out. The interval
+    must be longer, or runs would queue behind each other (the config refuses it)."""
+    rounds = -(-endpoints * repeats // concurrency) + -(-endpoints // concurrency)
+    manifests = (MANIFEST_REQUESTS * timeout * (2 if mirror else 1)) if images else 0.0
+    return rounds * timeout + manifests + max_sweeps * (sweep_budget + SWEEP_OVERRUN_S)
+
+
+def config_bound_s(cfg: Dict[str, Any]) -> float:
+    return cycle_bound_s(len(cfg["endpoints"]), len(cfg["images"]), cfg["repeats"], float(cfg["timeout_seconds"]), cfg["concurrency"],
+                         bool(cfg["mirrors"]), cfg["max_sweeps"], float(cfg["sweep_budget_seconds"]))
 
 
 def cycle_plan(cfg: Dict[str, Any]) -> List[Tuple[str, str]]:
@@ -2111,7 +2136,12 @@ def run_cycle(args: argparse.Namespace) -> int:
         sys.stderr.write("agent.py cycle: error: %s\n" % redact_text(str(exc)))
         return 2
     started = time.monotonic()
-    docs = [sub_document(argv) for argv in cycle_commands(cfg)]
+    commands = cycle_commands(cfg)
+    docs = [sub_document(argv) for argv in commands if argv[0] == "http"]
+    pulls = [argv for argv in commands if argv[0] == "pull"]
+    if pulls:
+        with ThreadPoolExecutor(max_workers=min(len(pulls), cfg["concurrency"])) as pool:
+            docs += list(pool.map(sub_document, pulls))
     stalled = stalled_hosts(docs, cfg)
     for host, port, via in stalled[: cfg["max_sweeps"]]:
         argv = ["mss-sweep", "%s:%d" % (host if ":" not in host else "[%s]" % host, port), "--budget", str(cfg["sweep_budget_seconds"]),

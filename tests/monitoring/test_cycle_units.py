@@ -106,7 +106,8 @@ def test_the_defaults_are_the_documented_ones(tmp_path):
 
 
 def test_the_cheap_set_is_repeats_plus_one_big_hello_and_manifest_checks(tmp_path):
-    cfg = agent.load_cycle_config(_write_config(tmp_path, images=["ghcr.io/fluxcd/helm-controller:v1.5.1"], mirror="http://10.27.27.5:5001"))
+    cfg = agent.load_cycle_config(_write_config(tmp_path, images=["ghcr.io/fluxcd/helm-controller:v1.5.1"],
+                                                     mirrors={"ghcr.io/fluxcd/helm-controller:v1.5.1": "http://10.27.27.5:5001"}))
     commands = agent.cycle_commands(cfg)
     assert [c[0] for c in commands] == ["http", "http", "pull"]
     assert commands[0][commands[0].index("--repeat") + 1] == "3" and "--big-hello" not in commands[0]
@@ -138,3 +139,22 @@ def test_an_atomic_write_leaves_no_temporary_behind_when_it_fails(tmp_path, monk
     with pytest.raises(OSError):
         agent.write_atomically(str(tmp_path / "x.prom"), "text")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_one_cycle_at_the_defaults_takes_at_most_200_seconds():
+    """6 endpoints x 3 repeats and 6 big hellos, 8 at once, 5 s each: 4 rounds, 20 s; 5 manifest checks at
+    once through a mirror with fallback: 6 requests x 5 s x 2, 60 s; 3 sweeps of 30 s + 10 s: 120 s."""
+    assert agent.cycle_bound_s(6, 5, 3, 5.0, 8, True, 3, 30.0) == 200.0
+    assert agent.cycle_bound_s(6, 5, 3, 5.0, 8, False, 3, 30.0) == 170.0
+    assert agent.cycle_bound_s(6, 0, 3, 5.0, 8, True, 0, 30.0) == 20.0
+
+
+@pytest.mark.parametrize("interval,ok", [(200, True), (199, False)])
+def test_an_interval_below_one_cycle_is_refused_from_both_sides(tmp_path, interval, ok):
+    values = {"endpoints": ["https://ghcr.io/v2/"] * 6, "images": ["ghcr.io/fluxcd/helm-controller:v1.5.1"] * 5,
+              "mirrors": {"ghcr.io/fluxcd/helm-controller:v1.5.1": "http://10.27.27.5:5002"}, "interval_seconds": interval}
+    if ok:
+        agent.load_cycle_config(_write_config(tmp_path, **values))
+    else:
+        with pytest.raises(ValueError, match="shorter than one cycle can take with these settings \\(200 s\\)"):
+            agent.load_cycle_config(_write_config(tmp_path, **values))
