@@ -33,3 +33,17 @@ if ! command -v python3 >/dev/null 2>&1; then
   exit 1
 fi
 """
+
+
+def write_file(path: str, text: str, mode: str = "0644", root: str = "") -> str:
+    """Shell that installs `text` at `path` (mode `mode`) through a temporary file and `install`,
+    so a reader never sees half of it. The text travels in a quoted here-document: nothing in it
+    is expanded; a text that holds the delimiter line is refused rather than cut short. `root`: a
+    shell variable reference put before the path (`"$R"`: a test installs under a folder)."""
+    delimiter = "NETSTAB_FILE_EOF"
+    if any(line == delimiter for line in text.splitlines()):
+        raise ValueError(f"{path}: the text holds the here-document delimiter {delimiter}")
+    body = text if text.endswith("\n") else text + "\n"
+    target = root + shlex.quote(path)
+    return (f'new=$(mktemp)\ncat > "$new" <<\'{delimiter}\'\n{body}{delimiter}\n'
+            f'mkdir -p "$(dirname {target})"\ninstall -m {shlex.quote(mode)} "$new" {target}\nrm -f "$new"\n')
