@@ -1538,7 +1538,7 @@ def secrets_of(args: argparse.Namespace) -> List[str]:
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog="agent.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                epilog="failure classes:\n" + "\n".join("  %-22s %s" % kv for kv in FAILURE_CLASSES.items()))
-    sub = p.add_subparsers(dest="command", metavar="{http,pull,mss-sweep,facts,cycle,serve-metrics}")
+    sub = p.add_subparsers(dest="command", metavar="{http,pull,mss-sweep,facts}")  # and cycle, serve-metrics (the timer's)
 
     def common(sp: argparse.ArgumentParser, timeout: float, bounded: str = "a whole attempt") -> None:
         sp.add_argument("--timeout", type=seconds, default=timeout,
