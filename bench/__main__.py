@@ -6,7 +6,7 @@ import importlib
 import os
 import sys
 
-BENCHES = {"agent": "bench.agent_vs_curl", "lab": "bench.lab_timing", "mirror": "bench.mirror_bench"}
+BENCHES = {"agent": "bench.agent_vs_curl", "lab": "bench.lab_timing", "mirror": "bench.mirror_bench", "monitoring": "bench.monitoring_cost"}
 
 
 def main(argv: list[str]) -> int:
