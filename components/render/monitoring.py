@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.config import StackConfig
+from components.config.monitoring import cycle_bound
 from components.config.validation import PROXMOX
 from components.render.mirror import pulls_through
 from components.render.shell import STATE_DIR, write_file
@@ -179,8 +180,6 @@ echo "netstab: continuous probe removed from $(hostname)"
 
 
 def host_probe(config: StackConfig, host: str, role: str, address: str | None, mirrors: dict[str, str]) -> HostProbe:
-    from components.config.monitoring import cycle_bound
-
     m = config.monitoring
     cfg = cycle_config(config, host, role, mirrors)
     probe_json = json.dumps(cfg, indent=2) + "\n"
