@@ -9,8 +9,13 @@ SCENARIO ?= default
 # cloud-init and netplan.io: their schema check and netplan generate read every rendered user-data and network-config;
 # chromium: the test that opens report.html as a person would).
 LAB_PACKAGES := nftables iptables iproute2 docker-registry openssl skopeo tcpdump curl iputils-tracepath iputils-ping cloud-init netplan.io chromium
+# Binaries taken from Debian .debs without installing them (installing `prometheus` would also enable
+# a Prometheus server, `prometheus-blackbox-exporter` its service): unpacked under .cache/.
+TOOLS := .cache
+PROMTOOL := $(TOOLS)/prometheus/usr/bin/promtool
+BLACKBOX := $(TOOLS)/blackbox/usr/bin/prometheus-blackbox-exporter
 
-.PHONY: help venv deps render schema test lint typecheck vermin pytest lab bench clean
+.PHONY: help venv deps tools unpack render schema monitoring test lint typecheck vermin pytest lab bench clean
 
 # `make help`: every target with the `##` line above it.
 help: ## list the targets, one line each
@@ -25,7 +30,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed ## create .venv from the pinned requirements
 
 # Installs missing Debian packages when run as root; otherwise says what is missing.
-deps: ## install the Debian packages the lab and the real-kernel tests use (as root)
+deps: tools ## install the Debian packages the lab and the real-kernel tests use (as root), and promtool
 	@missing=$$(for p in $(LAB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
@@ -40,6 +45,23 @@ deps: ## install the Debian packages the lab and the real-kernel tests use (as r
 	  echo "netstab: missing Debian packages (run as root or install them): $$missing" >&2; \
 	fi
 
+# promtool (the rule and metrics checks in `make test`) and blackbox_exporter (bench/), each from its
+# .deb: `apt-get download` into .cache/debs (apt's lists refreshed first when it cannot find them), `dpkg-deb -x`.
+tools: $(PROMTOOL) $(BLACKBOX) ## promtool and blackbox_exporter from their .debs, unpacked under .cache/ (nothing installed)
+
+$(PROMTOOL):
+	@$(MAKE) --no-print-directory unpack DEB=prometheus DIR=prometheus
+
+$(BLACKBOX):
+	@$(MAKE) --no-print-directory unpack DEB=prometheus-blackbox-exporter DIR=blackbox
+
+unpack: ## unpack one .deb under .cache/ (used by tools: DEB=package DIR=folder)
+	@mkdir -p $(TOOLS)/debs && cd $(TOOLS)/debs && rm -f $(DEB)_*.deb && \
+	{ apt-get download -q $(DEB) >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt-get download -q $(DEB) >/dev/null 2>&1; } || \
+	  { echo "netstab: cannot download the $(DEB) .deb (apt-get download $(DEB))" >&2; exit 1; }; } && \
+	rm -rf ../$(DIR) && dpkg-deb -x $(DEB)_*.deb ../$(DIR) && echo "netstab: unpacked $(DEB) into $(TOOLS)/$(DIR)"
+
 render: venv ## validate stacks/Pulumi.$(STACK).yaml and write its artifacts to out/$(STACK)
 	$(PY) -m components render $(STACK) --out out/$(STACK)
 
@@ -47,6 +69,11 @@ render: venv ## validate stacks/Pulumi.$(STACK).yaml and write its artifacts to 
 schema: venv ## regenerate stacks/netstab.schema.json and stacks/README.md from the models
 	$(PY) -m components schema > stacks/netstab.schema.json
 	$(PY) -m components schema --markdown > stacks/README.md
+
+# The continuous probes' alert rules, generated from components/render/alerts.py (a test checks both).
+monitoring: venv ## regenerate monitoring/rules.yaml and monitoring/prometheusrule.yaml
+	$(PY) -m components alerts > monitoring/rules.yaml
+	$(PY) -m components alerts --prometheus-rule > monitoring/prometheusrule.yaml
 
 lint: venv ## ruff
 	$(VENV)/bin/ruff check .

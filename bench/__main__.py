@@ -6,7 +6,8 @@ import importlib
 import os
 import sys
 
-BENCHES = {"agent": "bench.agent_vs_curl", "lab": "bench.lab_timing", "mirror": "bench.mirror_bench", "gate": "bench.gate_cost"}
+BENCHES = {"agent": "bench.agent_vs_curl", "lab": "bench.lab_timing", "mirror": "bench.mirror_bench", "gate": "bench.gate_cost",
+           "monitoring": "bench.monitoring_cost"}
 
 
 def main(argv: list[str]) -> int:

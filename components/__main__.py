@@ -3,6 +3,7 @@
   render STACK --out DIR      validate a stack and write every artifact the program would push
   gateway-script ACTION ...   print the exact gateway script the GatewayFirewall component runs
   schema [--markdown]         print the stack file's JSON Schema (or its reference, stacks/README.md)
+  alerts [--prometheus-rule]  print the probes' alert rules (monitoring/rules.yaml, or as a PrometheusRule)
 
 Exit status: 0 done, 2 bad config or usage.
 """
@@ -138,7 +139,17 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--mtu", type=int, default=1500, help="node MTU, the MSS upper bound is MTU - 40 (default 1500)")
     s = sub.add_parser("schema", help="print the stack file's JSON Schema, for editors (stacks/netstab.schema.json)")
     s.add_argument("--markdown", action="store_true", help="print the config reference instead (stacks/README.md)")
+    a = sub.add_parser("alerts", help="print the continuous probes' Prometheus alert rules (monitoring/rules.yaml)")
+    a.add_argument("--prometheus-rule", action="store_true", help="as a PrometheusRule manifest (monitoring/prometheusrule.yaml)")
+    a.add_argument("--namespace", default="monitoring", help="the PrometheusRule's namespace (default monitoring)")
     return p
+
+
+def print_alerts(prometheus_rule: bool, namespace: str) -> int:
+    from components.render.alerts import prometheus_rule_yaml, rules_yaml
+
+    print(prometheus_rule_yaml(namespace) if prometheus_rule else rules_yaml(), end="")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         return print_gateway_script(args)
     if args.command == "schema":
         return print_schema(args.markdown)
+    if args.command == "alerts":
+        return print_alerts(args.prometheus_rule, args.namespace)
     return 2
 
 

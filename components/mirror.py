@@ -58,6 +58,7 @@ class RegistryMirror(pulumi.ComponentResource):
         warm = remote.run(f"{name}-warmup", conn, as_login_user(art.warmup), pulumi.ResourceOptions(parent=self, depends_on=[health]),
                           stdin=args.agent, on=vm.vm)
         self.healthy = health
+        self.connection, self.vm = conn, vm.vm  # for steps on the mirror VM from outside (the continuous probe)
         self.health = health.stdout
         self.warmup = warm.stdout
         self.register_outputs({"health": self.health, "warmup": self.warmup})

@@ -12,6 +12,7 @@ from components.cluster import K3sCluster, K3sClusterArgs
 from components.config import ConfigError, StackConfig, placeholder_problem, placeholders
 from components.gateway import GatewayFirewall, GatewayFirewallArgs
 from components.mirror import NodeRegistries, NodeRegistriesArgs, RegistryMirror, RegistryMirrorArgs
+from components.monitoring import ContinuousProbes, ContinuousProbesArgs
 from components.mss import mss_from_path_mtu
 from components.nodes import ClusterNodes, ClusterNodesArgs
 from components.render.bundle import Artifacts, render_artifacts
@@ -148,6 +149,14 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
             gateway_mss=gateway_mss(config, gateway), network=network_digest(artifacts)))
         pulumi.export("networkVerdict", validation.network_verdict)
         pulumi.export("clusterVerdict", validation.cluster_verdict)
+    if artifacts.monitoring is not None:
+        # the timer on every node, the mirror VM and the Proxmox host, once the nodes booted (and the mirror is healthy)
+        connections, machines = dict(nodes.connections), dict(vms)
+        if mirror is not None and config.mirror.vm is not None:
+            connections[config.mirror.vm.name], machines[config.mirror.vm.name] = mirror.connection, mirror.vm
+        ContinuousProbes("monitoring", ContinuousProbesArgs(
+            config, artifacts.monitoring, artifacts.agent, connections, machines, secrets.ssh_private_key,
+            after=[*nodes.booted.values(), *([mirror.healthy] if mirror is not None else [])]))
     pulumi.export("nodeIps", cluster.node_ips)
     pulumi.export("mtu", config.network.mtu)
     pulumi.export("nodesReady", cluster.nodes_ready)

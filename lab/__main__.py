@@ -22,6 +22,7 @@ from probes import cli
 from probes.report import HTML
 
 TOOLS = ("ip", "nft", "docker-registry", "skopeo", "openssl", "tracepath")
+LONG = ("intermittent",)
 
 
 def preflight() -> str | None:
@@ -40,7 +41,7 @@ def _terminate(_signum: int, _frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("scenario", nargs="?", default="default", choices=["default", *NAMES, "all"],
-                   help="default: blackhole then mirror; all: every scenario")
+                   help="default: blackhole then mirror; all: every scenario but intermittent (minutes long: run it by itself)")
     p.add_argument("--report", type=Path, default=Path("lab-report"), help="report folder (default lab-report/)")
     args = p.parse_args(argv)
     problem = preflight()
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lab: {problem}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _terminate)
-    names = {"all": list(NAMES), "default": ["blackhole", "mirror"]}.get(args.scenario, [args.scenario])
+    # intermittent runs a schedule of several minutes: by itself only (make lab SCENARIO=intermittent)
+    names = {"all": [n for n in NAMES if n not in LONG], "default": ["blackhole", "mirror"]}.get(args.scenario, [args.scenario])
     try:
         with exclusive():  # waits while another lab or real-kernel test run uses namespaces
             stale = remove_stale(PREFIX)

@@ -17,6 +17,9 @@ blob-host            the registry API on a clean path, its blob downloads redire
                      the black hole: the sweep of the pull's blob host finds it; the judge's clamp
                      (gateway.pathMtu set to its path MTU) fixes it, verified the same way
 mirror               a pull-through docker-registry on the VM subnet: cached pulls, fallback
+intermittent         the black hole, then Doppler loss, switch on and off while the continuous
+                     probe's cycle runs on a schedule: the history names both, the alert fires on
+                     the exported series, the gate alone in an off window passes (lab/intermittent.py)
 """
 
 from __future__ import annotations
@@ -148,6 +151,8 @@ class Outcome:
 def run(name: str, topo: Topology, work: Path, report_dir: Path, say: Callable[[str], None]) -> Outcome:
     if name == "mirror":
         return run_mirror(topo, work, report_dir, say)
+    if name == "intermittent":
+        return run_intermittent(topo, work, report_dir, say)
     return run_judged(SCENARIOS[name], topo, work, report_dir, say)
 
 
@@ -310,3 +315,15 @@ def run_mirror(topo: Topology, work: Path, report_dir: Path, say: Callable[[str]
     failed = [s.name for s in steps if not s.passed]
     return Outcome("mirror", not failed, "cached pulls and fallback behave" if not failed else "mirror steps failed",
                    [f"step failed: {name}" for name in failed], timings, report_dir)
+
+
+# ---------------------------------------------------------------- intermittent (continuous probes: lab/intermittent.py)
+
+NAMES = (*NAMES, "intermittent")
+
+
+def run_intermittent(topo: Topology, work: Path, report_dir: Path, say: Callable[[str], None]) -> Outcome:
+    from lab import intermittent
+
+    passed, headline, problems, timings = intermittent.run(topo, work, report_dir, say)
+    return Outcome("intermittent", passed, headline, problems, timings, report_dir)

@@ -16,6 +16,9 @@ success criteria (defaults: the gate's); --stack NAME reads stacks/Pulumi.NAME.y
 fix says how that stack sets its clamp (gateway.mss, pathMtu, pathMtu: auto, ...), as the gate does.
 
 Exit 0 when the verdict is pass or warn, 1 when it is fail, 2 on a usage error.
+
+Also: `python -m probes metrics DOC...` (Prometheus text exposition, probes/metrics.py) and
+`python -m probes history HOST=DIR...` (a window of stored runs judged over time, probes/history.py).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from probes import cli
+from probes import cli, history, metrics
 from probes.criteria import Criteria, CriteriaError
 from probes.evidence import CLAMP_COMMAND, EvidenceError, collect
 from probes.gate import clamp_template
@@ -54,6 +57,8 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--after", action="store_true", help="from a fixture or a lab folder, judge the evidence after the fix")
     d.add_argument("--stack", metavar="NAME", help="word the fix for this stack (reads stacks/Pulumi.NAME.yaml)")
     d.add_argument("--stacks-dir", type=Path, help=argparse.SUPPRESS)
+    metrics.add_parser(sub)
+    history.add_parser(sub)
     return p
 
 
@@ -177,6 +182,13 @@ def load_criteria(path: Path | None) -> Criteria:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
+        if args.command == "metrics":
+            sys.stdout.write(metrics.run(args))
+            return 0
+        if args.command == "history":
+            judged = history.run(args, load_criteria(args.criteria))
+            print(json.dumps(judged.to_dict(), indent=2) if args.json else judged.text())
+            return 1 if judged.verdict == "fail" else 0
         loaded = load_evidence(args.evidence, args.after)
         evidence = loaded.evidence
         unknown = [h for h in args.reference if h not in evidence]
@@ -185,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         reference = list(dict.fromkeys([*args.reference, *(h for h in loaded.reference if h in evidence)]))
         criteria = load_criteria(args.criteria)
         template = clamp_template_of(args.stack, args.stacks_dir) if args.stack else CLAMP_COMMAND
-    except UsageError as exc:
+    except (UsageError, metrics.MetricsUsageError, history.HistoryUsageError) as exc:
         for line in str(exc).splitlines():
             print(f"python -m probes: {line}", file=sys.stderr)
         return 2

@@ -788,7 +788,7 @@ class Puller(object):
             raise ProbeFailure("digest_mismatch", "%s blob %s arrived with digest %s" % (what, digest, actual))
 
     def get(self, path: str, step: str, headers: List[str], sink: Optional[Callable[[bytes], None]] = None,
-            declared: int = 0) -> Tuple[bytes, Dict[str, str]]:
+            declared: int = 0, accept: Tuple[int, ...] = (200,)) -> Tuple[bytes, Dict[str, str]]:
         """GET with the bearer-token flow and redirects (blob hosts); every hop is recorded."""
         url = self.endpoint + path
         start = time.monotonic()
@@ -804,7 +804,7 @@ class Puller(object):
                 if url_problem(url):
                     raise ProbeFailure("registry_error", "%s redirected to an unusable URL: %s" % (step, url_problem(url)))
                 continue
-            if resp.status != 200:
+            if resp.status not in accept:
                 raise ProbeFailure("http_status", "HTTP %d for %s at %s" % (resp.status, step, host_of(url)))
             if resp.truncated:
                 raise ProbeFailure("registry_error", "the %s at %s is larger than %d bytes" % (step, host_of(url), KEEP_BYTES))
@@ -880,8 +880,10 @@ def pull_attempt(image: str, attempt: int, args: argparse.Namespace, opts: Optio
     endpoints = ([("mirror", args.mirror)] if args.mirror else []) + ([] if args.no_fallback and args.mirror else [("upstream", upstream)])
     start = time.monotonic()
     tried: List[Dict[str, Any]] = []
+    if getattr(args, "manifest_only", False):
+        rec["mode"] = "manifest"
     for role, endpoint in endpoints:
-        puller = Puller(endpoint, ref, opts, args.platform)
+        puller = (ManifestCheck if getattr(args, "manifest_only", False) else Puller)(endpoint, ref, opts, args.platform)
         try:
             digest = puller.pull()
         except ProbeFailure as failure:
@@ -1536,7 +1538,7 @@ def secrets_of(args: argparse.Namespace) -> List[str]:
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog="agent.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                epilog="failure classes:\n" + "\n".join("  %-22s %s" % kv for kv in FAILURE_CLASSES.items()))
-    sub = p.add_subparsers(dest="command", metavar="{http,pull,mss-sweep,facts}")
+    sub = p.add_subparsers(dest="command", metavar="{http,pull,mss-sweep,facts}")  # and cycle, serve-metrics (the timer's)
 
     def common(sp: argparse.ArgumentParser, timeout: float, bounded: str = "a whole attempt") -> None:
         sp.add_argument("--timeout", type=seconds, default=timeout,
@@ -1567,6 +1569,8 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("--runtime", choices=("api", "crictl"), default="api", help="crictl: pull with the node's runtime instead")
     pl.add_argument("--platform", type=platform_spec, default=default_platform(), help="OS/ARCH[/VARIANT] picked from an index (default: this machine)")
     pl.add_argument("--plain-http", action="append", default=[], metavar="REGISTRY", help="reach this registry over plain HTTP")
+    pl.add_argument("--manifest-only", action="store_true", help="stop after the platform manifest and the first KiB of its config "
+                    "blob (redirects to blob hosts followed): no layers; the record's mode is manifest")
     common(pl, 10.0, "each request of a pull (a blob's body gets 1s more per 128 KiB, at most %dx)" % BLOB_STRETCH)
 
     s = sub.add_parser("mss-sweep", help="find the largest working MSS: PMTU black-hole detection")
@@ -1583,6 +1587,7 @@ def parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("facts", help="host network facts as JSON")
     f.add_argument("--json", action="store_true", default=True)
+    add_cycle_parsers(sub)
     return p
 
 
@@ -1595,6 +1600,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command == "facts":
         print(json.dumps({"schema": SCHEMA, "command": "facts", "host": facts()}, indent=2))
         return 0
+    if args.command == "cycle":
+        return run_cycle(args)
+    if args.command == "serve-metrics":
+        return serve_metrics(args)
     args.resolve = dict(args.resolve)
     collector = Collector(args.quiet)
     runner = {"http": run_http, "pull": run_pull, "mss-sweep": run_sweep}[args.command]
@@ -1608,6 +1617,635 @@ def main(argv: Optional[List[str]] = None) -> int:
     if interrupted:
         return 130
     return 0 if collector.records and all(r["ok"] for r in collector.records) else 1
+
+
+# ---------------------------------------------------------------- metrics
+#
+# The Prometheus text exposition of probe documents, for node-exporter's textfile collector or the
+# built-in listener. Every HELP string lives here (METRICS): a name in two files with two HELP texts
+# loses a family (node_exporter collector/textfile.go). Label values come from the plan the caller
+# gives (configured hosts, targets, roles) and from fixed enums (PROBES, RESULTS, PHASES,
+# SWEEP_VERDICTS, SWEEP_PATHS), never from what a server answered; every series of the plan exists
+# from the first run at 0, so which series exist never depends on the outcome.
+
+METRIC_PREFIX = "netstab_probe_"
+METRICS = {
+    "attempts_total": ("counter", "Probe attempts by probe, target and result (ok or the agent's failure class)."),
+    "phase_duration_seconds": ("histogram", "Duration of each phase of successful probe attempts (http: dns, connect, tls, ttfb, total; pulls: total)."),
+    "last_success_timestamp_seconds": ("gauge", "Unix time of the target's last successful attempt (before any success: the store's first run)."),
+    "sweeps_total": ("counter", "mss-sweeps run after a stalled handshake, by verdict."),
+    "sweep_black_hole": ("gauge", "1 when this run's mss-sweep to the target found a PMTU black hole, else 0."),
+    "sweep_working_mss_bytes": ("gauge", "The largest TCP MSS at which the last mss-sweep to the target completed TLS handshakes (NaN: never swept)."),
+    "last_run_timestamp_seconds": ("gauge", "Unix time at which the last probe run finished."),
+    "last_run_duration_seconds": ("gauge", "Wall-clock duration of the last probe run."),
+    "interval_seconds": ("gauge", "The configured time between probe runs (a run is stale after three)."),
+    "store_errors_total": ("counter", "Probe runs whose document, state or metrics could not be written (full disk, unwritable store)."),
+}
+# http_big_hello: an http attempt with a ClientHello larger than one segment; manifest: a pull
+# that stops after the platform manifest (`pull --manifest-only`).
+PROBES = ("http", "http_big_hello", "pull", "manifest")
+RESULTS = ("ok",) + tuple(FAILURE_CLASSES)
+PROBE_PHASES = {"http": PHASES, "http_big_hello": PHASES, "pull": ("total",), "manifest": ("total",)}
+BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+SWEEP_VERDICTS = ("black-hole", "clean", "clean-default", "unreachable", "failed")
+# direct: a sweep to the endpoint's own host; blob-redirect: to a blob host a pull from the
+# target's registry was redirected to (its name is the registry's answer, so it is no label)
+SWEEP_PATHS = ("direct", "blob-redirect")
+ROLES = ("node", "mirror", "reference")
+
+
+def record_probe(rec: Dict[str, Any]) -> str:
+    """The metrics' probe label of one record (one of PROBES, or "mss-sweep")."""
+    kind = str(rec.get("kind") or "")
+    if kind == "http":
+        return "http_big_hello" if rec.get("big_hello") else "http"
+    if kind == "pull":
+        return "manifest" if rec.get("mode") == "manifest" else "pull"
+    return kind
+
+
+def record_label(rec: Dict[str, Any]) -> str:
+    """A record's target label: an http URL without its scheme, or the image as configured."""
+    target = str(rec.get("target", ""))
+    return target.split("://", 1)[-1] if rec.get("kind") == "http" else target
+
+
+def label_server(probe: str, target: str) -> str:
+    """The host a target's sweeps go to: an http target's host, a pull's registry host."""
+    if probe in ("http", "http_big_hello"):
+        return urlsplit("https://" + target).hostname or target
+    registry = parse_image(target).registry if target else target
+    return "registry-1.docker.io" if registry == "docker.io" else registry.rsplit(":", 1)[0]
+
+
+def new_state() -> Dict[str, Any]:
+    """What the counters add up to across runs (kept in the store between cycles)."""
+    return {"attempts": {}, "phases": {}, "sweeps": {}, "mss": {}, "last_success": {}, "since": None, "store_errors": 0}
+
+
+def plan_of(docs: List[Dict[str, Any]]) -> List[Tuple[str, str]]:
+    """(probe, target) pairs the documents probed, in first-seen order: the plan when none is given."""
+    seen: List[Tuple[str, str]] = []
+    for doc in docs:
+        for rec in doc.get("records") or []:
+            pair = (record_probe(rec), record_label(rec))
+            if pair[0] in PROBES and pair not in seen:
+                seen.append(pair)
+    return seen
+
+
+def sweep_key(doc: Dict[str, Any], plan: List[Tuple[str, str]]) -> Optional[Tuple[str, str]]:
+    """(target label's server, path) of a sweep document: direct when it swept a planned server,
+    blob-redirect when a planned pull was redirected to the host it swept, else None."""
+    sweep = doc.get("mss_sweep") or {}
+    swept = str(sweep.get("target") or "").rsplit(":", 1)[0].strip("[]")
+    servers = {label_server(p, t) for p, t in plan}
+    if swept in servers:
+        return swept, "direct"
+    for other in doc.get("redirected_from") or []:  # the cycle runner says which registry sent it there
+        if other in servers:
+            return other, "blob-redirect"
+    return None
+
+
+def account(state: Dict[str, Any], docs: List[Dict[str, Any]], plan: List[Tuple[str, str]], blob_hosts: Optional[Dict[str, str]] = None) -> None:
+    """Adds the documents' attempts, phases and sweeps to `state`. `blob_hosts`: blob host -> the
+    registry whose pull was redirected there (sweeps to them count for that registry)."""
+    planned = set(plan)
+    this_run: Dict[str, int] = {}
+    for doc in docs:
+        sweep = doc.get("mss_sweep")
+        if isinstance(sweep, dict):
+            swept = str(sweep.get("target") or "").rsplit(":", 1)[0].strip("[]")
+            if blob_hosts and swept in blob_hosts and not doc.get("redirected_from"):
+                doc = dict(doc, redirected_from=[blob_hosts[swept]])
+            key = sweep_key(doc, plan)
+            if key is None:
+                continue
+            name = "\t".join(key)
+            verdict = str(sweep.get("verdict")) if sweep.get("verdict") in SWEEP_VERDICTS else "failed"
+            counts = state["sweeps"].setdefault(name, {})
+            counts[verdict] = counts.get(verdict, 0) + 1
+            this_run[name] = max(this_run.get(name, 0), 1 if sweep.get("black_hole") else 0)
+            if isinstance(sweep.get("working_mss"), int):
+                state["mss"][name] = sweep["working_mss"]
+            continue
+        for rec in doc.get("records") or []:
+            probe, target = record_probe(rec), record_label(rec)
+            if (probe, target) not in planned:
+                continue
+            name = probe + "\t" + target
+            result = "ok" if rec.get("ok") else str(rec.get("error_class"))
+            if result not in RESULTS:
+                result = "runtime_error" if probe in ("pull", "manifest") else "bad_response"
+            counts = state["attempts"].setdefault(name, {})
+            counts[result] = counts.get(result, 0) + 1
+            when = unix_time(rec.get("timestamp"))
+            if when is not None and state.get("since") is None:
+                state["since"] = when
+            if rec.get("ok") and when is not None:
+                state["last_success"][name] = max(when, state["last_success"].get(name, when))
+            if rec.get("ok"):
+                for phase in PROBE_PHASES[probe]:
+                    value = (rec.get("phases_ms") or {}).get(phase)
+                    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                        observe(state["phases"].setdefault(name + "\t" + phase, {"buckets": [0] * len(BUCKETS_S), "sum": 0.0, "count": 0}), value / 1000.0)
+    state["black_hole"] = this_run
+
+
+def observe(hist: Dict[str, Any], seconds_: float) -> None:
+    for index, bound in enumerate(BUCKETS_S):
+        if seconds_ <= bound:
+            hist["buckets"][index] += 1
+    hist["sum"] = round(hist["sum"] + seconds_, 6)
+    hist["count"] += 1
+
+
+def escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def number(value: float) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+class HostView(object):
+    """One host's series: its counters (`state`), its plan, its last run."""
+
+    def __init__(self, host: str, role: str, state: Dict[str, Any], plan: List[Tuple[str, str]],
+                 last_run: Optional[float] = None, duration: Optional[float] = None, interval: Optional[float] = None):
+        self.host, self.role, self.state, self.plan = host, role, state, plan
+        self.last_run, self.duration, self.interval = last_run, duration, interval
+
+
+def exposition(views: List[HostView]) -> str:
+    """The text exposition (format 0.0.4) of each host's state: every planned series, zeros included."""
+    families: Dict[str, List[str]] = {name: [] for name in METRICS}
+    for view in views:
+        expose(view, families)
+    lines: List[str] = []
+    for family, samples in families.items():
+        kind, text = METRICS[family]
+        lines += ["# HELP %s%s %s" % (METRIC_PREFIX, family, text), "# TYPE %s%s %s" % (METRIC_PREFIX, family, kind)] + samples
+    return "\n".join(lines) + "\n"
+
+
+def expose(view: HostView, families: Dict[str, List[str]]) -> None:
+    base = [("host", view.host), ("role", view.role)]
+    state = view.state
+
+    def sample(family: str, labels: List[Tuple[str, str]], value: float, suffix: str = "") -> None:
+        text = ",".join('%s="%s"' % (k, escape_label(v)) for k, v in base + labels)
+        families[family].append("%s%s%s{%s} %s" % (METRIC_PREFIX, family, suffix, text, number(value)))
+
+    for probe, target in view.plan:
+        name = probe + "\t" + target
+        counts = state["attempts"].get(name, {})
+        for result in RESULTS:
+            sample("attempts_total", [("probe", probe), ("target", target), ("result", result)], counts.get(result, 0))
+        since = state["last_success"].get(name, state.get("since"))
+        sample("last_success_timestamp_seconds", [("probe", probe), ("target", target)], float(since) if since is not None else float("nan"))
+        for phase in PROBE_PHASES[probe]:
+            hist = state["phases"].get(name + "\t" + phase) or {"buckets": [0] * len(BUCKETS_S), "sum": 0.0, "count": 0}
+            labels = [("probe", probe), ("target", target), ("phase", phase)]
+            for index, bound in enumerate(BUCKETS_S):  # no zip(strict=) before Python 3.10
+                sample("phase_duration_seconds", labels + [("le", number(float(bound)))], hist["buckets"][index], "_bucket")
+            sample("phase_duration_seconds", labels + [("le", "+Inf")], hist["count"], "_bucket")
+            sample("phase_duration_seconds", labels, float(hist["sum"]), "_sum")
+            sample("phase_duration_seconds", labels, hist["count"], "_count")
+    sweep_targets: List[Tuple[str, str]] = []
+    for probe, target in view.plan:
+        server = label_server(probe, target)
+        for key in [(server, "direct")] + ([] if probe in ("http", "http_big_hello") else [(server, "blob-redirect")]):
+            if key not in sweep_targets:
+                sweep_targets.append(key)
+    for server, path in sweep_targets:
+        name = server + "\t" + path
+        labels = [("target", server), ("path", path)]
+        counts = state["sweeps"].get(name, {})
+        for verdict in SWEEP_VERDICTS:
+            sample("sweeps_total", labels + [("verdict", verdict)], counts.get(verdict, 0))
+        sample("sweep_black_hole", labels, (state.get("black_hole") or {}).get(name, 0))
+        mss = state["mss"].get(name)
+        sample("sweep_working_mss_bytes", labels, float(mss) if mss is not None else float("nan"))
+    sample("last_run_timestamp_seconds", [], float(view.last_run) if view.last_run is not None else float("nan"))
+    sample("last_run_duration_seconds", [], float(view.duration) if view.duration is not None else float("nan"))
+    sample("interval_seconds", [], float(view.interval) if view.interval is not None else float("nan"))
+    sample("store_errors_total", [], state.get("store_errors", 0))
+
+
+def unix_time(text: Any) -> Optional[float]:
+    """Unix seconds of the agent's UTC ISO 8601 stamps (with or without microseconds), or None."""
+    for form in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return datetime.strptime(str(text), form).replace(tzinfo=timezone.utc).timestamp()
+        except ValueError:
+            continue
+    return None
+
+
+def document_times(doc: Dict[str, Any]) -> Tuple[Optional[float], Optional[float]]:
+    """(finished, duration) of a document in Unix seconds."""
+    started, finished = unix_time(doc.get("started")), unix_time(doc.get("finished"))
+    return finished, (finished - started if finished is not None and started is not None else None)
+
+
+def blob_hosts_of(docs: List[Dict[str, Any]]) -> Dict[str, str]:
+    """Blob host -> the registry whose pull was redirected there, from the pulls' `hosts`."""
+    out: Dict[str, str] = {}
+    for doc in docs:
+        for rec in doc.get("records") or []:
+            if rec.get("kind") != "pull" or not isinstance(rec.get("hosts"), list):
+                continue
+            registry = label_server("pull", record_label(rec))
+            for other in rec["hosts"][1:]:
+                name = str(other).rsplit(":", 1)[0]
+                if name != registry:
+                    out.setdefault(name, registry)
+    return out
+
+
+# ---------------------------------------------------------------- manifest checks
+
+
+class ManifestCheck(Puller):
+    """`pull --manifest-only`: the index, the platform manifest (both digest-checked) and the first
+    KiB of the config blob, following its redirect, so a blob host's TLS handshake is tried too;
+    no layers. A cheap check a timer can run every few minutes on every node."""
+
+    def pull(self) -> str:
+        manifest, media_type, digest = self.manifest(self.ref.reference)
+        if media_type in INDEX_TYPES or "manifests" in manifest:
+            child = self.pick_platform(manifest)
+            manifest, media_type, digest = self.manifest(child)
+        config = manifest.get("config")
+        blob = config.get("digest") if isinstance(config, dict) else None
+        if not isinstance(blob, str) or not DIGEST.match(blob):
+            raise ProbeFailure("registry_error", "manifest %s names no usable config blob" % digest)
+        self.get("/v2/%s/blobs/%s" % (self.ref.repository, blob), "config-head", ["Range: bytes=0-1023"], accept=(200, 206))
+        return digest
+
+
+# ---------------------------------------------------------------- cycle
+#
+# `cycle --config FILE`: what the netstab-probe timer runs every interval on every node, the mirror
+# VM and the Proxmox host. The cheap set (http on every endpoint, a few repeats and one big hello
+# each; a manifest check of each test image), then an mss-sweep to every host whose TLS handshake
+# stalled (redirected blob hosts included, up to max_sweeps). The run's documents go to a bounded
+# store (one run-*.json per run, rotated by age and size), the counters to state.json beside them,
+# and the metrics file is replaced atomically (NAME.prom.<pid>, then os.replace). Nothing here may
+# block the node: a write that fails (full disk, read-only store) is counted in
+# netstab_probe_store_errors_total and the run goes on. Exit 0 (probe failures are data), 2 on a bad config.
+
+CYCLE_DEFAULTS: Dict[str, Any] = {
+    "role": "node", "interval_seconds": 300, "repeats": 3, "timeout_seconds": 5.0, "concurrency": 8, "mirrors": {},
+    "plain_http": [], "platform": None, "ca_file": None, "resolve": [], "store": "/var/lib/netstab/probes", "retention_hours": 24,
+    "max_store_bytes": 50 * 1024 * 1024, "textfile_dir": "/var/lib/prometheus/node-exporter", "max_sweeps": 3,
+    "sweep_budget_seconds": 30.0, "tracepath_timeout_seconds": 5.0,
+}
+METRICS_FILE = "netstab_probe.prom"
+STATE_FILE = "state.json"
+RUN_GLOB = re.compile(r"^run-\d{8}T\d{6}Z-\d+\.json$")
+STALL_HOST = re.compile(r"TLS handshake with (\S+) did not finish")
+
+
+def load_cycle_config(path: str) -> Dict[str, Any]:
+    """The JSON the config renders (one object); every field checked before any packet is sent."""
+    try:
+        with open(path) as handle:
+            raw = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ValueError("%s: cannot read it as JSON (%s)" % (path, exc)) from None
+    if not isinstance(raw, dict):
+        raise ValueError("%s: not a JSON object" % path)
+    cfg: Dict[str, Any] = dict(CYCLE_DEFAULTS)
+    cfg.update(raw)
+    unknown = sorted(set(raw) - set(CYCLE_DEFAULTS) - {"host", "endpoints", "images"})
+    if unknown:
+        raise ValueError("unknown key(s): %s" % ", ".join(unknown))
+    if not isinstance(cfg.get("host"), str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", cfg["host"]):
+        raise ValueError("host: a host name is required")
+    if cfg["role"] not in ROLES:
+        raise ValueError("role: one of %s" % ", ".join(ROLES))
+    for key in ("interval_seconds", "timeout_seconds", "retention_hours", "max_store_bytes", "sweep_budget_seconds", "tracepath_timeout_seconds"):
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, float)) or not cfg[key] > 0:
+            raise ValueError("%s: a positive number" % key)
+    for key in ("repeats", "concurrency", "max_sweeps"):
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < (0 if key == "max_sweeps" else 1):
+            raise ValueError("%s: a whole number" % key)
+    for key in ("store",) + (("textfile_dir",) if cfg["textfile_dir"] is not None else ()):
+        if not isinstance(cfg[key], str) or not os.path.isabs(cfg[key]):
+            raise ValueError("%s: an absolute path" % key)
+    if not isinstance(cfg.get("endpoints", []), list) or not isinstance(cfg.get("images", []), list):
+        raise ValueError("endpoints and images: lists")
+    if not isinstance(cfg["mirrors"], dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in cfg["mirrors"].items()):
+        raise ValueError("mirrors: an object of image -> mirror URL")
+    cfg.setdefault("endpoints", [])
+    cfg.setdefault("images", [])
+    if not cfg["endpoints"] and not cfg["images"]:
+        raise ValueError("nothing to probe: give endpoints or images")
+    bound = config_bound_s(cfg)
+    if cfg["interval_seconds"] < bound:
+        raise ValueError("interval_seconds: %g is shorter than one cycle can take with these settings (%g s)" % (cfg["interval_seconds"], bound))
+    for argv in cycle_commands(cfg):  # the same checks as the command line: a bad URL or image is refused here
+        try:
+            parser().parse_args(argv)
+        except SystemExit:
+            raise ValueError("the probe command %s is not valid (the line above says why)" % redact_text(" ".join(argv[:1]))) from None
+    return cfg
+
+
+def _common_argv(cfg: Dict[str, Any]) -> List[str]:
+    argv = ["--timeout", str(cfg["timeout_seconds"]), "--quiet"]
+    if cfg["ca_file"]:
+        argv += ["--ca-file", cfg["ca_file"]]
+    for entry in cfg["resolve"]:
+        argv += ["--resolve", entry]
+    return argv
+
+
+def cycle_commands(cfg: Dict[str, Any]) -> List[List[str]]:
+    """The cheap set, as the agent's own command lines."""
+    out = []
+    common = _common_argv(cfg)
+    if cfg["endpoints"]:
+        out.append(["http"] + list(cfg["endpoints"]) + ["--repeat", str(cfg["repeats"]), "--concurrency", str(cfg["concurrency"])] + common)
+        out.append(["http"] + list(cfg["endpoints"]) + ["--big-hello", "--concurrency", str(cfg["concurrency"])] + common)
+    for image_ in cfg["images"]:  # one command each: the cycle runs them at once
+        argv = ["pull", "--manifest-only", image_] + common
+        if cfg["mirrors"].get(image_):  # the mirror instance serving this image's registry; the upstream stays the fallback
+            argv += ["--mirror", cfg["mirrors"][image_]]
+        for registry in cfg["plain_http"]:
+            argv += ["--plain-http", registry]
+        if cfg["platform"]:
+            argv += ["--platform", cfg["platform"]]
+        out.append(argv)
+    return out
+
+
+# A manifest check's requests, at most: token, index, platform manifest, config blob, its redirect,
+# and one more auth round; each bounded by the timeout; with a mirror, the upstream fallback doubles it.
+MANIFEST_REQUESTS = 6
+SWEEP_OVERRUN_S = 10.0  # a sweep's last round and tracepath may end this long after its budget
+
+
+def cycle_bound_s(endpoints: int, images: int, repeats: int, timeout: float, concurrency: int, mirror: bool,
+                  max_sweeps: int, sweep_budget: float) -> float:
+    """The longest one cycle can take with these settings: every attempt timing out. The interval
+    must be longer, or runs would queue behind each other (the config refuses it)."""
+    rounds = -(-endpoints * repeats // concurrency) + -(-endpoints // concurrency)
+    manifests = (MANIFEST_REQUESTS * timeout * (2 if mirror else 1)) if images else 0.0
+    return rounds * timeout + manifests + max_sweeps * (sweep_budget + SWEEP_OVERRUN_S)
+
+
+def config_bound_s(cfg: Dict[str, Any]) -> float:
+    return cycle_bound_s(len(cfg["endpoints"]), len(cfg["images"]), cfg["repeats"], float(cfg["timeout_seconds"]), cfg["concurrency"],
+                         bool(cfg["mirrors"]), cfg["max_sweeps"], float(cfg["sweep_budget_seconds"]))
+
+
+def cycle_plan(cfg: Dict[str, Any]) -> List[Tuple[str, str]]:
+    """The series this host exports: fixed by its config, whatever the outcome."""
+    plan = []
+    for probe in ("http", "http_big_hello"):
+        plan += [(probe, redact_url(url).split("://", 1)[-1]) for url in cfg["endpoints"]]
+    plan += [("manifest", image_) for image_ in cfg["images"]]
+    return plan
+
+
+def sub_document(argv: List[str]) -> Dict[str, Any]:
+    """Runs one of the agent's subcommands in this process and returns its document."""
+    args = parser().parse_args(argv)
+    args.resolve = dict(args.resolve)
+    collector = Collector(True)
+    runner = {"http": run_http, "pull": run_pull, "mss-sweep": run_sweep}[args.command]
+    interrupted = False
+    try:
+        runner(args, collector)
+    except KeyboardInterrupt:
+        interrupted = True
+    return document(args.command, argv, secrets_of(args), collector, interrupted)
+
+
+def stalled_hosts(docs: List[Dict[str, Any]], cfg: Dict[str, Any]) -> List[Tuple[str, int, Optional[str]]]:
+    """(host, port, the registry that sent a pull there or None) of every TLS handshake that
+    stalled, in first-seen order: the endpoints' own hosts, registries, blob and token hosts."""
+    out: List[Tuple[str, int, Optional[str]]] = []
+    plain = set(cfg["plain_http"])
+
+    def add(host: str, port: int, via: Optional[str]) -> None:
+        if host and all(h != host for h, _, _ in out):
+            out.append((host, port, via))
+
+    for doc in docs:
+        for rec in doc.get("records") or []:
+            if rec.get("error_class") != "tls_handshake_timeout" and not any(
+                    f.get("error_class") == "tls_handshake_timeout" for f in rec.get("fallbacks") or []):
+                continue
+            if rec.get("kind") == "http":
+                parts = urlsplit(str(rec["target"]))
+                add(parts.hostname or "", parts.port or 443, None)
+                continue
+            registry = label_server("pull", str(rec["target"]))
+            texts = [str(rec.get("error") or "")] + [str(f.get("error") or "") for f in rec.get("fallbacks") or []]
+            for text in texts:
+                match = STALL_HOST.search(text)
+                if match and match.group(1) not in plain:
+                    name = match.group(1)
+                    add(name, 443, None if name == registry else registry)
+    return out
+
+
+def write_atomically(path: str, text: str) -> None:
+    """NAME.<pid> in the same directory, then os.replace over NAME: a reader (node-exporter's
+    textfile collector) sees the old file or the new one, never half of one."""
+    import contextlib
+
+    temporary = "%s.%d" % (path, os.getpid())
+    try:
+        with open(temporary, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def rotate_store(store: str, retention_s: float, max_bytes: int, now: float) -> int:
+    """Removes runs older than the retention, then the oldest until the store fits its byte cap
+    (the newest run always stays). Returns how many were removed."""
+    runs = []
+    for name in os.listdir(store):
+        if RUN_GLOB.match(name):
+            path = os.path.join(store, name)
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            runs.append((name, path, info.st_size, info.st_mtime))
+        elif re.match(r"^run-.*\.json\.\d+$", name):  # a temporary file a killed run left
+            try:
+                if now - os.stat(os.path.join(store, name)).st_mtime > 3600:
+                    os.unlink(os.path.join(store, name))
+            except OSError:
+                pass
+    runs.sort()
+    removed = 0
+    keep = []
+    for name, path, size, mtime in runs:
+        if now - mtime > retention_s and name != runs[-1][0]:
+            os.unlink(path)
+            removed += 1
+        else:
+            keep.append((path, size))
+    total = sum(size for _, size in keep)
+    while len(keep) > 1 and total > max_bytes:
+        path, size = keep.pop(0)
+        os.unlink(path)
+        total -= size
+        removed += 1
+    return removed
+
+
+def load_state(store: str) -> Dict[str, Any]:
+    try:
+        with open(os.path.join(store, STATE_FILE)) as handle:
+            state = json.load(handle)
+        if isinstance(state, dict) and all(k in state for k in new_state()):
+            return state
+    except (OSError, ValueError):
+        pass
+    return new_state()  # counters restart from zero: Prometheus reads that as a counter reset
+
+
+def cycle_log(message: str) -> None:
+    sys.stderr.write("netstab-probe cycle: %s\n" % message)
+    sys.stderr.flush()
+
+
+def run_cycle(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_cycle_config(args.config)
+    except ValueError as exc:
+        sys.stderr.write("agent.py cycle: error: %s\n" % redact_text(str(exc)))
+        return 2
+    started = time.monotonic()
+    commands = cycle_commands(cfg)
+    docs = [sub_document(argv) for argv in commands if argv[0] == "http"]
+    pulls = [argv for argv in commands if argv[0] == "pull"]
+    if pulls:
+        with ThreadPoolExecutor(max_workers=min(len(pulls), cfg["concurrency"])) as pool:
+            docs += list(pool.map(sub_document, pulls))
+    stalled = stalled_hosts(docs, cfg)
+    for host, port, via in stalled[: cfg["max_sweeps"]]:
+        argv = ["mss-sweep", "%s:%d" % (host if ":" not in host else "[%s]" % host, port), "--budget", str(cfg["sweep_budget_seconds"]),
+                "--tracepath-timeout", str(cfg["tracepath_timeout_seconds"])] + _common_argv(cfg)[2:] + ["--quiet"]
+        doc = sub_document(argv)
+        if via:
+            doc["redirected_from"] = [via]
+        docs.append(doc)
+    duration = time.monotonic() - started
+    finished = time.time()
+    return finish_cycle(cfg, docs, finished, duration)
+
+
+def finish_cycle(cfg: Dict[str, Any], docs: List[Dict[str, Any]], finished: float, duration: float) -> int:
+    """Store, state and metrics; every failure counted, none fatal."""
+    store = cfg["store"]
+    errors = 0
+    try:
+        os.makedirs(store, exist_ok=True)
+        stamp = datetime.fromtimestamp(finished, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        write_atomically(os.path.join(store, "run-%s-%d.json" % (stamp, os.getpid())), json.dumps(docs, separators=(",", ":")))
+    except OSError as exc:
+        errors += 1
+        cycle_log("cannot store the run in %s: %s" % (store, exc.strerror or exc))
+    try:
+        rotate_store(store, cfg["retention_hours"] * 3600.0, int(cfg["max_store_bytes"]), time.time())
+    except OSError as exc:
+        errors += 1
+        cycle_log("cannot rotate %s: %s" % (store, exc.strerror or exc))
+    state = load_state(store)
+    plan = cycle_plan(cfg)
+    account(state, docs, plan)
+    state["store_errors"] = int(state.get("store_errors", 0)) + errors
+    saved = save_state(store, state)
+    if not saved:
+        state["store_errors"] += 1
+    view = HostView(cfg["host"], cfg["role"], state, plan, finished, duration, float(cfg["interval_seconds"]))
+    target = os.path.join(cfg["textfile_dir"] or store, METRICS_FILE)
+    try:
+        write_atomically(target, exposition([view]))
+    except OSError as exc:
+        cycle_log("cannot write the metrics %s: %s" % (target, exc.strerror or exc))
+        state["store_errors"] += 1
+        save_state(store, state)
+    return 0
+
+
+def save_state(store: str, state: Dict[str, Any]) -> bool:
+    try:
+        write_atomically(os.path.join(store, STATE_FILE), json.dumps(state, separators=(",", ":")))
+        return True
+    except OSError as exc:
+        cycle_log("cannot save the counters in %s: %s" % (store, exc.strerror or exc))
+        return False
+
+
+# ---------------------------------------------------------------- metrics listener
+
+
+def serve_metrics(args: argparse.Namespace) -> int:
+    """`serve-metrics --listen ADDR:PORT --file PATH`: GET /metrics answers the file the cycle wrote
+    (what node-exporter's textfile collector would read), for hosts without node-exporter."""
+    import contextlib
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    path = args.file
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *rest: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path.split("?", 1)[0] != "/metrics":
+                self.send_error(404)
+                return
+            try:
+                with open(path, "rb") as handle:
+                    body = handle.read()
+            except OSError:
+                body = b""  # no run yet: an empty exposition, and NetstabProbeStale says why
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    host, port = args.listen
+
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        daemon_threads = True
+
+    server = Server((host, port), Handler)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0
+
+
+def add_cycle_parsers(sub: Any) -> None:
+    c = sub.add_parser("cycle", help="one monitoring run: the cheap set, sweeps of stalled hosts, store and metrics")
+    c.add_argument("--config", required=True, metavar="FILE", help="the JSON the stack renders (see probes/README.md)")
+    m = sub.add_parser("serve-metrics", help="serve the cycle's metrics file at /metrics")
+    m.add_argument("--listen", type=host_port, required=True, metavar="ADDR:PORT", help="the address to bind (the node's VM-subnet address)")
+    m.add_argument("--file", required=True, help="the metrics file the cycle writes")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,11 @@ class Criteria:
     max_doppler_failure_run: int = 3
     # the TLS phase's p95 per node and target, in ms; None: not judged
     max_tls_p95_ms: float | None = None
+    # what only time shows (`python -m probes history` and the alert rules; a snapshot has no time span):
+    # no run of Doppler failures longer than this many minutes (the plan: External Secrets "does not flap for long periods") ...
+    max_doppler_failure_minutes: float = 10.0
+    # ... and this share of TLS handshakes from each VM node completes in every day of the window (attempts that reached TCP)
+    min_handshake_success_per_day: float = 0.99
     # kinds that do not fail the verdict by themselves (their thresholds above still do): warn instead
     tolerate: tuple[str, ...] = ()
 
@@ -85,7 +90,9 @@ def _problems(c: Criteria) -> list[str]:
         value = getattr(c, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             out.append(f"{name}: {value!r} is not a whole number >= 0")
-    for name in ("min_pull_success", "min_doppler_success"):
+    if not _number(c.max_doppler_failure_minutes) or c.max_doppler_failure_minutes <= 0:
+        out.append(f"max_doppler_failure_minutes: {c.max_doppler_failure_minutes!r} is not a positive number of minutes")
+    for name in ("min_pull_success", "min_doppler_success", "min_handshake_success_per_day"):
         value = getattr(c, name)
         if not _number(value) or not 0 <= value <= 1:
             out.append(f"{name}: {value!r} is not a fraction between 0 and 1 (0.95 means 95%)")

@@ -11,6 +11,7 @@ from components.config.gateway import FLAVORS, GATEWAY_KINDS, GatewayConfig
 from components.config.image import ImageConfig
 from components.config.k3s import K3sConfig
 from components.config.mirror import MirrorConfig, UpstreamConfig, WarmupConfig
+from components.config.monitoring import MonitoringConfig
 from components.config.network import GUEST_INTERFACE, MTU_MAX, MTU_MIN, NetworkConfig
 from components.config.nodes import ROLES, NodeConfig
 from components.config.proxmox import ProxmoxConfig
@@ -37,5 +38,5 @@ __all__ = [
     "SECTIONS", "ConfigError", "ExternalSecretConfig", "GateConfig", "GatewayConfig", "IPAddress", "IPNetwork", "ImageConfig",
     "K3sConfig", "MirrorConfig", "NetworkConfig", "NodeConfig", "OperatorConfig", "ProxmoxConfig", "SecretsConfig", "SshConfig",
     "StackConfig", "StoreConfig", "UpstreamConfig", "ValidationConfig", "CriteriaConfig", "WarmupConfig", "misspelt_namespace", "needed_secrets",
-    "parse_config", "placeholder_problem", "placeholders", "secret_hint",
+    "parse_config", "placeholder_problem", "placeholders", "secret_hint", "MonitoringConfig",
 ]

@@ -12,6 +12,7 @@ from components.config.gateway import GatewayConfig
 from components.config.image import ImageConfig
 from components.config.k3s import K3sConfig
 from components.config.mirror import MirrorConfig
+from components.config.monitoring import MonitoringConfig, cycle_bound
 from components.config.network import NetworkConfig
 from components.config.nodes import NodeConfig, Vm, one_server, unique
 from components.config.proxmox import ProxmoxConfig
@@ -49,6 +50,7 @@ class StackConfig(Section):
     mirror: MirrorConfig = default({"enabled": False})
     secrets: SecretsConfig = default({"enabled": False})
     validation: ValidationConfig = default({})
+    monitoring: MonitoringConfig = default({})
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -75,6 +77,28 @@ class StackConfig(Section):
     def vantage_points(self) -> tuple[str, ...]:
         """Where the gate probes from: as configured, or the Proxmox host, the server and the first agent."""
         return self.validation.vantage_points or (PROXMOX, self.server.name, *(a.name for a in self.agents[:1]))
+
+    @property
+    def monitoring_endpoints(self) -> tuple[str, ...]:
+        """What the continuous probes request: as configured, or the gate's endpoints."""
+        return self.monitoring.endpoints or self.validation.endpoints
+
+    @property
+    def monitoring_images(self) -> tuple[str, ...]:
+        return self.monitoring.images or self.validation.images
+
+    @rule("monitoring", "validation", "mirror")
+    def _interval_fits_a_run(self) -> Problems:
+        m = self.monitoring
+        if not m.enabled:
+            return
+        # (a rule may run on a partial stack, which has fields but not this class's properties)
+        endpoints, images = m.endpoints or self.validation.endpoints, m.images or self.validation.images
+        bound = cycle_bound(m, len(endpoints), len(images), self.mirror.enabled)
+        if m.interval_seconds < bound:
+            yield ("monitoring", "intervalSeconds"), (
+                f"{m.interval_seconds} s is shorter than one run can take with these settings ({bound:g} s when every request "
+                "times out); raise it, or lower repeats, timeoutSeconds, maxSweeps or sweepBudgetSeconds")
 
     @rule("nodes[]")
     def _one_server(self) -> Problems:

@@ -84,6 +84,10 @@ class CriteriaConfig(Section):
     """Longest run of consecutive failed Doppler requests allowed."""
     max_tls_p95_ms: Annotated[int, between(1, 600000)] | None = None
     """p95 bound on the TLS phase per node and target, milliseconds; off when absent."""
+    max_doppler_failure_minutes: Annotated[int, between(1, 10080)] = 10
+    """Over time (monitoring's history and alerts): longest run of Doppler failures allowed, minutes."""
+    min_handshake_success_per_day: Fraction = 0.99
+    """Over time (monitoring's history): share of TLS handshakes from each node that must complete, every day."""
     tolerate: Annotated[tuple[str, ...], Check("a list of diagnosis kinds", _kinds,
                                                {"type": "array", "items": {"enum": [k for k in KINDS if k != "healthy"]}})] = ()
     """Diagnosis kinds that warn instead of failing (their thresholds above still apply)."""

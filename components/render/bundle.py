@@ -21,6 +21,7 @@ from components.render import secrets as secrets_render
 from components.render.gateway import ACTIONS, GatewayRules, gateway_script
 from components.render.gateway_measure import measure_script
 from components.render.manual import manual
+from components.render.monitoring import HostProbe, render_monitoring
 from components.render.quote import file_name
 
 
@@ -104,6 +105,7 @@ class Artifacts:
     secrets: SecretsArtifacts | None
     validation: ValidationArtifacts | None
     agent: str  # probes/agent.py, fed to `python3 -` on the nodes
+    monitoring: dict[str, HostProbe] | None = None  # host -> its continuous probe (monitoring.enabled)
 
 
 MEASURED_NOTE = """# The gateway's MSS is measured at deploy time
@@ -128,6 +130,7 @@ def render_artifacts(config: StackConfig, agent: str, stack: str, path_mtu: int 
         secrets=render_secrets(config),
         validation=render_validation(config),
         agent=agent,
+        monitoring=render_monitoring(config),
     )
 
 
@@ -264,6 +267,14 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
         files.update(_secrets_files(artifacts.secrets))
     if artifacts.validation is not None:
         files.update({f"validation/probe-{file_name(point)}.sh": script for point, script in artifacts.validation.probe_runs.items()})
+    for host, probe in (artifacts.monitoring or {}).items():
+        files[f"monitoring/{host}/probe.json"] = probe.config
+        files[f"monitoring/{host}/netstab-probe.service"] = probe.service
+        files[f"monitoring/{host}/netstab-probe.timer"] = probe.timer
+        if probe.listener is not None:
+            files[f"monitoring/{host}/netstab-probe-metrics.service"] = probe.listener
+        files[f"monitoring/{host}/install.sh"] = probe.install
+        files[f"monitoring/{host}/remove.sh"] = probe.remove
     return files
 
 

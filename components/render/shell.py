@@ -5,7 +5,7 @@ The script travels as one shell word (components/render/quote.py, the only quoti
 
 from __future__ import annotations
 
-from components.render.quote import word
+from components.render.quote import heredoc, word
 
 # Where netstab keeps its own state on a machine it configures (install stamps, a kept measurement).
 STATE_DIR = "/var/lib/netstab"
@@ -36,3 +36,13 @@ if ! command -v python3 >/dev/null 2>&1; then
   exit 1
 fi
 """
+
+
+def write_file(path: str, text: str, mode: str = "0644", root: str = "") -> str:
+    """Shell that installs `text` at `path` (mode `mode`) through a temporary file and `install`,
+    so a reader never sees half of it. The text travels in a quoted here-document (quote.heredoc:
+    nothing in it is expanded; a text that holds the delimiter line is refused rather than cut
+    short). `root`: a shell variable reference put before the path (`"$R"`: a test installs under a folder)."""
+    target = root + word(path)
+    return (f'new=$(mktemp)\ncat > "$new" {heredoc(text, "NETSTAB_FILE_EOF")}'
+            f'mkdir -p "$(dirname {target})"\ninstall -m {word(mode)} "$new" {target}\nrm -f "$new"\n')

@@ -82,6 +82,10 @@ CHANGES = (
     Change("external-secret", "an ExternalSecret's data (`secrets.externalSecrets`)",
            lambda raw: raw["secrets"]["externalSecrets"][1]["data"].update(TS_HOSTNAME="hostname")),
     Change("doppler-token", "the Doppler token (`netstab:dopplerToken`)", _keep, secrets=(("dopplerToken", "dp.st.dummy-DOPPLER-rotated-9c4"),)),
+    # the continuous probes (docs/monitoring.md)
+    Change("monitoring-interval", "continuous probe interval (`monitoring.intervalSeconds` 300 → 600)", _section("monitoring", intervalSeconds=600)),
+    Change("monitoring-off", "continuous probes on → off", _section("monitoring", enabled=False)),
+    Change("monitoring-on", "continuous probes off → on", _section("monitoring", enabled=True), base=_section("monitoring", enabled=False)),
 )
 BY_KEY = {c.key: c for c in CHANGES}
 

@@ -38,6 +38,8 @@ ROLES = (
     (r"^secrets-cluster$", "Kubernetes provider"),
     (r"^secrets-gate$", "secret gate"),
     (r"^secrets-", "Kubernetes object"),
+    (r"^monitoring-proxmox$", "Proxmox host probe timer"),
+    (r"^monitoring-", "probe timer"),
     (r"-host-key$", "host key"),
     (r"^validation-", ""),  # the post-up gate: on every up, said once above the table
 )

@@ -317,13 +317,16 @@ def test_destroy_with_the_cluster_unreachable_dials_no_vm_and_removes_the_gatewa
     recording = second_up("mtu").old
     _, ran, errors = unreachable_destroy(recording)
     assert errors == []
-    assert ran == ["delete gateway-rules on 10.27.27.1"]
+    # the Proxmox host is no VM: its continuous probe is taken off it (tests/lifecycle/test_monitoring_lifecycle.py)
+    assert sorted(ran) == ["delete gateway-rules on 10.27.27.1", "delete monitoring-proxmox on pve.lan"]
 
 
 def test_without_deleted_with_destroy_dials_the_unreachable_nodes():
     recording = rewired(second_up("mtu").old, lambda n: True, deleted_with="")
     _, _, errors = unreachable_destroy(recording)
-    assert {e.split(":")[0] for e in errors} == {"delete registries-cp1", "delete registries-worker1", "delete registries-worker2"}
+    assert {e.split(":")[0] for e in errors} == {"delete registries-cp1", "delete registries-worker1", "delete registries-worker2",
+                                                 "delete monitoring-cp1", "delete monitoring-worker1", "delete monitoring-worker2",
+                                                 "delete monitoring-mirror"}
 
 
 

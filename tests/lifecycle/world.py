@@ -14,7 +14,8 @@ What each step does here, and why (facts file sections in brackets):
   script is recognized by what it is: gateway measure (read-only), apply / remove / verify (its
   header), registries.yaml written (its heredoc) or removed, K3s installed (the invocation and
   stdin), the guest network converged (its netplan) or checked, the mirror's instances checked
-  (they come from its user-data, at a new instance). Anything else is a check with no effect, but
+  (they come from its user-data, at a new instance), the continuous probe installed (its probe.json)
+  or removed, on a guest or on the Proxmox host. Anything else is a check with no effect, but
   still needs its host to answer.
 """
 
@@ -36,6 +37,7 @@ from tests.lifecycle.engine import Plan, Step, plan
 from tests.lifecycle.values import changed_paths, unwrap
 from tests.program.harness import Recording, Registered
 
+PROBE_INSTALL, PROBE_REMOVE = "# netstab: install or update the continuous probe", "# netstab: remove the continuous probe"
 GATEWAY_HEADER = re.compile(r"^# netstab gateway (apply|remove|verify) \((\w+)\) of stack ([^\s:]+)", re.MULTILINE)
 
 
@@ -53,6 +55,8 @@ class Guest:
     serves: frozenset[str] = frozenset()  # the mirror's registry instances, configured by its user-data
     instances: int = 0  # cloud-init instances it has started
     host_key: str = ""  # its SSH host key (public): from its user-data, else generated per instance
+    probe: dict[str, Any] | None = None  # the continuous probe's probe.json, while it is installed
+    probe_installs: int = 0  # installs since the store was last wiped (a remove wipes it)
 
     @property
     def address(self) -> str | None:
@@ -68,6 +72,7 @@ class World:
     reachable: bool = True  # the guests answer SSH (False: `pulumi destroy` with the cluster unreachable)
     errors: list[str] = field(default_factory=list)  # what failed in the last run
     ran: list[str] = field(default_factory=list)  # "<op> <resource> on <host>": every script the last run ran
+    proxmox_probe: dict[str, Any] | None = None  # the continuous probe on the Proxmox host (its probe.json)
 
     def run(self, steps: Plan | list[Step]) -> World:
         self.errors, self.ran = [], []
@@ -144,6 +149,9 @@ class World:
         body = script_of(step.script)
         self.ran.append(f"{step.op} {step.name} on {host}")
         if host == self.proxmox_host:
+            if PROBE_INSTALL in body or PROBE_REMOVE in body:
+                self.proxmox_probe = yaml.safe_load(heredoc(body, "NETSTAB_FILE_EOF")) if PROBE_INSTALL in body else None
+                return
             target = re.search(r"qm guest exec (\d+)", body)
             if target:
                 self._in_guest(step, int(target.group(1)), heredoc(body, "NETSTAB_GUEST"))
@@ -187,6 +195,10 @@ class World:
             guest.registries = None
         elif "INSTALL_K3S_VERSION=" in body:
             guest.k3s = (body, stdin)
+        elif PROBE_INSTALL in body:
+            guest.probe, guest.probe_installs = yaml.safe_load(heredoc(body, "NETSTAB_FILE_EOF")), guest.probe_installs + 1
+        elif PROBE_REMOVE in body:
+            guest.probe, guest.probe_installs = None, 0
 
     def _gateway(self, step: Step, host: str, body: str) -> None:
         header = GATEWAY_HEADER.search(body)

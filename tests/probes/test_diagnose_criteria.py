@@ -19,7 +19,8 @@ def healthy(host_pulls: tuple[str | None, ...] = (None,)) -> list[dict]:
 def test_the_defaults_are_the_gates():
     assert Criteria().to_dict() == {"max_handshake_timeouts": 0, "min_pull_success": 0.95, "every_image_per_node": True,
                                     "doppler_host": "api.doppler.com", "min_doppler_success": 0.95, "max_doppler_failure_run": 3,
-                                    "max_tls_p95_ms": None, "tolerate": []}
+                                    "max_tls_p95_ms": None, "max_doppler_failure_minutes": 10.0, "min_handshake_success_per_day": 0.99,
+                                    "tolerate": []}
 
 
 def test_from_dict_round_trips_and_fills_defaults():
@@ -29,8 +30,9 @@ def test_from_dict_round_trips_and_fills_defaults():
 
 
 @pytest.mark.parametrize(("data", "message"), [
-    ({"min_pull_succes": 0.9}, "min_pull_succes: unknown criterion (known: doppler_host, every_image_per_node, max_doppler_failure_run, "
-                               "max_handshake_timeouts, max_tls_p95_ms, min_doppler_success, min_pull_success, tolerate)"),
+    ({"min_pull_succes": 0.9}, "min_pull_succes: unknown criterion (known: doppler_host, every_image_per_node, max_doppler_failure_minutes, "
+                               "max_doppler_failure_run, max_handshake_timeouts, max_tls_p95_ms, min_doppler_success, "
+                               "min_handshake_success_per_day, min_pull_success, tolerate)"),
     ({"min_pull_success": 95}, "min_pull_success: 95 is not a fraction between 0 and 1 (0.95 means 95%)"),
     ({"min_doppler_success": "high"}, "min_doppler_success: 'high' is not a fraction between 0 and 1 (0.95 means 95%)"),
     ({"max_handshake_timeouts": -1}, "max_handshake_timeouts: -1 is not a whole number >= 0"),

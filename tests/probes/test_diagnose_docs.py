@@ -46,4 +46,5 @@ def test_the_criteria_table_has_every_field_with_its_default():
 def test_the_lab_scenarios_table_is_the_labs():
     rows = table_rows(LAB, "| scenario | fault | the judge's kind | what fixes it |")
     assert [row[0].strip("`") for row in rows] == list(NAMES)
-    assert {row[0].strip("`"): row[2].strip("`") for row in rows[:-1]} == {name: s.expected for name, s in SCENARIOS.items()}
+    assert {row[0].strip("`"): row[2].strip("`") for row in rows if row[0].strip("`") in SCENARIOS} == \
+        {name: s.expected for name, s in SCENARIOS.items()}

@@ -36,7 +36,7 @@ def test_a_secret_set_in_plain_text_is_refused(homelab_raw):
 def test_a_typo_in_a_top_level_key_is_reported(homelab_raw):
     homelab_raw["netwrok"] = {"mtu": 1400}
     assert refusal(homelab_raw) == [
-        "netwrok: unknown key; expected one of: proxmox, network, image, ssh, k3s, nodes, gateway, mirror, secrets, validation, "
+        "netwrok: unknown key; expected one of: proxmox, network, image, ssh, k3s, nodes, gateway, mirror, secrets, validation, monitoring, "
         "proxmoxApiToken, sshPrivateKey, k3sToken, mirrorCredentials, dopplerToken"]
 
 

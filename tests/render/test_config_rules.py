@@ -24,7 +24,7 @@ def _set(raw, path, value):
 
 
 NETWORK_KEYS = "bridge, subnet, gateway, dns, searchDomains, mtu, vlan"
-TOP_KEYS = ("proxmox, network, image, ssh, k3s, nodes, gateway, mirror, secrets, validation, "
+TOP_KEYS = ("proxmox, network, image, ssh, k3s, nodes, gateway, mirror, secrets, validation, monitoring, "
             "proxmoxApiToken, sshPrivateKey, k3sToken, mirrorCredentials, dopplerToken")
 
 PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-canary-7f3a\n-----END OPENSSH PRIVATE KEY-----"
