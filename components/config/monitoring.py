@@ -7,7 +7,7 @@ import re
 from typing import Annotated, Any
 
 from components.config.base import Problems, Section, rule
-from components.config.fields import IP, Bool, Check, between, matching, one_of, string_list
+from components.config.fields import IP, Bool, Check, between, matching, one_of, plain, string_list
 from components.config.mirror import IMAGE_REF
 from components.config.validation import _urls
 from probes.agent import cycle_bound_s
@@ -20,9 +20,9 @@ CONCURRENCY = 8
 
 def _images(value: Any) -> tuple[str, ...]:
     refs = string_list(value) if value not in ([], ()) else ()
-    bad = [r for r in refs if not IMAGE_REF.match(r)]
+    bad = [r for r in refs if not IMAGE_REF.fullmatch(r) or len(r) > 512]
     if bad:
-        raise ValueError(f"references without an explicit registry and tag: {', '.join(bad)}")
+        raise ValueError(f"references without an explicit registry and tag: {', '.join(map(plain, bad))}")
     return refs
 
 
@@ -71,7 +71,7 @@ class MonitoringConfig(Section):
     def max_store_bytes(self) -> int:
         return self.max_store_mb * 1024 * 1024
 
-    @rule("output", "proxmox_address")
+    @rule("enabled", "output", "proxmox_address")
     def _listener_needs_the_proxmox_address(self) -> Problems:
         if self.enabled and self.output == "listener" and self.proxmox_address is None:
             yield ("proxmoxAddress",), "output listener binds each host's listener to its VM-subnet address: give the Proxmox host's"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ from components.config import StackConfig
 from components.config.monitoring import cycle_bound
 from components.config.validation import PROXMOX
 from components.render.mirror import pulls_through
+from components.render.quote import word
 from components.render.shell import STATE_DIR, write_file
 
 AGENT_PATH = "/usr/local/lib/netstab/agent.py"
@@ -127,7 +127,7 @@ def install_script(probe_json: str, service: str, timer: str, listener: str | No
     if listener is not None:
         files.append((f"{UNIT_DIR}/{LISTENER}", listener, "0644"))
     writes = "".join(write_file(path, text, mode, root='"$R"') for path, text, mode in files)
-    textfile = shlex.quote(metrics_path)
+    textfile = word(metrics_path)
     listener_part = (f"systemctl enable {LISTENER} >/dev/null 2>&1\nsystemctl restart {LISTENER}\n" if listener is not None else
                      f'if [ -f "$R"{UNIT_DIR}/{LISTENER} ]; then systemctl disable --now {LISTENER} >/dev/null 2>&1 || true; '
                      f'rm -f "$R"{UNIT_DIR}/{LISTENER}; systemctl daemon-reload; fi\n')

@@ -102,7 +102,7 @@ def test_every_fixture_was_recorded_by_todays_agent():
                                             s["unreachable_class"])
                 assert (again["verdict"], again["explanation"], again["note"]) == (s["verdict"], s["explanation"], s["note"]), path.name
                 sweeps += 1
-    assert sweeps == 5  # blackhole, toward-server, loss, loss-fooled-sweep, silent-server (the others stall no handshake)
+    assert sweeps == 6  # blackhole, toward-server, loss, loss-fooled-sweep, silent-server, blob-host (the others stall no handshake)
 
 
 # ------------------------------------------------------------------------------------------- --stack

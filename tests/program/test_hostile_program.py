@@ -60,7 +60,7 @@ def program_problems(recording: Recording, baseline: dict[str, tuple[str, str]],
     for name, (language, text) in texts(recording).items():
         if baseline.get(name) == (language, text):
             continue
-        problems += shell_problems(text, name) if language == "shell" else yaml_problems(text, name, value)
+        problems += shell_problems(text, name, value=value) if language == "shell" else yaml_problems(text, name, value)
     return problems
 
 
@@ -71,8 +71,8 @@ def baseline() -> dict[str, tuple[str, str]]:
 
 def test_some_payloads_reach_the_program():
     # pinned from both sides: the fields whose grammar lets a marker word through (URL paths, key comments, group names)
-    assert sorted(ACCEPTED) == ["gateway.hostKey", "image.url", "mirror.warmup.groups[*]", "proxmox.endpoint", "proxmox.sshHostKey",
-                                "ssh.publicKeys[0]", "validation.endpoints[0]"]
+    assert sorted(ACCEPTED) == ["gateway.hostKey", "image.url", "mirror.warmup.groups[*]", "monitoring.endpoints[0]", "proxmox.endpoint",
+                                "proxmox.sshHostKey", "ssh.publicKeys[0]", "validation.endpoints[0]"]
 
 
 @pytest.mark.parametrize("field", sorted(ACCEPTED))

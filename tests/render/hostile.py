@@ -28,6 +28,7 @@ HEREDOCS = {
     "NETSTAB_NETPLAN": "yaml", "NETSTAB_REGISTRIES": "yaml",
     "NETSTAB_RULES": "nft",
     "NETSTAB_PY": "python", "NETSTAB_UNIT": "unit",
+    "NETSTAB_FILE_EOF": "file",  # shell.write_file: a JSON config (checked as YAML) or a systemd unit
 }
 # Nodes that expand or run something: a payload inside one is no longer data.
 EXPANSIONS = {"CmdSubst", "ProcSubst", "ArithmExp", "ParamExp", "ArithmCmd", "ExtGlob"}
@@ -96,8 +97,9 @@ def word_value(word: dict[str, Any] | None) -> str | None:
     return "".join(out)
 
 
-def shell_problems(text: str, where: str, depth: int = 0) -> list[str]:
-    """Where the marker runs or expands in this script (and in its `sh -c` bodies and here-documents)."""
+def shell_problems(text: str, where: str, depth: int = 0, value: str | None = None) -> list[str]:
+    """Where the marker runs or expands in this script (and in its `sh -c` bodies and here-documents;
+    `value`, the whole injected value, lets a YAML or JSON body hold it as one scalar)."""
     try:
         tree = parse_shell(text)
     except SyntaxError as exc:
@@ -113,7 +115,7 @@ def shell_problems(text: str, where: str, depth: int = 0) -> list[str]:
                 problems.append(f"{where}: the payload is a command: {args[0]!r}")
             for i, arg in enumerate(args[:-1]):
                 if arg == "-c" and i > 0 and (args[i - 1] or "").rsplit("/", 1)[-1] == "sh" and args[i + 1] is not None:
-                    problems += shell_problems(args[i + 1], f"{where} (sh -c)", depth + 1)
+                    problems += shell_problems(args[i + 1], f"{where} (sh -c)", depth + 1, value)
         for redirect in node.get("Redirs", []) or []:
             body = redirect.get("Hdoc")
             delimiter = word_value(redirect.get("Word"))
@@ -125,7 +127,7 @@ def shell_problems(text: str, where: str, depth: int = 0) -> list[str]:
                 problems.append(f"{where}: here-document {delimiter!r} is not classified in tests/render/hostile.py HEREDOCS")
                 continue
             content = word_value(body) or ""
-            problems += body_problems(language, content, f"{where} <<{delimiter}", depth + 1)
+            problems += body_problems(language, content, f"{where} <<{delimiter}", depth + 1, value)
     return problems
 
 
@@ -174,11 +176,13 @@ def nft_problems(text: str, where: str) -> list[str]:
 
 def body_problems(language: str, text: str, where: str, depth: int = 0, value: str | None = None) -> list[str]:
     if language == "shell":
-        return shell_problems(text, where, depth)
+        return shell_problems(text, where, depth, value)
     if language == "yaml":
         return yaml_problems(text, where, value)
     if language == "nft":
         return nft_problems(text, where)
+    if language == "file":
+        return yaml_problems(text, where, value) if text.lstrip().startswith("{") else body_problems("unit", text, where)
     # python and unit bodies are constants of the renderers: the payload must not reach them
     return [f"{where}: the payload reached a {language} body"] if MARKER in text else []
 

@@ -61,13 +61,13 @@ BROKEN_FILES = [
                   "netstab:ssh is set too: keep that one and remove this"], id="no_namespace_beside_the_right_one"),
     pytest.param(appended("  region: eu\n"),
                  ["region: has no namespace, and Pulumi refuses a stack file with such a key (it reads <namespace>:<key>); "
-                  "stack keys are netstab:<section>, one of: proxmox, network, image, ssh, k3s, nodes, gateway, mirror, secrets, validation"],
+                  "stack keys are netstab:<section>, one of: proxmox, network, image, ssh, k3s, nodes, gateway, mirror, secrets, validation, monitoring"],
                  id="unknown_key_without_namespace"),
     pytest.param("config: [netstab:network]\n", ["{path}: expected a top-level 'config:' mapping"], id="config_not_a_mapping"),
     # without its `config:` wrapper: one line saying so, not one "missing required key" per section
     pytest.param(HOMELAB.replace("config:\n", "").replace("\n  ", "\n"),
                  ["{path}: netstab:proxmox, netstab:network, netstab:image, netstab:ssh, netstab:k3s, netstab:nodes, netstab:gateway, "
-                  "netstab:mirror, netstab:secrets sit at the top level; put them under a top-level `config:` line, indented"],
+                  "netstab:mirror, netstab:secrets, netstab:monitoring sit at the top level; put them under a top-level `config:` line, indented"],
                  id="no_config_wrapper"),
     pytest.param("# yaml-language-server: $schema=netstab.schema.json\n",
                  ["{path}: is empty; a stack file holds its settings under a top-level `config:` mapping, each section a "
