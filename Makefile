@@ -7,8 +7,11 @@ STACK ?= homelab
 SCENARIO ?= default
 # Debian packages the probes, the lab and the real-ring tests start for real (tcpdump: to watch the lab by hand).
 LAB_PACKAGES := nftables iptables iproute2 docker-registry openssl skopeo tcpdump curl iputils-tracepath iputils-ping
+# Debian packages the guest ring (make vm-test) adds: qemu, the image build (debootstrap, mkfs.ext4 -d, the
+# offline repository's index), the NoCloud seed ISO, SSH to the guest.
+VM_PACKAGES := qemu-system-x86 qemu-utils debootstrap e2fsprogs dpkg-dev genisoimage openssh-client
 
-.PHONY: venv deps render schema test lint typecheck pytest lab bench clean
+.PHONY: venv deps vm-deps render schema test lint typecheck pytest vm-test lab bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +24,17 @@ venv: $(VENV)/.installed
 # Installs missing Debian packages when run as root; otherwise says what is missing.
 deps:
 	@missing=$$(for p in $(LAB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "netstab: installing Debian packages: $$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else \
+	  echo "netstab: missing Debian packages (run as root or install them): $$missing" >&2; \
+	fi
+
+vm-deps:
+	@missing=$$(for p in $(VM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
 	  echo "netstab: installing Debian packages: $$missing"; \
@@ -48,6 +62,15 @@ pytest: venv deps
 	$(PY) -m pytest
 
 test: lint typecheck pytest
+
+# The guest ring (docs/guest.md): the image (built once, cached), then one VM booted for every test in
+# tests/guest. `make test` never collects them (pyproject's addopts ignore tests/guest unless named).
+vm-test: venv deps vm-deps
+	$(PY) -m lab.guest_vm
+	@rm -f lab-report/guest/timings.json; $(PY) -m pytest tests/guest; rc=$$?; \
+	if [ $$rc = 5 ]; then echo "guest ring: pytest collected no test in tests/guest" >&2; exit 1; fi; \
+	if [ -f lab-report/guest/timings.json ]; then echo "guest ring timings: $$(cat lab-report/guest/timings.json)"; fi; \
+	exit $$rc
 
 lab: venv deps
 	$(PY) -m lab $(SCENARIO)

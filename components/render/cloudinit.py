@@ -49,7 +49,6 @@ def user_data(node: NodeConfig, ssh: SshConfig) -> str:
         "manage_etc_hosts": True,
         # this key only, on every new instance too (cc_ssh is per instance): the pin never breaks
         "ssh_deletekeys": True,
-        "ssh_genkeytypes": [],
         "ssh_keys": {"ed25519_private": HOST_KEY_PRIVATE, "ed25519_public": HOST_KEY_PUBLIC},
         "users": [
             {
