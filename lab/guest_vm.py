@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.config import StackConfig, parse_config
+from components.config import NodeConfig, StackConfig, parse_config
 from components.hostkeys import generate
 from components.render.cloudinit import install_host_key, network_config, user_data
 from components.stack import read_stack_file, stack_file
@@ -81,7 +81,7 @@ class Guest:
         return f"Guest({NODE}, {self.accelerator}, run_dir={self.run_dir})"
 
     @property
-    def node(self) -> Any:
+    def node(self) -> NodeConfig:
         return next(n for n in self.config.nodes if n.name == NODE)
 
     @property
