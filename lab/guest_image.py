@@ -224,7 +224,7 @@ def _configure(tree: Path) -> None:
     locale_gen = tree / "etc/locale.gen"
     locale_gen.write_text(locale_gen.read_text() + "\nen_US.UTF-8 UTF-8\nC.UTF-8 UTF-8\n")
     with contextlib.suppress(FileNotFoundError):
-        subprocess.run(["chroot", str(tree), "locale-gen"], capture_output=True, check=False, timeout=300)
+        subprocess.run(["nice", "-n", "10", "chroot", str(tree), "locale-gen"], capture_output=True, check=False, timeout=300)
     for unit in ("systemd-networkd", "systemd-resolved"):
         subprocess.run(["chroot", str(tree), "systemctl", "enable", unit], capture_output=True, check=False, timeout=60)
 

@@ -250,7 +250,7 @@ def booted(image: Image, work: Path, boot_timeout_s: float = BOOT_TIMEOUT_S) -> 
             _wait_for_cloud_init(guest, boot_timeout_s)
             guest.boot_s = time.monotonic() - started
             kvm = qmp(guest.qmp, "query-kvm") or {}
-            assert bool(kvm.get("enabled")) == (guest.accelerator == "kvm"), kvm
+            guest.accelerator = "kvm" if kvm.get("enabled") else "tcg"  # what qemu says it runs
             qga(guest.qga, "guest-ping", timeout=60)
             yield guest
     finally:
