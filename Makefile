@@ -15,7 +15,11 @@ TOOLS := .cache
 PROMTOOL := $(TOOLS)/prometheus/usr/bin/promtool
 BLACKBOX := $(TOOLS)/blackbox/usr/bin/prometheus-blackbox-exporter
 
-.PHONY: help venv deps tools unpack render schema monitoring test lint typecheck vermin pytest lab bench clean
+# Debian packages the guest ring (make vm-test) adds: qemu, the image build (debootstrap, mkfs.ext4 -d, the
+# offline repository's index), the NoCloud seed ISO, SSH to the guest.
+VM_PACKAGES := qemu-system-x86 qemu-utils debootstrap e2fsprogs dpkg-dev genisoimage openssh-client
+
+.PHONY: help venv deps vm-deps tools unpack render schema monitoring test lint typecheck vermin pytest vm-test lab bench clean
 
 # `make help`: every target with the `##` line above it.
 help: ## list the targets, one line each
@@ -29,9 +33,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed ## create .venv from the pinned requirements
 
-# Installs missing Debian packages when run as root; otherwise says what is missing.
-deps: tools ## install the Debian packages the lab and the real-kernel tests use (as root), and promtool
-	@missing=$$(for p in $(LAB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# Installs the missing Debian packages of a list when run as root; otherwise says what is missing.
+define install_packages
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
 	  echo "netstab: installing Debian packages: $$missing"; \
@@ -44,6 +48,10 @@ deps: tools ## install the Debian packages the lab and the real-kernel tests use
 	else \
 	  echo "netstab: missing Debian packages (run as root or install them): $$missing" >&2; \
 	fi
+endef
+
+deps: tools ## install the Debian packages the lab and the real-kernel tests use (as root), and promtool
+	$(call install_packages,$(LAB_PACKAGES))
 
 # promtool (the rule and metrics checks in `make test`) and blackbox_exporter (bench/), each from its
 # .deb: `apt-get download` into .cache/debs (apt's lists refreshed first when it cannot find them), `dpkg-deb -x`.
@@ -61,6 +69,9 @@ unpack: ## unpack one .deb under .cache/ (used by tools: DEB=package DIR=folder)
 	  { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt-get download -q $(DEB) >/dev/null 2>&1; } || \
 	  { echo "netstab: cannot download the $(DEB) .deb (apt-get download $(DEB))" >&2; exit 1; }; } && \
 	rm -rf ../$(DIR) && dpkg-deb -x $(DEB)_*.deb ../$(DIR) && echo "netstab: unpacked $(DEB) into $(TOOLS)/$(DIR)"
+
+vm-deps: ## install the Debian packages the guest ring (make vm-test) uses (as root)
+	$(call install_packages,$(VM_PACKAGES))
 
 render: venv ## validate stacks/Pulumi.$(STACK).yaml and write its artifacts to out/$(STACK)
 	$(PY) -m components render $(STACK) --out out/$(STACK)
@@ -90,6 +101,15 @@ pytest: venv deps ## the test suite
 	$(PY) -m pytest
 
 test: lint typecheck vermin pytest ## lint, typecheck, vermin and the test suite
+
+# The guest ring (docs/guest.md): the image (built once, cached), then one VM booted for every test in
+# tests/guest. `make test` never collects them (pyproject's addopts ignore tests/guest unless named).
+vm-test: venv deps vm-deps ## the guest ring: build the image (cached), boot cp1 under qemu, run tests/guest (root)
+	$(PY) -m lab.guest_vm
+	@rm -f lab-report/guest/timings.json; $(PY) -m pytest tests/guest; rc=$$?; \
+	if [ $$rc = 5 ]; then echo "guest ring: pytest collected no test in tests/guest" >&2; exit 1; fi; \
+	if [ -f lab-report/guest/timings.json ]; then echo "guest ring timings: $$(cat lab-report/guest/timings.json)"; fi; \
+	exit $$rc
 
 lab: venv deps ## the network lab end to end (root; SCENARIO=default|all|<name>)
 	$(PY) -m lab $(SCENARIO)
