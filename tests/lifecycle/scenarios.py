@@ -43,6 +43,14 @@ def _keep(_raw: dict[str, Any]) -> None:
     return None
 
 
+def _every_node(**values: Any) -> Edit:
+    return lambda raw: [node.update(values) for node in raw["nodes"]]
+
+
+def _swap_roles(raw: dict[str, Any]) -> None:
+    raw["nodes"][0]["role"], raw["nodes"][1]["role"] = "agent", "server"
+
+
 @dataclass(frozen=True)
 class Change:
     key: str
@@ -67,7 +75,11 @@ CHANGES = (
     Change("image-new-name", "image URL, new file name", _section("image", url=NEW_IMAGE)),
     Change("template", "template VM (`image.templateVmId`)", _template(9001), base=_template(9000)),
     Change("vm-id", "an agent's `vmId`", _node(1, vmId=2725)),
+    Change("rename-same-vm-id", "a node renamed, same `vmId`", _node(2, name="worker3")),
+    Change("server-swap", "another node made the server", _swap_roles),
     Change("cores-memory", "cores / memory of a node", _node(1, cores=8, memoryMb=16384)),
+    Change("cores-all", "cores of every node", _every_node(cores=6)),
+    Change("datastore", "the VM datastore (`proxmox.vmDatastore`)", _section("proxmox", vmDatastore="fast-lvm")),
     Change("disk", "disk size of a node (grow)", _node(1, diskGb=80)),
     Change("user-data", "SSH public keys (`ssh.publicKeys`, user-data)",
            _section("ssh", publicKeys=["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAnotherKeyForTheLifecycleRingOfNetstab000 ops@homelab"])),
@@ -82,6 +94,8 @@ CHANGES = (
     Change("external-secret", "an ExternalSecret's data (`secrets.externalSecrets`)",
            lambda raw: raw["secrets"]["externalSecrets"][1]["data"].update(TS_HOSTNAME="hostname")),
     Change("doppler-token", "the Doppler token (`netstab:dopplerToken`)", _keep, secrets=(("dopplerToken", "dp.st.dummy-DOPPLER-rotated-9c4"),)),
+    Change("proxmox-token", "the Proxmox API token (`netstab:proxmoxApiToken`)", _keep,
+           secrets=(("proxmoxApiToken", "root@pam!netstab=dummy-proxmox-ROTATED-2d9"),)),
 )
 BY_KEY = {c.key: c for c in CHANGES}
 
@@ -119,7 +133,7 @@ def second_up(key: str) -> SecondUp:
 def run_plans(old: Recording, new: Recording) -> SecondUp:
     before = first_up(old)
     up = plan(old, new, "up")
-    return SecondUp(old, new, plan(old, new, "preview"), up, before, copy.deepcopy(before).run(up))
+    return SecondUp(old, new, plan(old, new, "preview"), up, before, copy.deepcopy(before).run(up).check(new))
 
 
 def rewired(recording: Recording, names: Callable[[str], bool], **fields: Any) -> Recording:
