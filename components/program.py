@@ -9,6 +9,7 @@ import pulumi
 import pulumi_proxmoxve as proxmox
 
 from components.cluster import K3sCluster, K3sClusterArgs
+from components.clusteridentity import ClusterIdentity
 from components.config import ConfigError, StackConfig
 from components.gateway import GatewayFirewall, GatewayFirewallArgs
 from components.mirror import NodeRegistries, NodeRegistriesArgs, RegistryMirror, RegistryMirrorArgs
@@ -84,6 +85,8 @@ def gateway_mss(config: StackConfig, gateway: GatewayFirewall | None) -> pulumi.
 def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = None) -> Program:
     """Declare every resource. `artifacts` is everything rendered from `config`, once (rendered here when not given)."""
     artifacts = artifacts or render_artifacts(config, agent_source(), pulumi.get_stack())
+    # First: a change no up can carry out (a role swap, a vmId passed to another name) fails the preview here.
+    identity = ClusterIdentity("cluster-identity", config)
     provider = proxmox_provider(config, secrets)
     with_provider = pulumi.ResourceOptions(providers=[provider])
     image = boot_image(config, provider)
@@ -103,7 +106,7 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
 
     nodes = ClusterNodes(
         "nodes",
-        ClusterNodesArgs(config, artifacts.cluster, secrets.ssh_private_key, image=image, after=[gateway] if gateway else ()),
+        ClusterNodesArgs(config, artifacts.cluster, secrets.ssh_private_key, image=image, after=[identity, *([gateway] if gateway else [])]),
         opts=with_provider,
     )
     vms = {n: vm.vm for n, vm in nodes.vms.items()}

@@ -133,7 +133,8 @@ def second_up(key: str) -> SecondUp:
 def run_plans(old: Recording, new: Recording) -> SecondUp:
     before = first_up(old)
     up = plan(old, new, "up")
-    return SecondUp(old, new, plan(old, new, "preview"), up, before, copy.deepcopy(before).run(up).check(new))
+    after = copy.deepcopy(before).run(up)
+    return SecondUp(old, new, plan(old, new, "preview"), up, before, after.check(old if up.refused else new))
 
 
 def rewired(recording: Recording, names: Callable[[str], bool], **fields: Any) -> Recording:

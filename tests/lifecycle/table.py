@@ -37,6 +37,7 @@ ROLES = (
     (r"^gateway-verify$", "gateway verify"),
     (r"^mirror-(health|warmup|credentials)$", "mirror {0}"),
     (r"^proxmox$", "Proxmox provider"),
+    (r"^cluster-identity$", "cluster identity"),
     (r"^secrets-cluster$", "Kubernetes provider"),
     (r"^secrets-gate$", "secret gate"),
     (r"^secrets-", "Kubernetes object"),
@@ -86,7 +87,9 @@ def table() -> str:
         second = second_up(change.key)
         preview, up = summary(second.preview), summary(second.up)
         does = "as previewed" if up == preview else up
-        if second.after.errors:
+        if second.preview.refused:
+            preview, does = f"**refused**: {second.preview.refused}", "nothing: `pulumi up` previews first"
+        elif second.after.errors:
             does = f"**breaks the cluster**: {second.after.errors[0]}"
         rows.append(f"| {change.title} | {preview} | {does} | {restarted_at_once(second.after, second.new)} |")
     return "\n".join(rows) + "\n"

@@ -65,8 +65,12 @@ GUEST_NETWORK = {"nodes-cp1-network", "nodes-worker1-network", "nodes-worker2-ne
 BREAKS = {
     "cores-all": "update validation-cluster-gate (run_id): needs the Kubernetes API while cp1 restarts",
     "datastore": "update validation-cluster-gate (run_id): needs the Kubernetes API while cp1 restarts",
-    "rename-same-vm-id": "create nodes-worker3-vm: VM 2722 already exists",
-    "server-swap": "the agent script runs on the running server cp1",
+}
+# refused in preview by the cluster identity (components/clusteridentity.py): change -> (refusal, what the up would break without it)
+REFUSED = {
+    "rename-same-vm-id": ("worker2 would be renamed worker3 keeping vmId 2722", "create nodes-worker3-vm: VM 2722 already exists"),
+    "server-swap": ("cp1 was the K3s server and would become an agent; worker1 was the K3s agent and would become the server",
+                    "the agent script runs on the running server cp1"),
 }
 
 
@@ -76,16 +80,46 @@ def test_the_model_shows_what_breaks_a_running_cluster(change):
     assert any(BREAKS[change] in e for e in second.after.errors), "\n".join(second.after.errors)
 
 
+def without_identity(recording: Recording) -> Recording:
+    return Recording([r for r in recording.resources if r.name != "cluster-identity"], dict(recording.outputs))
+
+
+@pytest.mark.parametrize("change", list(REFUSED))
+def test_a_change_no_up_can_carry_out_is_refused_in_preview_before_any_step(change):
+    second = second_up(change)
+    said, _ = REFUSED[change]
+    for p in (second.preview, second.up):
+        assert p.refused.startswith("netstab cluster identity: refused before anything is touched: ") and said in p.refused, p.refused
+        assert p.steps == [], "the identity is registered first: nothing ran before the refusal"
+    assert "Instead" in second.preview.refused
+    assert second.after.errors == [] and second.after.guests == second.before.guests
+
+
+@pytest.mark.parametrize("change", list(REFUSED))
+def test_without_the_cluster_identity_the_change_breaks_the_cluster(change):
+    second = second_up(change)
+    old_way = run_plans(without_identity(second.old), without_identity(second.new))
+    assert not old_way.preview.refused
+    _, breaks = REFUSED[change]
+    assert any(breaks in e for e in old_way.after.errors), old_way.after.errors
+
+
+def test_a_vm_id_change_of_the_same_name_is_not_refused():
+    second = second_up("vm-id")
+    assert not second.preview.refused and second.up.ops("cluster-identity") == ["update"]
+
+
 def test_the_model_counts_the_nodes_a_change_restarts_together():
     assert restarted_at_once(second_up("cores-all").after, second_up("cores-all").new) == 3, "every VM reboots at once"
     assert restarted_at_once(second_up("cores-memory").after, second_up("cores-memory").new) == 1
     assert restarted_at_once(second_up("mtu").after, second_up("mtu").new) == 0, "a NIC change is hot-plugged"
 
 
-def test_a_server_swap_leaves_the_objects_on_the_old_cluster_in_the_model():
+def test_a_server_swap_would_leave_the_objects_on_the_old_cluster():
     """Even with both installs allowed, the kubeconfig step keeps its id: the provider is updated in
     place and no object is created on the new server's cluster."""
     second = second_up("server-swap")
+    second = run_plans(without_identity(second.old), without_identity(second.new))
     world = copy.deepcopy(second.before)
     for guest in world.guests.values():
         guest.service = guest.cluster = None  # as if both nodes had been reset first
@@ -93,7 +127,7 @@ def test_a_server_swap_leaves_the_objects_on_the_old_cluster_in_the_model():
     assert any("the cluster of the server lacks" in e for e in world.errors), world.errors
 
 
-@pytest.mark.parametrize("change", [c.key for c in CHANGES if c.key not in BREAKS])
+@pytest.mark.parametrize("change", [c.key for c in CHANGES if c.key not in BREAKS and c.key not in REFUSED])
 def test_every_kind_of_change_converges_in_the_model_and_runs_the_gate(change):
     second = second_up(change)
     assert second.after.errors == [], "\n".join(second.after.errors)
