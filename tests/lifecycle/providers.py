@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.clusteridentity import refusal
-
 from tests.conftest import COMMAND, DOWNLOAD, DYNAMIC, SNIPPET, VM
 from tests.lifecycle.values import Path, covers, parse_path, unwrap
 from tests.program.harness import Registered
