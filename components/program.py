@@ -14,7 +14,7 @@ from components.config import ConfigError, StackConfig
 from components.gateway import GatewayFirewall, GatewayFirewallArgs
 from components.mirror import NodeRegistries, NodeRegistriesArgs, RegistryMirror, RegistryMirrorArgs
 from components.mss import mss_from_path_mtu
-from components.nodes import ClusterNodes, ClusterNodesArgs
+from components.nodes import ClusterNodes, ClusterNodesArgs, Rolling, proxmox_connection
 from components.render.bundle import Artifacts, render_artifacts
 from components.secrets import SecretsLayer, SecretsLayerArgs
 from components.stack import Secrets, load_pulumi_config
@@ -104,9 +104,12 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
         pulumi.log.warn(message)
         pulumi.export("gatewayWarning", message)
 
+    # a change that restarts nodes goes one node at a time, servers first (docs/lifecycle.md)
+    rolling = Rolling(artifacts.cluster.order)
     nodes = ClusterNodes(
         "nodes",
-        ClusterNodesArgs(config, artifacts.cluster, secrets.ssh_private_key, image=image, after=[identity, *([gateway] if gateway else [])]),
+        ClusterNodesArgs(config, artifacts.cluster, secrets.ssh_private_key, image=image, after=[identity, *([gateway] if gateway else [])],
+                         rolling=rolling),
         opts=with_provider,
     )
     vms = {n: vm.vm for n, vm in nodes.vms.items()}
@@ -124,7 +127,8 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
     cluster = K3sCluster(
         "k3s",
         K3sClusterArgs(config, artifacts.cluster, nodes.connections, secrets.k3s_token, booted=nodes.booted,
-                       vms=vms, before_install=before_install),
+                       vms=vms, before_install=before_install, rolling=rolling,
+                       proxmox=proxmox_connection(config.proxmox, secrets.ssh_private_key)),
     )
     secrets_layer = None
     if artifacts.secrets is not None:

@@ -21,6 +21,7 @@ from components.render import secrets as secrets_render
 from components.render.gateway import ACTIONS, GatewayRules, gateway_script
 from components.render.gateway_measure import measure_script
 from components.render.manual import manual
+from components.render.rolling import RollingSteps, rolling_order, rolling_steps
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,13 @@ class NodeArtifacts:
     user_data: str
     guest_network: GuestNetwork
     k3s_install: str
+    rolling: RollingSteps  # drain before a restart, ready (and uncordon) after: render/rolling.py
 
 
 @dataclass(frozen=True)
 class ClusterArtifacts:
     nodes: dict[str, NodeArtifacts]
+    order: tuple[str, ...]  # the rolling order: servers first, then agents
     cloud_init_wait: str
     nodes_ready: str
     fetch_kubeconfig: str
@@ -144,11 +147,13 @@ def render_cluster(config: StackConfig) -> ClusterArtifacts:
             user_data=cloudinit.user_data(node, config.ssh),
             guest_network=render_guest_network(node, config.network),
             k3s_install=k3s.install_script(config, node),
+            rolling=rolling_steps(config, node),
         )
         for node in config.nodes
     }
     return ClusterArtifacts(
         nodes=nodes,
+        order=rolling_order(config),
         cloud_init_wait=k3s.cloud_init_wait_script(),
         nodes_ready=k3s.nodes_ready_script(config),
         fetch_kubeconfig=k3s.fetch_kubeconfig_script(),
@@ -241,6 +246,9 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
         files[f"nodes/{name}/network-check.sh"] = node.guest_network.check
         files[f"nodes/{name}/network-converge.sh"] = node.guest_network.converge
         files[f"nodes/{name}/k3s-install.sh"] = node.k3s_install
+        files[f"nodes/{name}/drain-first-up.sh"] = node.rolling.drain_create
+        files[f"nodes/{name}/drain.sh"] = node.rolling.drain_update
+        files[f"nodes/{name}/ready.sh"] = node.rolling.ready
     files["k3s/cloud-init-wait.sh"] = cluster.cloud_init_wait
     files["k3s/nodes-ready.sh"] = cluster.nodes_ready
     files["k3s/fetch-kubeconfig.sh"] = cluster.fetch_kubeconfig

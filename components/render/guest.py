@@ -99,12 +99,18 @@ fi
 """
 
 
-def via_guest_agent(vm_id: int, guest_script: str, timeout_s: int = GUEST_EXEC_TIMEOUT_S) -> str:
+def via_guest_agent(vm_id: int, guest_script: str, timeout_s: int = GUEST_EXEC_TIMEOUT_S, absent_ok: str = "") -> str:
     """Run on the Proxmox host: `guest_script` inside VM `vm_id` through the guest agent, its output
-    and exit status passed through (qm(1): `qm guest exec --pass-stdin` feeds it as the shell's stdin)."""
+    and exit status passed through (qm(1): `qm guest exec --pass-stdin` feeds it as the shell's stdin).
+    `absent_ok`: a VM that does not exist is no error; this is said instead."""
+    absent = f"""if ! qm status {vm_id} >/dev/null 2>&1; then
+  echo {shlex.quote("netstab: " + absent_ok)}
+  exit 0
+fi
+""" if absent_ok else ""
     return f"""#!/bin/sh
 set -u
-work=$(mktemp -d)
+{absent}work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cat > "$work/guest.sh" <<'NETSTAB_GUEST'
 {guest_script}NETSTAB_GUEST

@@ -5,7 +5,9 @@ way and show the same test failing."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
+from pathlib import Path
 
 import pytest
 import yaml
@@ -62,10 +64,7 @@ GUEST_NETWORK = {"nodes-cp1-network", "nodes-worker1-network", "nodes-worker2-ne
 
 
 # the defects the model shows in today's wiring: change -> what breaks (issue 22)
-BREAKS = {
-    "cores-all": "update validation-cluster-gate (run_id): needs the Kubernetes API while cp1 restarts",
-    "datastore": "update validation-cluster-gate (run_id): needs the Kubernetes API while cp1 restarts",
-}
+BREAKS: dict[str, str] = {}
 # refused in preview by the cluster identity (components/clusteridentity.py): change -> (refusal, what the up would break without it)
 REFUSED = {
     "rename-same-vm-id": ("worker2 would be renamed worker3 keeping vmId 2722", "create nodes-worker3-vm: VM 2722 already exists"),
@@ -74,10 +73,8 @@ REFUSED = {
 }
 
 
-@pytest.mark.parametrize("change", list(BREAKS))
-def test_the_model_shows_what_breaks_a_running_cluster(change):
-    second = second_up(change)
-    assert any(BREAKS[change] in e for e in second.after.errors), "\n".join(second.after.errors)
+def test_no_change_breaks_the_cluster_in_the_model():
+    assert BREAKS == {}, "every change converges or is refused in preview"
 
 
 def without_identity(recording: Recording) -> Recording:
@@ -109,10 +106,64 @@ def test_a_vm_id_change_of_the_same_name_is_not_refused():
     assert not second.preview.refused and second.up.ops("cluster-identity") == ["update"]
 
 
-def test_the_model_counts_the_nodes_a_change_restarts_together():
-    assert restarted_at_once(second_up("cores-all").after, second_up("cores-all").new) == 3, "every VM reboots at once"
-    assert restarted_at_once(second_up("cores-memory").after, second_up("cores-memory").new) == 1
-    assert restarted_at_once(second_up("mtu").after, second_up("mtu").new) == 0, "a NIC change is hot-plugged"
+# ---------------------------------------------------------------- rolling, one node at a time
+
+ROLLING = {"-drain", "-ready"}
+
+
+def unchained(recording: Recording) -> Recording:
+    """Before issue 22: no drain before a VM, no wait for the node after, nothing chains the nodes."""
+    gone = {r.urn for r in recording.resources if any(r.name.endswith(s) and r.name != "k3s-nodes-ready" for s in ROLLING)}
+    kept = [dataclasses.replace(r, dependencies=[d for d in r.dependencies if d not in gone],
+                                property_dependencies={k: [u for u in v if u not in gone] for k, v in r.property_dependencies.items()})
+            for r in recording.resources if r.urn not in gone]
+    return Recording(kept, dict(recording.outputs))
+
+
+@pytest.mark.parametrize("change", [c.key for c in CHANGES])
+def test_no_change_restarts_more_than_one_node_at_a_time(change):
+    second = second_up(change)
+    assert restarted_at_once(second.after, second.new) <= 1
+
+
+@pytest.mark.parametrize("change", ["cores-all", "datastore"])
+def test_a_restart_of_every_node_rolls_servers_first_each_drained_and_back_before_the_next(change):
+    second = second_up(change)
+    assert restarted_at_once(second.after, second.new) == 1
+    for p in (second.preview, second.up):
+        order = [s.name for s in p.steps if s.name.startswith(("nodes-", "k3s-")) and s.name.endswith(("-drain", "-vm", "-ready"))]
+        assert order == [f"{prefix}-{n}-{what}" for n in NODES for prefix, what in (("nodes", "drain"), ("nodes", "vm"), ("k3s", "ready"))], p.mode
+    restarts = [(r.node, r.down, r.back) for r in second.after.restarts]
+    assert restarts == [(n, f"nodes-{n}-vm", f"k3s-{n}-ready") for n in NODES]
+    for n in NODES:
+        drain = second.up.of(f"nodes-{n}-drain")[0]
+        assert drain.op == "update" and drain.script == drain.res.inputs["update"], "the drain runs, not the first-up no-op"
+        assert second.new.depends_on(second.new.named(f"nodes-{n}-vm"), second.new.named(f"nodes-{n}-drain"))
+    server_key = second.new.named("nodes-cp1-drain").inputs["update"]
+    assert "with one server the Kubernetes API is down while it restarts" in server_key, "the preview says so"
+    assert "the Kubernetes API is down" not in second.new.named("nodes-worker1-drain").inputs["update"]
+
+
+@pytest.mark.parametrize("change", ["cores-all", "datastore"])
+def test_without_the_chain_every_node_restarts_at_once_and_the_gate_dials_a_restarting_api(change):
+    second = second_up(change)
+    old_way = run_plans(unchained(second.old), unchained(second.new))
+    assert restarted_at_once(old_way.after, old_way.new) == 3
+    assert any("needs the Kubernetes API while cp1 restarts" in e for e in old_way.after.errors), old_way.after.errors
+
+
+def test_a_change_that_restarts_nothing_drains_nothing():
+    for change in ("mtu", "disk", "k3s-version", "user-data", "server-address"):
+        second = second_up(change)
+        assert not [s for s in second.up.steps if s.name.endswith("-drain")], change
+
+
+def test_a_ready_step_that_did_not_follow_the_drain_leaves_the_node_cordoned():
+    """The ready step carries the same restart key as the drain: without it, the drain's cordon stays."""
+    second = second_up("cores-memory")
+    stale = rewired(second.new, lambda n: n == "k3s-worker1-ready", inputs=lambda r: second.old.named(r.name).inputs)
+    old_way = run_plans(second.old, stale)
+    assert "worker1 is left cordoned" in old_way.after.errors
 
 
 def test_a_server_swap_would_leave_the_objects_on_the_old_cluster():
@@ -397,3 +448,18 @@ def test_a_server_address_change_keeps_the_kubernetes_objects():
     second = second_up("server-address")
     assert second.after.errors == []
     assert not {s.name for s in second.up.steps if s.name.startswith("secrets-")} & second.up.replaced()
+
+
+def test_the_first_up_pays_for_the_serial_chain_and_docs_say_how_much():
+    """Creation is serial too: each node's VM waits for the previous node back. docs/lifecycle.md quotes these figures."""
+    from tests.lifecycle.duration import critical_path_s
+
+    recording = second_up("mtu").old
+    chained = critical_path_s(plan(Recording(), recording, "up"), recording)
+    parallel = critical_path_s(plan(Recording(), unchained(recording), "up"), unchained(recording))
+    assert (parallel, chained) == (FIRST_UP_S["parallel"], FIRST_UP_S["chained"])
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "lifecycle.md").read_text()
+    assert f"about {chained // 60} minutes instead of {parallel // 60}" in doc
+
+
+FIRST_UP_S = {"parallel": 518, "chained": 1072}  # nominal seconds (tests/lifecycle/duration.py)

@@ -92,6 +92,7 @@ class Guest:
     service: str | None = None  # the K3s unit it runs: k3s (a server) or k3s-agent
     cluster: str | None = None  # the identity of the K3s cluster it serves or joined
     ready: bool = False  # K3s serving and the node Ready, as a step last saw it
+    cordoned: bool = False  # by a netstab drain, until its ready step uncordons it
 
     @property
     def address(self) -> str | None:
@@ -197,6 +198,8 @@ class World:
         self.ran.append(f"{step.op} {step.name} on {host}")
         if host == self.proxmox_host:
             target = re.search(r"qm guest exec (\d+)", body)
+            if target and "qm status" in body and not any(g.vm_id == int(target.group(1)) for g in self.guests.values()):
+                return  # the step says the VM is absent and stops
             if target:
                 self._in_guest(step, int(target.group(1)), heredoc(body, "NETSTAB_GUEST"))
             return
@@ -307,13 +310,14 @@ class World:
         """A step that runs kubectl on the server through the guest agent: drain a node, or wait for it and uncordon."""
         node = next((g for g in self.guests.values() if g.name == name), None)
         if action == "drain":
-            if server.service == "k3s" and node is not None and node.cluster == server.cluster:
-                self._api(step)
+            if server.service == "k3s" and node is not None and node.cluster == server.cluster and self._api(step):
+                node.cordoned = True
             return
         if node is None or node.service is None or node.cluster != server.cluster or server.service != "k3s":
             self.errors.append(f"{step}: {name} never becomes Ready in the cluster of {server.name}")
             return
         self._back(step, node)
+        node.cordoned = False
 
     # ---------------------------------------------------------------- Kubernetes
 
@@ -347,6 +351,7 @@ class World:
                 self.errors.append(f"{name} should run {want}, runs {guest.service if guest else 'nothing'}")
             elif server is None or guest.cluster != server.cluster:
                 self.errors.append(f"{name} is not in the cluster of the server")
+        self.errors += [f"{g.name} is left cordoned" for g in self.guests.values() if g.cordoned]
         wanted = {r.name for r in recording.resources if r.type.startswith("kubernetes:") and r.custom}
         held = self.objects.get(server.cluster, set()) if server and server.cluster else set()
         if wanted - held:
