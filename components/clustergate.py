@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckResult
 
-from components.gate import GateProvider, cluster_of, digest
+from components.gate import GateProvider, cluster_of, digest, record_failure
 from components.kubeapi import ApiUnreachable, GateError, KubeApi
 from components.kubeconfig import KubeconfigError, parse
 from components.sdkvalues import unwrap
@@ -218,6 +218,18 @@ class ClusterGateProvider(GateProvider):
         return CheckResult(news, [])
 
     def judge(self, props: dict[str, Any]) -> dict[str, Any]:
+        report_dir = props["spec"].get("report_dir")
+        try:
+            outs = self._judge(props)
+        except GateError:
+            if report_dir:
+                record_failure(report_dir)
+            raise
+        if outs["verdict"] == "fail" and report_dir:
+            record_failure(report_dir)
+        return outs
+
+    def _judge(self, props: dict[str, Any]) -> dict[str, Any]:
         try:
             access = parse(str(unwrap(props["kubeconfig"])))
         except KubeconfigError as exc:

@@ -7,11 +7,15 @@ runs the program for the old and the new config under mocks, builds the world of
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from components.config.mirror import DEFAULT_UPSTREAMS
@@ -58,6 +62,7 @@ class Change:
     edit: Edit
     base: Edit = _keep  # applied to both runs first
     secrets: tuple[tuple[str, str], ...] = ()  # secret config keys the new run changes
+    failed_gate: bool = False  # the last up's gate failed (it left its nonce in the report folder)
 
 
 CHANGES = (
@@ -94,6 +99,8 @@ CHANGES = (
     Change("external-secret", "an ExternalSecret's data (`secrets.externalSecrets`)",
            lambda raw: raw["secrets"]["externalSecrets"][1]["data"].update(TS_HOSTNAME="hostname")),
     Change("doppler-token", "the Doppler token (`netstab:dopplerToken`)", _keep, secrets=(("dopplerToken", "dp.st.dummy-DOPPLER-rotated-9c4"),)),
+    Change("after-failed-gate", "nothing, after a failed gate (`validation.run: on-change`)", _keep,
+           base=lambda raw: raw.update(validation={"run": "on-change"}), failed_gate=True),
     Change("proxmox-token", "the Proxmox API token (`netstab:proxmoxApiToken`)", _keep,
            secrets=(("proxmoxApiToken", "root@pam!netstab=dummy-proxmox-ROTATED-2d9"),)),
 )
@@ -126,8 +133,30 @@ def second_up(key: str) -> SecondUp:
     """Cached: one change's runs feed several tests and the docs table; tests treat it as read-only."""
     change = BY_KEY[key]
     old_raw, new_raw = configs(change)
-    old, new = run_program(old_raw), run_program(new_raw, secrets={**DUMMY_SECRETS, **dict(change.secrets)})
+    with in_report_folder(change.failed_gate) as failed:
+        old = run_program(old_raw)
+        failed()
+        new = run_program(new_raw, secrets={**DUMMY_SECRETS, **dict(change.secrets)})
     return run_plans(old, new)
+
+
+@contextlib.contextmanager
+def in_report_folder(isolated: bool) -> Any:
+    """Both runs in a fresh working folder (its validation-report/ is theirs); `failed()` records a
+    failed gate run there, as the gates do (components/gate.py). Not isolated: the current folder, no failure."""
+    if not isolated:
+        yield lambda: None
+        return
+    from components.gate import record_failure
+    from components.validation import REPORT_DIR
+
+    before = os.getcwd()
+    with tempfile.TemporaryDirectory() as folder:
+        os.chdir(folder)
+        try:
+            yield lambda: record_failure(Path(folder).resolve() / REPORT_DIR)
+        finally:
+            os.chdir(before)
 
 
 def run_plans(old: Recording, new: Recording) -> SecondUp:

@@ -88,6 +88,8 @@ def table() -> str:
     for change in CHANGES:
         second = second_up(change.key)
         preview, up = summary(second.preview), summary(second.up)
+        if preview == "nothing" and any(s.name.startswith("validation-probe-") for s in second.preview.steps):
+            preview = up = "the gate probes again (fresh evidence) and judges"
         does = "as previewed" if up == preview else up
         if second.preview.refused:
             preview, does = f"**refused**: {second.preview.refused}", "nothing: `pulumi up` previews first"

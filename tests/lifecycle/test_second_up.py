@@ -463,3 +463,27 @@ def test_the_first_up_pays_for_the_serial_chain_and_docs_say_how_much():
 
 
 FIRST_UP_S = {"parallel": 518, "chained": 1072}  # nominal seconds (tests/lifecycle/duration.py)
+
+
+# ---------------------------------------------------------------- fresh evidence after a failed gate
+
+
+def test_after_a_failed_gate_the_next_up_probes_again_with_on_change():
+    second = second_up("after-failed-gate")
+    probes = {s.name for s in second.up.steps if s.name.startswith("validation-probe-")}
+    assert probes == {"validation-probe-proxmox", "validation-probe-cp1", "validation-probe-worker1"}
+    assert probes <= second.up.replaced() and probes <= second.preview.replaced(), "fresh runs, shown in the preview"
+    for gate in ("validation-network-gate", "validation-cluster-gate"):
+        assert second.up.ops(gate) == ["update"]
+        assert second.up.index(gate, "update") > max(second.up.index(p, "create") for p in probes) or gate.endswith("cluster-gate")
+
+
+def test_without_the_failure_nonce_the_next_up_would_judge_nothing_new():
+    """Before issue 22: the run id covered config only, so an unchanged config after a failure kept the old runs."""
+    from tests.lifecycle.scenarios import in_report_folder
+
+    old_raw, new_raw = configs(BY_KEY["after-failed-gate"])
+    with in_report_folder(True):
+        old, new = run_program(old_raw), run_program(new_raw)
+    old_way = run_plans(old, new)
+    assert not [s for s in old_way.up.steps if s.name.startswith("validation-")], "the same output, never probed again"

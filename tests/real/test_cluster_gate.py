@@ -83,3 +83,13 @@ def unreachable_kubeconfig(port: int) -> str:
                            "clusters": [{"name": "x", "cluster": {"server": f"https://127.0.0.1:{port}", "insecure-skip-tls-verify": True}}],
                            "users": [{"name": "x", "user": {"token": "t"}}],
                            "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}]})
+
+
+def test_a_failed_cluster_gate_leaves_its_nonce_in_the_report_folder(host, tmp_path):
+    from components.gate import last_failure
+    from tests.real.conftest import free_port
+
+    props = {"__provider": serialize_provider(ClusterGateProvider()), "kubeconfig": unreachable_kubeconfig(free_port()),
+             "spec": {"mode": "warn", "api_wait_s": 0, "report_dir": str(tmp_path)}, "run_id": "r1"}
+    host[0].Create(provider_pb2.CreateRequest(urn=URN, properties=struct(props)), timeout=60)
+    assert len(last_failure(tmp_path)) == 32
