@@ -28,6 +28,25 @@ def netplan(node: NodeConfig, network: NetworkConfig) -> str:
     return header + yaml.safe_dump({"network": network_document(node, network)}, sort_keys=False)
 
 
+# Whether two netplan files say the same: compared as YAML, not as text. cloud-init writes its own
+# header and dumps the document its own way (cloud-init @04eacd06 cloudinit/net/netplan.py: header
+# 392-396, v2 passthrough through safeyaml.dumps 462-470: indent 4, `---` and `...`), so the file it
+# wrote for the same config never equals netstab's text. python3-yaml comes with cloud-init; without
+# it, the text with comment lines left out. Needs $work, a private folder.
+SAME_NETPLAN = """same_netplan() {
+  python3 -c 'import sys, yaml
+a, b = (yaml.safe_load(open(p)) for p in sys.argv[1:3])
+sys.exit(0 if a == b else 3)' "$1" "$2" 2>/dev/null
+  case $? in
+    0) return 0 ;;
+    3) return 1 ;;
+  esac
+  grep -v '^[[:space:]]*#' "$1" > "$work/want.body"; grep -v '^[[:space:]]*#' "$2" > "$work/have.body" 2>/dev/null
+  cmp -s "$work/want.body" "$work/have.body"
+}
+"""
+
+
 def _expect(node: NodeConfig, network: NetworkConfig) -> str:
     return f"""iface={GUEST_INTERFACE}
 want_mtu={network.mtu}
@@ -66,7 +85,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cat > "$work/netplan.yaml" <<'NETSTAB_NETPLAN'
 {netplan(node, network)}NETSTAB_NETPLAN
-if [ -f "$target" ] && cmp -s "$work/netplan.yaml" "$target" && matches; then
+{SAME_NETPLAN}if [ -f "$target" ] && same_netplan "$work/netplan.yaml" "$target" && matches; then
   echo "netstab: {node.name}: network already as rendered; nothing to do"
   exit 0
 fi
