@@ -18,7 +18,7 @@ from tests.lifecycle.engine import Plan, Step, plan
 from tests.lifecycle.scenarios import BY_KEY, CHANGES, NEW_IMAGE, SAME_NAME_IMAGE, SecondUp, configs, rewired, run_plans, second_up
 from tests.lifecycle.values import unwrap
 from tests.lifecycle.world import first_up, restarted_at_once
-from tests.program.harness import Recording, run_program
+from tests.program.harness import DUMMY_SECRETS, Recording, run_program
 
 VALIDATION = "netstab:validation:NetworkValidation"
 
@@ -487,3 +487,36 @@ def test_without_the_failure_nonce_the_next_up_would_judge_nothing_new():
         old, new = run_program(old_raw), run_program(new_raw)
     old_way = run_plans(old, new)
     assert not [s for s in old_way.up.steps if s.name.startswith("validation-")], "the same output, never probed again"
+
+
+# ---------------------------------------------------------------- node password across a token rotation
+
+
+def token_then_rebuild(derive_from_token: bool = False) -> tuple[SecondUp, Recording]:
+    """After the token rotation, worker1 is rebuilt (a new vmId): a new VM, no password file."""
+    from components.render.shell import as_root
+    from tests.lifecycle.world import script_of
+
+    second = second_up("k3s-token")
+    _, raw = configs(BY_KEY["k3s-token"])
+    raw["nodes"][1]["vmId"] = 2725
+    rebuilt = run_program(raw, secrets={**DUMMY_SECRETS, "k3sToken": "dummy-k3s-TOKEN-rotated-0a1"})
+    if derive_from_token:
+        def old(r):
+            body = script_of(r.inputs["create"]).replace("""%s %s' worker1 "$seed" """, """%s %s' worker1 "$K3S_TOKEN" """)
+            return {**r.inputs, "create": as_root(body.replace("ssh_host_ed25519_key", "no_host_key"))}
+        rebuilt = rewired(rebuilt, lambda n: n == "k3s-worker1-k3s", inputs=old)
+    return second, rebuilt
+
+
+def test_an_agent_rebuilt_after_a_token_rotation_is_accepted_back():
+    second, rebuilt = token_then_rebuild()
+    world = copy.deepcopy(second.after).run(plan(second.new, rebuilt, "up")).check(rebuilt)
+    assert world.errors == []
+    assert world.guest("worker1").node_password == second.after.guest("worker1").node_password
+
+
+def test_with_a_password_from_the_token_the_rebuilt_agent_would_be_refused():
+    second, rebuilt = token_then_rebuild(derive_from_token=True)
+    world = copy.deepcopy(second.after).run(plan(second.new, rebuilt, "up"))
+    assert any("the server refuses worker1: its node password" in e for e in world.errors), world.errors

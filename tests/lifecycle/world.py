@@ -93,6 +93,7 @@ class Guest:
     cluster: str | None = None  # the identity of the K3s cluster it serves or joined
     ready: bool = False  # K3s serving and the node Ready, as a step last saw it
     cordoned: bool = False  # by a netstab drain, until its ready step uncordons it
+    node_password: str | None = None  # /etc/rancher/node/password: written by the first install on this VM
 
     @property
     def address(self) -> str | None:
@@ -113,6 +114,7 @@ class World:
     provider_cluster: str | None = None  # the cluster the Kubernetes provider points at
     objects: dict[str, set[str]] = field(default_factory=dict)  # cluster -> Kubernetes objects created in it
     restarts: list[Restart] = field(default_factory=list)  # the last run's node restarts
+    node_passwords: dict[tuple[str, str], str] = field(default_factory=dict)  # (cluster, node) -> the password it first joined with
 
     def run(self, steps: Plan | list[Step]) -> World:
         self.errors, self.ran, self.restarts = [], [], []
@@ -276,6 +278,12 @@ class World:
                 self.errors.append(f"{step}: {guest.name} joins {url.group(1)}, where no K3s server runs")
                 return
             guest.service, guest.cluster = "k3s-agent", server.cluster
+        if guest.node_password is None:  # the script writes it once per VM, from the host key (or, before issue 22, the token)
+            guest.node_password = f"from host key {guest.host_key}" if "ssh_host_ed25519_key" in body else f"from token {stdin}"
+        assert guest.cluster is not None
+        held = self.node_passwords.setdefault((guest.cluster, guest.name), guest.node_password)
+        if held != guest.node_password:
+            self.errors.append(f"{step}: the server refuses {guest.name}: its node password is not the one the cluster holds for it")
         guest.k3s = (body, stdin)
 
     def server(self) -> Guest | None:
