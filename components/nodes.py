@@ -133,6 +133,10 @@ class ClusterNodes(pulumi.ComponentResource):
             network = guest_network(f"{name}-{node.name}-network", vm, texts.guest_network, cfg.proxmox, args.ssh_private_key, self)
             conn = remote.connection(str(node.ip), cfg.ssh.user, args.ssh_private_key, host_key)
             self.connections[node.name] = conn
+            # the login user's keys, through the guest agent (no SSH to the node, with either key), before any step dials it
+            keys = remote.run(f"{name}-{node.name}-ssh-keys", proxmox_connection(cfg.proxmox, args.ssh_private_key),
+                              as_root(texts.authorized_keys, cfg.proxmox.ssh_user), pulumi.ResourceOptions(parent=self, depends_on=[network]),
+                              on=vm.vm)
             self.booted[node.name] = remote.run(f"{name}-{node.name}-cloud-init", conn, as_root(art.cloud_init_wait),
-                                                pulumi.ResourceOptions(parent=self, depends_on=[network]), on=vm.vm)
+                                                pulumi.ResourceOptions(parent=self, depends_on=[keys]), on=vm.vm)
         self.register_outputs({"vm_ids": {n: vm.vm_id for n, vm in self.vms.items()}})

@@ -22,6 +22,7 @@ from components.render.gateway import ACTIONS, GatewayRules, gateway_script
 from components.render.gateway_measure import measure_script
 from components.render.manual import manual
 from components.render.rolling import RollingSteps, rolling_order, rolling_steps
+from components.render.sshkeys import USER_WAIT_S, authorized_keys_script
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class NodeArtifacts:
     guest_network: GuestNetwork
     k3s_install: str
     rolling: RollingSteps  # drain before a restart, ready (and uncordon) after: render/rolling.py
+    authorized_keys: str  # on the Proxmox host: the login user's keys kept to ssh.publicKeys (render/sshkeys.py)
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,8 @@ def render_cluster(config: StackConfig) -> ClusterArtifacts:
             guest_network=render_guest_network(node, config.network),
             k3s_install=k3s.install_script(config, node),
             rolling=rolling_steps(config, node),
+            authorized_keys=guest.via_guest_agent(node.vm_id, authorized_keys_script(config.ssh.user, config.ssh.public_keys),
+                                                  timeout_s=USER_WAIT_S + 60),
         )
         for node in config.nodes
     }
@@ -249,6 +253,7 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
         files[f"nodes/{name}/drain-first-up.sh"] = node.rolling.drain_create
         files[f"nodes/{name}/drain.sh"] = node.rolling.drain_update
         files[f"nodes/{name}/ready.sh"] = node.rolling.ready
+        files[f"nodes/{name}/authorized-keys.sh"] = node.authorized_keys
     files["k3s/cloud-init-wait.sh"] = cluster.cloud_init_wait
     files["k3s/nodes-ready.sh"] = cluster.nodes_ready
     files["k3s/fetch-kubeconfig.sh"] = cluster.fetch_kubeconfig

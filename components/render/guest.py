@@ -118,10 +118,11 @@ fi
 """
 
 
-def via_guest_agent(vm_id: int, guest_script: str, timeout_s: int = GUEST_EXEC_TIMEOUT_S, absent_ok: str = "") -> str:
+def via_guest_agent(vm_id: int, guest_script: str, timeout_s: int = GUEST_EXEC_TIMEOUT_S, absent_ok: str = "", then: str = "") -> str:
     """Run on the Proxmox host: `guest_script` inside VM `vm_id` through the guest agent, its output
     and exit status passed through (qm(1): `qm guest exec --pass-stdin` feeds it as the shell's stdin).
-    `absent_ok`: a VM that does not exist is no error; this is said instead."""
+    `absent_ok`: a VM that does not exist is no error; this is said instead. `then`: shell run on the
+    Proxmox host after the guest script succeeded."""
     absent = f"""if ! qm status {vm_id} >/dev/null 2>&1; then
   echo {shlex.quote("netstab: " + absent_ok)}
   exit 0
@@ -142,5 +143,5 @@ perl -MJSON::PP -e '
   print $r->{{"out-data"}} // ""; print STDERR $r->{{"err-data"}} // "";
   if (!$r->{{exited}}) {{ print STDERR "netstab: the step did not finish inside VM {vm_id} within {timeout_s}s\\n"; exit 1 }}
   exit($r->{{exitcode}} // 1);
-' < "$work/result.json"
+' < "$work/result.json"{" || exit $?" + chr(10) + then if then else ""}
 """

@@ -20,11 +20,13 @@ ready step, servers first, then agents.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from dataclasses import dataclass
 
 from components.config import NodeConfig, ProxmoxConfig, StackConfig
 from components.render.guest import via_guest_agent
+from components.render.shell import STATE_DIR
 
 CORDONED_BY = "netstab.dev/cordoned-by"  # on a node netstab cordoned: the one cordon it undoes
 DRAIN_TIMEOUT_S = 300  # kured's and system-upgrade-controller's drains default to forever or 600 s; bounded here
@@ -125,19 +127,35 @@ fi
 """
 
 
+def _stamp(node: NodeConfig, key: str) -> tuple[str, str]:
+    """Where the Proxmox host keeps the restart key a node last came back with, and that key's hash.
+    The drain step also updates when only its connection changed (a rotated SSH key): it drains only
+    when the key differs from the one kept, which the ready step writes once the node is back (so a
+    failed restart drains again on the next up)."""
+    return f"{STATE_DIR}/restart-key-{node.vm_id}", hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def drain_step(node: NodeConfig, px: ProxmoxConfig, server_vm_id: int, key: str) -> tuple[str, str]:
     """(create, update) on the Proxmox host: nothing to drain for a node this run creates; on a change
     of the key, the drain inside the server VM (nothing to drain when that VM does not exist yet)."""
     create = f"#!/bin/sh\n{key}echo \"netstab: {node.name} is created in this run: nothing to drain\"\n"
+    stamp, want = _stamp(node, key)
+    unchanged = f"""if [ "$(cat {stamp} 2>/dev/null)" = {want} ]; then
+  echo "netstab: {node.name} came back with this restart key: nothing to drain"
+  exit 0
+fi
+"""
     margin = 60
     inner = via_guest_agent(server_vm_id, drain_script(node), timeout_s=DRAIN_TIMEOUT_S + API_WAIT_S + margin,
                             absent_ok=f"the server VM {server_vm_id} does not exist: nothing to drain on {node.name}")
-    return create, key + inner
+    return create, key + unchanged + inner
 
 
 def ready_step(node: NodeConfig, server_vm_id: int, key: str, timeout_s: int) -> str:
-    """On the Proxmox host: the wait and uncordon inside the server VM."""
-    return key + via_guest_agent(server_vm_id, ready_script(node, timeout_s), timeout_s=timeout_s + API_WAIT_S + 60)
+    """On the Proxmox host: the wait and uncordon inside the server VM, then the restart key kept."""
+    stamp, want = _stamp(node, key)
+    keep = f"mkdir -p {STATE_DIR} && printf '%s\\n' {want} > {stamp}\n"
+    return key + via_guest_agent(server_vm_id, ready_script(node, timeout_s), timeout_s=timeout_s + API_WAIT_S + 60, then=keep)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 from components.config.mirror import DEFAULT_UPSTREAMS
 from components.stack import read_stack_file, stack_file
 from tests.lifecycle.engine import Plan, plan
-from tests.lifecycle.world import World, first_up
+from tests.lifecycle.world import ROTATED_PRIVATE_KEY, ROTATED_PUBLIC_KEY, World, first_up
 from tests.program.harness import DUMMY_SECRETS, Recording, Registered, run_program
 
 Edit = Callable[[dict[str, Any]], None]
@@ -86,8 +86,11 @@ CHANGES = (
     Change("cores-all", "cores of every node", _every_node(cores=6)),
     Change("datastore", "the VM datastore (`proxmox.vmDatastore`)", _section("proxmox", vmDatastore="fast-lvm")),
     Change("disk", "disk size of a node (grow)", _node(1, diskGb=80)),
-    Change("user-data", "SSH public keys (`ssh.publicKeys`, user-data)",
-           _section("ssh", publicKeys=["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAnotherKeyForTheLifecycleRingOfNetstab000 ops@homelab"])),
+    Change("user-data", "an SSH public key added (`ssh.publicKeys`, user-data)",
+           lambda raw: raw["ssh"].update(publicKeys=[*raw["ssh"]["publicKeys"],
+                                                     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAnotherKeyForTheLifecycleRingOfNetstab000 ops@homelab"])),
+    Change("ssh-key", "the SSH key pair rotated (`netstab:sshPrivateKey`, `ssh.publicKeys`)",
+           _section("ssh", publicKeys=[ROTATED_PUBLIC_KEY]), secrets=(("sshPrivateKey", ROTATED_PRIVATE_KEY),)),
     Change("k3s-version", "K3s version (`k3s.version`)", _section("k3s", version="v1.34.1+k3s1")),
     Change("k3s-token", "K3s token (`netstab:k3sToken`)", _keep, secrets=(("k3sToken", "dummy-k3s-TOKEN-rotated-0a1"),)),
     Change("mirror-off", "mirror on → off", lambda raw: raw.update(mirror={"enabled": False})),

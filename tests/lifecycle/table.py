@@ -29,6 +29,7 @@ ROLES = (
     (r"^cloud-image$", "image"),
     (r"-cloud-init$", "cloud-init wait"),
     (r"-network$", "node guest network"),
+    (r"-ssh-keys$", "authorized keys"),
     (r"^registries-", "registries.yaml"),
     (r"-k3s$", "K3s install"),
     (r"^k3s-nodes-ready$", "nodes Ready"),

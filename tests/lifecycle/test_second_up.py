@@ -280,7 +280,10 @@ def test_another_gateway_host_or_flavor_is_replaced_delete_first(change):
 def test_a_user_data_change_keeps_every_snippet_file_and_rebuilds_no_node():
     second = second_up("user-data")
     mirror = {"mirror-vm-vm", *on(second.new, vm_urn(second, "mirror"))}
-    assert shape(minimal(second.up, second.new)) == {"replace-first": USER_SNIPPETS | mirror}, "only the mirror is rebuilt"
+    keys = {f"nodes-{n}-ssh-keys" for n in NODES}
+    assert shape(minimal(second.up, second.new)) == {"replace-first": USER_SNIPPETS | mirror, "update": keys}, "only the mirror is rebuilt"
+    for node in NODES:
+        assert "AnotherKeyForTheLifecycleRing" in " ".join(second.after.guest(node).authorized), "a running node gets the new key now"
     for guest in second.after.guests.values():
         assert "AnotherKeyForTheLifecycleRing" in second.after.files[guest.snippets[0]], guest.name
 
@@ -462,7 +465,7 @@ def test_the_first_up_pays_for_the_serial_chain_and_docs_say_how_much():
     assert f"about {chained // 60} minutes instead of {parallel // 60}" in doc
 
 
-FIRST_UP_S = {"parallel": 518, "chained": 1072}  # nominal seconds (tests/lifecycle/duration.py)
+FIRST_UP_S = {"parallel": 520, "chained": 1078}  # nominal seconds (tests/lifecycle/duration.py)
 
 
 # ---------------------------------------------------------------- fresh evidence after a failed gate
@@ -520,3 +523,48 @@ def test_with_a_password_from_the_token_the_rebuilt_agent_would_be_refused():
     second, rebuilt = token_then_rebuild(derive_from_token=True)
     world = copy.deepcopy(second.after).run(plan(second.new, rebuilt, "up"))
     assert any("the server refuses worker1: its node password" in e for e in world.errors), world.errors
+
+
+# ---------------------------------------------------------------- SSH keys: rotation and revocation
+
+
+def test_a_rotated_key_pair_reaches_every_node_before_any_step_dials_it_with_the_new_key():
+    from tests.lifecycle.world import HOMELAB_PUBLIC_KEY, ROTATED_PUBLIC_KEY
+
+    second = second_up("ssh-key")
+    assert second.after.errors == []
+    for node in NODES:
+        guest = second.after.guest(node)
+        assert ROTATED_PUBLIC_KEY in guest.authorized and HOMELAB_PUBLIC_KEY not in guest.authorized, f"{node}: the old key is revoked"
+        keys = second.up.index(f"nodes-{node}-ssh-keys", "update")
+        dials = [i for i, s in enumerate(second.up.steps) if s.res.type == COMMAND and s.op != "delete"
+                 and unwrap(s.res.inputs["connection"])["host"] == str(second.after.guest(node).address)]
+        assert dials and all(keys < i for i in dials), node
+    assert second.after.drained == [], "a new SSH key restarts nothing and drains nothing"
+    assert HOMELAB_PUBLIC_KEY not in second.after.guest("mirror").authorized, "the mirror is rebuilt with the new user-data"
+
+
+def without(recording: Recording, suffix: str) -> Recording:
+    gone = {r.urn for r in recording.resources if r.name.endswith(suffix)}
+    kept = [dataclasses.replace(r, dependencies=[d for d in r.dependencies if d not in gone]) for r in recording.resources if r.urn not in gone]
+    return Recording(kept, dict(recording.outputs))
+
+
+def test_without_the_keys_step_a_rotation_locks_every_step_out_of_the_running_nodes():
+    second = second_up("ssh-key")
+    old_way = run_plans(without(second.old, "-ssh-keys"), without(second.new, "-ssh-keys"))
+    refused = {e.split(":")[0] for e in old_way.after.errors if "refuses the key" in e}
+    assert {"update nodes-cp1-cloud-init (connection.privateKey)", "update k3s-worker2-k3s (connection.privateKey)"} <= refused, old_way.after.errors
+
+
+def test_without_the_restart_key_stamp_a_key_rotation_would_drain_every_node():
+    from components.render.shell import as_root
+    from tests.lifecycle.world import script_of
+
+    def unstamped(r):
+        body = script_of(r.inputs["update"])
+        return {**r.inputs, "update": as_root(body.replace('if [ "$(cat /var/lib/netstab/restart-key', 'if [ "$(cat /nonexistent'), "root")}
+
+    second = second_up("ssh-key")
+    old_way = run_plans(*(rewired(r, lambda n: n.endswith("-drain"), inputs=unstamped) for r in (second.old, second.new)))
+    assert old_way.after.drained == ["cp1", "worker1", "worker2"]

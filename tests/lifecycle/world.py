@@ -46,7 +46,7 @@ from tests.conftest import COMMAND, DOWNLOAD, DYNAMIC, SNIPPET, VM
 from tests.lifecycle.engine import Plan, Step, _edges, plan
 from tests.lifecycle.providers import K8S_PROVIDER, dynamic_provider
 from tests.lifecycle.values import changed_paths, unwrap
-from tests.program.harness import Recording, Registered
+from tests.program.harness import DUMMY_SECRETS, Recording, Registered
 
 GATEWAY_HEADER = re.compile(r"^# netstab gateway (apply|remove|verify) \((\w+)\) of stack ([^\s:]+)", re.MULTILINE)
 K3S_ROLE = re.compile(r'install\.sh" (server|agent)\b')
@@ -58,6 +58,15 @@ POWERS_OFF = (("disks", "*", "datastoreId"), ("initialization", "datastoreId"))
 API_READERS = ("components.clustergate.ClusterGateProvider", "components.secretgate.SecretGateProvider")
 
 
+# private key -> its public half, for the keys the ring uses (the dummy secret, and the rotated pair)
+HOMELAB_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHomelabReplaceWithYourOwnPublicKey0000000 netstab@homelab"
+ROTATED_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\ndummy-ssh-KEY-rotated-44e1\n-----END OPENSSH PRIVATE KEY-----"
+ROTATED_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRotatedKeyOfTheLifecycleRingOfNetstab0000 ops@homelab"
+KEY_PAIRS = {DUMMY_SECRETS["sshPrivateKey"]: HOMELAB_PUBLIC_KEY, ROTATED_PRIVATE_KEY: ROTATED_PUBLIC_KEY}
+AUTHORIZED_KEYS = re.compile(r"^# netstab authorized keys of \S+$", re.MULTILINE)
+WANTED_KEYS = re.compile(r"^printf '%s\\n' (.*) > \"\$work/wanted\"$", re.MULTILINE)
+STAMP_CHECK = re.compile(r'^if \[ "\$\(cat (\S+) 2>/dev/null\)" = (\w+) \]; then$', re.MULTILINE)
+STAMP_KEEP = re.compile(r"printf '%s\\n' (\w+) > (\S+)$", re.MULTILINE)
 KUBE_STEP = re.compile(r"^# netstab (drain|ready) node (\S+)$", re.MULTILINE)
 NODES_READY = re.compile(r"^  for node in (.*); do$", re.MULTILINE)
 
@@ -94,6 +103,8 @@ class Guest:
     ready: bool = False  # K3s serving and the node Ready, as a step last saw it
     cordoned: bool = False  # by a netstab drain, until its ready step uncordons it
     node_password: str | None = None  # /etc/rancher/node/password: written by the first install on this VM
+    authorized: set[str] = field(default_factory=set)  # the login user's authorized_keys
+    managed: set[str] = field(default_factory=set)  # the keys netstab's keys step installed
 
     @property
     def address(self) -> str | None:
@@ -115,9 +126,11 @@ class World:
     objects: dict[str, set[str]] = field(default_factory=dict)  # cluster -> Kubernetes objects created in it
     restarts: list[Restart] = field(default_factory=list)  # the last run's node restarts
     node_passwords: dict[tuple[str, str], str] = field(default_factory=dict)  # (cluster, node) -> the password it first joined with
+    stamps: dict[str, str] = field(default_factory=dict)  # files on the Proxmox host: the restart key each node came back with
+    drained: list[str] = field(default_factory=list)  # the nodes the last run cordoned and drained
 
     def run(self, steps: Plan | list[Step]) -> World:
-        self.errors, self.ran, self.restarts = [], [], []
+        self.errors, self.ran, self.restarts, self.drained = [], [], [], []
         for step in steps.steps if isinstance(steps, Plan) else steps:
             handler = {SNIPPET: self._file, DOWNLOAD: self._file, VM: self._vm, COMMAND: self._command,
                        K8S_PROVIDER: self._k8s_provider, DYNAMIC: self._dynamic}.get(step.res.type)
@@ -188,6 +201,7 @@ class World:
             written = config.get("write_files", [])
             guest.serves = frozenset(PurePosixPath(f["path"]).stem for f in written if f["path"].startswith(MIRROR_CONFIG_DIR + "/"))
             guest.host_key = config.get("ssh_keys", {}).get("ed25519_public") or f"generated for instance {guest.instances}"
+            guest.authorized |= {k for user in config.get("users", []) if isinstance(user, dict) for k in user.get("ssh_authorized_keys", [])}
 
     # ---------------------------------------------------------------- commands
 
@@ -199,11 +213,18 @@ class World:
         body = script_of(step.script)
         self.ran.append(f"{step.op} {step.name} on {host}")
         if host == self.proxmox_host:
+            kept = STAMP_CHECK.search(body)
+            if kept and self.stamps.get(kept.group(1)) == kept.group(2):
+                return  # the node came back with this restart key: nothing to drain
             target = re.search(r"qm guest exec (\d+)", body)
             if target and "qm status" in body and not any(g.vm_id == int(target.group(1)) for g in self.guests.values()):
                 return  # the step says the VM is absent and stops
             if target:
+                errors = len(self.errors)
                 self._in_guest(step, int(target.group(1)), heredoc(body, "NETSTAB_GUEST"))
+                keep = STAMP_KEEP.search(body)
+                if keep and len(self.errors) == errors:
+                    self.stamps[keep.group(2)] = keep.group(1)
             return
         if MEASURE_SCHEMA in body:
             return  # the path MTU measured from the gateway: read-only
@@ -218,6 +239,8 @@ class World:
             self.errors.append(f"{step}: {host} presents {guest.host_key!r}, the step pins {pinned!r}")
         elif not self.reachable:
             self.errors.append(f"{step}: dials {host}: the cluster is unreachable")
+        elif KEY_PAIRS.get(str(unwrap(unwrap(inputs["connection"]).get("privateKey")))) not in (guest.authorized | {None}):
+            self.errors.append(f"{step}: {guest.name} refuses the key the step logs in with (not in authorized_keys)")
         else:
             self._on_guest(step, guest, body, str(unwrap(inputs.get("stdin", ""))))
 
@@ -228,6 +251,13 @@ class World:
             return
         if "netplan apply" in body:
             guest.network = yaml.safe_load(heredoc(body, "NETSTAB_NETPLAN"))["network"]["ethernets"]["eth0"]
+            return
+        if AUTHORIZED_KEYS.search(body):
+            wanted_line = WANTED_KEYS.search(body)
+            assert wanted_line, f"{step}: an authorized keys step without its keys"
+            wanted = set(shlex.split(wanted_line.group(1)))
+            guest.authorized = (guest.authorized - (guest.managed - wanted)) | wanted
+            guest.managed = wanted
             return
         kube = KUBE_STEP.search(body)
         if kube:
@@ -320,6 +350,7 @@ class World:
         if action == "drain":
             if server.service == "k3s" and node is not None and node.cluster == server.cluster and self._api(step):
                 node.cordoned = True
+                self.drained.append(node.name)
             return
         if node is None or node.service is None or node.cluster != server.cluster or server.service != "k3s":
             self.errors.append(f"{step}: {name} never becomes Ready in the cluster of {server.name}")

@@ -173,3 +173,42 @@ def test_the_proxmox_wrapper_says_so_when_the_server_vm_does_not_exist(tmp_path)
                           env={"PATH": f"{bin_dir}:/usr/bin:/bin", "QM_LOG": str(tmp_path / "qm.log")})
     assert done.returncode == 0 and "netstab: the server VM 2711 does not exist: nothing to drain on worker1" in done.stdout
     assert (tmp_path / "qm.log").read_text().splitlines() == ["status 2711"], "no guest exec into a VM that is not there"
+
+
+QM = """#!/bin/sh
+echo "$*" >> "$STATE/qm.log"
+[ "$1" = status ] && exit 0
+cat > /dev/null
+printf '{"exited": 1, "exitcode": %s, "out-data": "inside\\\\n", "err-data": ""}' "$(cat "$STATE/exitcode" 2>/dev/null || echo 0)"
+"""
+
+
+def proxmox_run(tmp_path: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """A Proxmox-side rolling step against a stand-in qm; netstab's state folder under tmp_path."""
+    from components.render.shell import STATE_DIR
+
+    bin_dir = tmp_path / "pbin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "qm").write_text(QM)
+    (bin_dir / "qm").chmod(0o755)
+    script = script.replace(STATE_DIR, str(tmp_path / "netstab"))
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "STATE": str(tmp_path)})
+
+
+def test_the_drain_runs_only_until_the_node_came_back_with_its_restart_key(tmp_path, homelab):
+    """A rotated SSH key updates the drain step too (its connection changed): it must not drain then."""
+    from components.render.rolling import rolling_steps
+
+    steps = rolling_steps(homelab, homelab.nodes[1])
+    first = proxmox_run(tmp_path, steps.drain_update)
+    assert first.returncode == 0 and "guest exec 2711" in (tmp_path / "qm.log").read_text(), first.stderr
+    (tmp_path / "exitcode").write_text("1")
+    failed = proxmox_run(tmp_path, steps.ready)
+    assert failed.returncode == 1 and not (tmp_path / "netstab").exists(), "a node that is not back keeps no key: the next up drains again"
+    (tmp_path / "exitcode").write_text("0")
+    assert proxmox_run(tmp_path, steps.ready).returncode == 0
+    (tmp_path / "qm.log").unlink()
+    again = proxmox_run(tmp_path, steps.drain_update)
+    assert again.returncode == 0 and "came back with this restart key: nothing to drain" in again.stdout
+    assert not (tmp_path / "qm.log").exists(), "nothing dialed"
