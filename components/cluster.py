@@ -76,6 +76,12 @@ class K3sCluster(pulumi.ComponentResource):
                 )
                 args.rolling.back(node_name, back)
                 backs.append(back)
+                if node_name != cfg.server.name:
+                    # when the node leaves the config: drained and its Node object deleted before its VM goes
+                    # (deletes run dependents first); not when the server goes too (destroy, a new cluster)
+                    remote.run(f"{name}-{node_name}-member", args.proxmox, as_root(art.nodes[node_name].rolling.member, px_user),
+                               pulumi.ResourceOptions(parent=self, depends_on=[installs[node_name]]),
+                               delete=as_root(art.nodes[node_name].rolling.remove, px_user), on=args.vms[cfg.server.name])
         server_conn = args.connections[cfg.server.name]
         server_vm = args.vms[cfg.server.name]
         # re-check readiness whenever any node is rebuilt or any install changes

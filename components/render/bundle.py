@@ -254,6 +254,8 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
         files[f"nodes/{name}/drain.sh"] = node.rolling.drain_update
         files[f"nodes/{name}/ready.sh"] = node.rolling.ready
         files[f"nodes/{name}/authorized-keys.sh"] = node.authorized_keys
+        files[f"nodes/{name}/member.sh"] = node.rolling.member
+        files[f"nodes/{name}/remove.sh"] = node.rolling.remove
     files["k3s/cloud-init-wait.sh"] = cluster.cloud_init_wait
     files["k3s/nodes-ready.sh"] = cluster.nodes_ready
     files["k3s/fetch-kubeconfig.sh"] = cluster.fetch_kubeconfig

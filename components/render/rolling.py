@@ -34,14 +34,15 @@ API_WAIT_S = 300  # a restarting server's API: how long a step waits for it to a
 POLL_S = 5
 
 
-def restart_key(node: NodeConfig, px: ProxmoxConfig, order: tuple[str, ...], servers: int) -> str:
-    """The comment both steps carry: what a change of restarts the node, and where it comes in the roll."""
-    place = f"{order.index(node.name) + 1} of {len(order)}"
+def restart_key(node: NodeConfig, px: ProxmoxConfig, servers: int) -> str:
+    """The comment both steps carry: what a change of restarts the node (its first line, which the
+    restart stamp hashes), and what that means. No position in the roll: removing or adding a node
+    must not touch the other nodes' steps (the order is servers first, then agents in config order)."""
     gap = ""
     if node.role == "server" and servers == 1:
         gap = "; with one server the Kubernetes API is down while it restarts (workloads on agents keep running)"
     return (f"# netstab restart key of {node.name}: cores={node.cores} memory={node.memory_mb} datastore={px.vm_datastore} "
-            f"vmId={node.vm_id}\n# a change of it restarts {node.name} alone, {place} (servers first){gap}\n")
+            f"vmId={node.vm_id}\n# a change of it restarts {node.name} alone, servers first, each back and Ready before the next{gap}\n")
 
 
 def _kubectl_api(wait_s: int) -> str:
@@ -98,6 +99,19 @@ exit 1
 """
 
 
+def remove_script(node: NodeConfig, timeout_s: int = DRAIN_TIMEOUT_S, api_wait_s: int = API_WAIT_S) -> str:
+    """Inside the server VM, when `node` leaves the config: drain it, then delete its Node object, so it
+    does not stay NotReady forever; its VM is deleted after this (it depends on the node's steps)."""
+    drain = drain_script(node, timeout_s, api_wait_s).replace(f"# netstab drain node {node.name}\n", f"# netstab remove node {node.name}\n")
+    body, tail = drain.rsplit('  echo "netstab: ' + node.name + ' cordoned and drained"\n  exit 0\n', 1)
+    name = shlex.quote(node.name)
+    removed = f"""  kubectl delete node {name} --wait=false >/dev/null
+  echo "netstab: {node.name} drained and its Node object deleted; its VM goes next"
+  exit 0
+"""
+    return body + removed + tail.replace("nothing was restarted", "nothing was deleted")
+
+
 def ready_script(node: NodeConfig, timeout_s: int, api_wait_s: int = API_WAIT_S) -> str:
     """Inside the server VM: wait until the API answers and `node` is Ready, then undo netstab's cordon."""
     name = shlex.quote(node.name)
@@ -132,7 +146,7 @@ def _stamp(node: NodeConfig, key: str) -> tuple[str, str]:
     The drain step also updates when only its connection changed (a rotated SSH key): it drains only
     when the key differs from the one kept, which the ready step writes once the node is back (so a
     failed restart drains again on the next up)."""
-    return f"{STATE_DIR}/restart-key-{node.vm_id}", hashlib.sha256(key.encode()).hexdigest()[:16]
+    return f"{STATE_DIR}/restart-key-{node.vm_id}", hashlib.sha256(key.splitlines()[0].encode()).hexdigest()[:16]
 
 
 def drain_step(node: NodeConfig, px: ProxmoxConfig, server_vm_id: int, key: str) -> tuple[str, str]:
@@ -165,6 +179,8 @@ class RollingSteps:
     drain_create: str
     drain_update: str
     ready: str
+    member: str  # on create: nothing; its delete (the node left the config): drain, delete the Node object
+    remove: str
 
 
 def rolling_order(config: StackConfig) -> tuple[str, ...]:
@@ -174,6 +190,9 @@ def rolling_order(config: StackConfig) -> tuple[str, ...]:
 
 def rolling_steps(config: StackConfig, node: NodeConfig) -> RollingSteps:
     servers = sum(n.role == "server" for n in config.nodes)
-    key = restart_key(node, config.proxmox, rolling_order(config), servers)
+    key = restart_key(node, config.proxmox, servers)
     create, update = drain_step(node, config.proxmox, config.server.vm_id, key)
-    return RollingSteps(create, update, ready_step(node, config.server.vm_id, key, config.k3s.ready_timeout_s))
+    member = f"#!/bin/sh\necho \"netstab: {node.name} is a member of the cluster; leaving the config drains it and deletes its Node object\"\n"
+    remove = via_guest_agent(config.server.vm_id, remove_script(node), timeout_s=DRAIN_TIMEOUT_S + API_WAIT_S + 60,
+                             absent_ok=f"the server VM {config.server.vm_id} does not exist: no Node object to delete for {node.name}")
+    return RollingSteps(create, update, ready_step(node, config.server.vm_id, key, config.k3s.ready_timeout_s), member, remove)

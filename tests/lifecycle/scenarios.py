@@ -80,6 +80,7 @@ CHANGES = (
     Change("image-new-name", "image URL, new file name", _section("image", url=NEW_IMAGE)),
     Change("template", "template VM (`image.templateVmId`)", _template(9001), base=_template(9000)),
     Change("vm-id", "an agent's `vmId`", _node(1, vmId=2725)),
+    Change("remove-node", "an agent removed (`nodes[]`)", lambda raw: raw["nodes"].pop(2)),
     Change("rename-same-vm-id", "a node renamed, same `vmId`", _node(2, name="worker3")),
     Change("server-swap", "another node made the server", _swap_roles),
     Change("cores-memory", "cores / memory of a node", _node(1, cores=8, memoryMb=16384)),

@@ -34,6 +34,7 @@ ROLES = (
     (r"-k3s$", "K3s install"),
     (r"^k3s-nodes-ready$", "nodes Ready"),
     (r"-ready$", "Ready again"),
+    (r"-member$", "cluster member"),
     (r"^k3s-kubeconfig$", "kubeconfig"),
     (r"^gateway-measure$", "path MTU measurement"),
     (r"^gateway-rules$", "gateway rules"),

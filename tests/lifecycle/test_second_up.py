@@ -568,3 +568,27 @@ def test_without_the_restart_key_stamp_a_key_rotation_would_drain_every_node():
     second = second_up("ssh-key")
     old_way = run_plans(*(rewired(r, lambda n: n.endswith("-drain"), inputs=unstamped) for r in (second.old, second.new)))
     assert old_way.after.drained == ["cp1", "worker1", "worker2"]
+
+
+# ---------------------------------------------------------------- a node removed
+
+
+def test_a_removed_agent_is_drained_and_its_node_object_deleted_before_its_vm_goes():
+    second = second_up("remove-node")
+    assert second.after.errors == []
+    member, vm = second.up.index("k3s-worker2-member", "delete"), second.up.index("nodes-worker2-vm", "delete")
+    assert member < vm and not second.up.of("k3s-worker2-member")[0].skipped
+    assert "# netstab remove node worker2" in second.up.of("k3s-worker2-member")[0].script
+    assert ("cluster 1", "worker2") not in second.after.node_objects
+
+
+def test_without_the_member_step_the_removed_node_stays_notready_forever():
+    second = second_up("remove-node")
+    old_way = run_plans(without(second.old, "-member"), without(second.new, "-member"))
+    assert "worker2's Node object stays NotReady forever (its VM is gone)" in old_way.after.errors
+
+
+def test_destroy_skips_the_member_steps_with_the_server_vm():
+    recording = second_up("mtu").old
+    _, ran, errors = unreachable_destroy(recording)
+    assert errors == [] and not [r for r in ran if "-member" in r]

@@ -67,7 +67,7 @@ AUTHORIZED_KEYS = re.compile(r"^# netstab authorized keys of \S+$", re.MULTILINE
 WANTED_KEYS = re.compile(r"^printf '%s\\n' (.*) > \"\$work/wanted\"$", re.MULTILINE)
 STAMP_CHECK = re.compile(r'^if \[ "\$\(cat (\S+) 2>/dev/null\)" = (\w+) \]; then$', re.MULTILINE)
 STAMP_KEEP = re.compile(r"printf '%s\\n' (\w+) > (\S+)$", re.MULTILINE)
-KUBE_STEP = re.compile(r"^# netstab (drain|ready) node (\S+)$", re.MULTILINE)
+KUBE_STEP = re.compile(r"^# netstab (drain|ready|remove) node (\S+)$", re.MULTILINE)
 NODES_READY = re.compile(r"^  for node in (.*); do$", re.MULTILINE)
 
 
@@ -128,6 +128,7 @@ class World:
     node_passwords: dict[tuple[str, str], str] = field(default_factory=dict)  # (cluster, node) -> the password it first joined with
     stamps: dict[str, str] = field(default_factory=dict)  # files on the Proxmox host: the restart key each node came back with
     drained: list[str] = field(default_factory=list)  # the nodes the last run cordoned and drained
+    node_objects: set[tuple[str, str]] = field(default_factory=set)  # (cluster, node): the Node objects the API holds
 
     def run(self, steps: Plan | list[Step]) -> World:
         self.errors, self.ran, self.restarts, self.drained = [], [], [], []
@@ -311,6 +312,7 @@ class World:
         if guest.node_password is None:  # the script writes it once per VM, from the host key (or, before issue 22, the token)
             guest.node_password = f"from host key {guest.host_key}" if "ssh_host_ed25519_key" in body else f"from token {stdin}"
         assert guest.cluster is not None
+        self.node_objects.add((guest.cluster, guest.name))
         held = self.node_passwords.setdefault((guest.cluster, guest.name), guest.node_password)
         if held != guest.node_password:
             self.errors.append(f"{step}: the server refuses {guest.name}: its node password is not the one the cluster holds for it")
@@ -347,6 +349,13 @@ class World:
     def _kube_step(self, step: Step, server: Guest, action: str, name: str) -> None:
         """A step that runs kubectl on the server through the guest agent: drain a node, or wait for it and uncordon."""
         node = next((g for g in self.guests.values() if g.name == name), None)
+        if action == "remove":
+            if server.service == "k3s" and self._api(step):
+                self.node_objects.discard((str(server.cluster), name))
+                self.node_passwords.pop((str(server.cluster), name), None)
+                if node is None:
+                    self.errors.append(f"{step}: {name}'s VM went before its Node object was drained and deleted")
+            return
         if action == "drain":
             if server.service == "k3s" and node is not None and node.cluster == server.cluster and self._api(step):
                 node.cordoned = True
@@ -391,6 +400,10 @@ class World:
             elif server is None or guest.cluster != server.cluster:
                 self.errors.append(f"{name} is not in the cluster of the server")
         self.errors += [f"{g.name} is left cordoned" for g in self.guests.values() if g.cordoned]
+        configured = {vm.inputs["name"] for vm in recording.of_type(VM)}
+        if server is not None:
+            self.errors += [f"{name}'s Node object stays NotReady forever (its VM is gone)" for cluster, name in sorted(self.node_objects)
+                            if cluster == server.cluster and name not in configured]
         wanted = {r.name for r in recording.resources if r.type.startswith("kubernetes:") and r.custom}
         held = self.objects.get(server.cluster, set()) if server and server.cluster else set()
         if wanted - held:

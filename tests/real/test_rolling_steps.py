@@ -13,7 +13,7 @@ import pytest
 
 from components.config import parse_config
 from components.render.guest import via_guest_agent
-from components.render.rolling import CORDONED_BY, DRAIN_TIMEOUT_S, drain_script, ready_script
+from components.render.rolling import CORDONED_BY, DRAIN_TIMEOUT_S, drain_script, ready_script, remove_script
 
 KUBECTL = r'''
 import json, os, sys
@@ -43,6 +43,7 @@ if args[0] == "annotate":
     if key.endswith("-"): os.path.exists(path("annotation")) and os.remove(path("annotation"))
     else: write("annotation", key.split("=", 1)[1])
     sys.exit(0)
+if args[:2] == ["delete", "node"]: os.remove(path("node")); sys.exit(0)
 if args[0] == "cordon": write("cordoned", ""); sys.exit(0)
 if args[0] == "uncordon": has("cordoned") and os.remove(path("cordoned")); sys.exit(0)
 if args[0] == "drain":
@@ -212,3 +213,21 @@ def test_the_drain_runs_only_until_the_node_came_back_with_its_restart_key(tmp_p
     again = proxmox_run(tmp_path, steps.drain_update)
     assert again.returncode == 0 and "came back with this restart key: nothing to drain" in again.stdout
     assert not (tmp_path / "qm.log").exists(), "nothing dialed"
+
+
+def test_a_removed_node_is_drained_then_its_node_object_deleted(node, kube):
+    _, state = kube
+    done = run(remove_script(node), kube)
+    assert done.returncode == 0 and "worker1 drained and its Node object deleted" in done.stdout, done.stderr
+    assert not (state / "node").exists()
+    assert calls(state).index(f"drain worker1 --ignore-daemonsets --delete-emptydir-data --timeout={DRAIN_TIMEOUT_S}s") < \
+        calls(state).index("delete node worker1 --wait=false")
+
+
+def test_a_removal_a_budget_blocks_deletes_nothing_and_says_which_pods(node, kube):
+    _, state = kube
+    (state / "pdb").write_text("")
+    (state / "pods").write_text("apps/web-0 StatefulSet\n")
+    done = run(remove_script(node), kube)
+    assert done.returncode == 1 and "these pods blocked it: apps/web-0." in done.stderr and "nothing was deleted" in done.stderr
+    assert (state / "node").exists() and not (state / "cordoned").exists()
