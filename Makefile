@@ -5,8 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= homelab
 SCENARIO ?= default
-# Debian packages the probes, the lab and the real-ring tests start for real (tcpdump: to watch the lab by hand).
-LAB_PACKAGES := nftables iptables iproute2 docker-registry openssl skopeo tcpdump curl iputils-tracepath iputils-ping
+# Debian packages the probes, the lab and the real-ring tests start for real (tcpdump: to watch the lab by hand;
+# cloud-guest-utils, e2fsprogs, fdisk: the disk step's growpart and resize2fs on a loop device).
+LAB_PACKAGES := nftables iptables iproute2 docker-registry openssl skopeo tcpdump curl iputils-tracepath iputils-ping cloud-guest-utils e2fsprogs fdisk
 
 .PHONY: venv deps render schema test lint typecheck pytest lab bench clean
 

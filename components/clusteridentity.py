@@ -3,8 +3,8 @@ Proxmox vmId) and refuses, in `pulumi preview`, a change that no `pulumi up` can
 
 It refuses from the stack's previous state: the engine hands its Check the inputs it recorded on
 the last `up` (`olds`) beside this run's (`news`), so the refusal needs no cluster and no Proxmox.
-It is registered before anything else and every VM waits for it, so a refused change touches
-nothing (`pulumi up` previews first; with `--skip-preview` nothing waits on it is started either).
+The Proxmox provider depends on it, so nothing on Proxmox is touched before its check (`pulumi up`
+previews first; with `--skip-preview`, no VM, snippet or image is touched either).
 
 Refused (docs/lifecycle.md):
 - a node whose K3s role changes (a server that would become an agent, or the reverse): the agent

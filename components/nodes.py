@@ -139,4 +139,8 @@ class ClusterNodes(pulumi.ComponentResource):
                               on=vm.vm)
             self.booted[node.name] = remote.run(f"{name}-{node.name}-cloud-init", conn, as_root(art.cloud_init_wait),
                                                 pulumi.ResourceOptions(parent=self, depends_on=[keys]), on=vm.vm)
+            # a grown disk reaches the root filesystem now, not at the next boot (through the guest agent)
+            remote.run(f"{name}-{node.name}-disk", proxmox_connection(cfg.proxmox, args.ssh_private_key),
+                       as_root(texts.grow_root, cfg.proxmox.ssh_user), pulumi.ResourceOptions(parent=self, depends_on=[self.booted[node.name]]),
+                       on=vm.vm)
         self.register_outputs({"vm_ids": {n: vm.vm_id for n, vm in self.vms.items()}})

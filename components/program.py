@@ -32,7 +32,7 @@ class Program:
     validation: NetworkValidation | None
 
 
-def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
+def proxmox_provider(config: StackConfig, secrets: Secrets, after: pulumi.Resource | None = None) -> proxmox.Provider:
     px = config.proxmox
     host = urlparse(px.endpoint).hostname or px.endpoint
     return proxmox.Provider(
@@ -46,6 +46,7 @@ def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
             private_key=secrets.ssh_private_key,
             nodes=[proxmox.ProviderSshNodeArgs(name=px.node, address=host)],
         ),
+        opts=pulumi.ResourceOptions(depends_on=[after] if after is not None else None),
     )
 
 
@@ -87,7 +88,7 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
     artifacts = artifacts or render_artifacts(config, agent_source(), pulumi.get_stack())
     # First: a change no up can carry out (a role swap, a vmId passed to another name) fails the preview here.
     identity = ClusterIdentity("cluster-identity", config)
-    provider = proxmox_provider(config, secrets)
+    provider = proxmox_provider(config, secrets, after=identity)  # nothing on Proxmox before the identity's check
     with_provider = pulumi.ResourceOptions(providers=[provider])
     image = boot_image(config, provider)
 

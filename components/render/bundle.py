@@ -18,6 +18,7 @@ from components.config import NetworkConfig, NodeConfig, StackConfig
 from components.render import cloudinit, guest, k3s, validation
 from components.render import mirror as mirror_render
 from components.render import secrets as secrets_render
+from components.render.disk import grow_root_script
 from components.render.gateway import ACTIONS, GatewayRules, gateway_script
 from components.render.gateway_measure import measure_script
 from components.render.manual import manual
@@ -41,6 +42,7 @@ class NodeArtifacts:
     k3s_install: str
     rolling: RollingSteps  # drain before a restart, ready (and uncordon) after: render/rolling.py
     authorized_keys: str  # on the Proxmox host: the login user's keys kept to ssh.publicKeys (render/sshkeys.py)
+    grow_root: str  # on the Proxmox host: the root partition and filesystem grown to the disk (render/disk.py)
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ def render_cluster(config: StackConfig) -> ClusterArtifacts:
             rolling=rolling_steps(config, node),
             authorized_keys=guest.via_guest_agent(node.vm_id, authorized_keys_script(config.ssh.user, config.ssh.public_keys),
                                                   timeout_s=USER_WAIT_S + 60),
+            grow_root=guest.via_guest_agent(node.vm_id, grow_root_script(node.name, node.disk_gb)),
         )
         for node in config.nodes
     }
@@ -255,6 +258,7 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
         files[f"nodes/{name}/ready.sh"] = node.rolling.ready
         files[f"nodes/{name}/authorized-keys.sh"] = node.authorized_keys
         files[f"nodes/{name}/member.sh"] = node.rolling.member
+        files[f"nodes/{name}/grow-root.sh"] = node.grow_root
         files[f"nodes/{name}/remove.sh"] = node.rolling.remove
     files["k3s/cloud-init-wait.sh"] = cluster.cloud_init_wait
     files["k3s/nodes-ready.sh"] = cluster.nodes_ready

@@ -30,6 +30,7 @@ ROLES = (
     (r"-cloud-init$", "cloud-init wait"),
     (r"-network$", "node guest network"),
     (r"-ssh-keys$", "authorized keys"),
+    (r"^nodes-.*-disk$", "root filesystem grown"),
     (r"^registries-", "registries.yaml"),
     (r"-k3s$", "K3s install"),
     (r"^k3s-nodes-ready$", "nodes Ready"),

@@ -465,7 +465,7 @@ def test_the_first_up_pays_for_the_serial_chain_and_docs_say_how_much():
     assert f"about {chained // 60} minutes instead of {parallel // 60}" in doc
 
 
-FIRST_UP_S = {"parallel": 520, "chained": 1078}  # nominal seconds (tests/lifecycle/duration.py)
+FIRST_UP_S = {"parallel": 522, "chained": 1080}  # nominal seconds (tests/lifecycle/duration.py)
 
 
 # ---------------------------------------------------------------- fresh evidence after a failed gate
@@ -592,3 +592,20 @@ def test_destroy_skips_the_member_steps_with_the_server_vm():
     recording = second_up("mtu").old
     _, ran, errors = unreachable_destroy(recording)
     assert errors == [] and not [r for r in ran if "-member" in r]
+
+
+# ---------------------------------------------------------------- a disk grown
+
+
+def test_a_grown_disk_reaches_the_filesystem_in_the_same_up_without_a_reboot():
+    second = second_up("disk")
+    assert second.after.errors == [] and second.after.restarts == []
+    assert second.up.ops("nodes-worker1-disk") == ["update"]
+    assert second.up.index("nodes-worker1-disk", "update") > second.up.index("nodes-worker1-vm", "update")
+    assert (second.after.guest("worker1").disk_gb, second.after.guest("worker1").fs_gb) == (80, 80)
+
+
+def test_without_the_disk_step_the_filesystem_waits_for_the_next_boot():
+    second = second_up("disk")
+    old_way = run_plans(without(second.old, "-disk"), without(second.new, "-disk"))
+    assert "worker1's root filesystem is 60 GB on its 80 GB disk until its next boot" in old_way.after.errors

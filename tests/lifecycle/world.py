@@ -63,6 +63,7 @@ HOMELAB_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHomelabReplaceWithYou
 ROTATED_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\ndummy-ssh-KEY-rotated-44e1\n-----END OPENSSH PRIVATE KEY-----"
 ROTATED_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRotatedKeyOfTheLifecycleRingOfNetstab0000 ops@homelab"
 KEY_PAIRS = {DUMMY_SECRETS["sshPrivateKey"]: HOMELAB_PUBLIC_KEY, ROTATED_PRIVATE_KEY: ROTATED_PUBLIC_KEY}
+GROW_ROOT = re.compile(r"^# netstab grow the root filesystem of ", re.MULTILINE)
 AUTHORIZED_KEYS = re.compile(r"^# netstab authorized keys of \S+$", re.MULTILINE)
 WANTED_KEYS = re.compile(r"^printf '%s\\n' (.*) > \"\$work/wanted\"$", re.MULTILINE)
 STAMP_CHECK = re.compile(r'^if \[ "\$\(cat (\S+) 2>/dev/null\)" = (\w+) \]; then$', re.MULTILINE)
@@ -105,6 +106,8 @@ class Guest:
     node_password: str | None = None  # /etc/rancher/node/password: written by the first install on this VM
     authorized: set[str] = field(default_factory=set)  # the login user's authorized_keys
     managed: set[str] = field(default_factory=set)  # the keys netstab's keys step installed
+    disk_gb: int = 0  # its disk, as Proxmox sized it
+    fs_gb: int = 0  # its root filesystem (grown to the disk by cloud-init's growpart at every boot, or the disk step)
 
     @property
     def address(self) -> str | None:
@@ -171,7 +174,8 @@ class World:
                 return
             init = inputs["initialization"]
             image = next((d["fileId"] for d in inputs["disks"] if d.get("fileId")), None)
-            guest = Guest(inputs["name"], vm_id, int(inputs["networkDevices"][0]["mtu"]), (init["userDataFileId"], init["networkDataFileId"]), image)
+            guest = Guest(inputs["name"], vm_id, int(inputs["networkDevices"][0]["mtu"]), (init["userDataFileId"], init["networkDataFileId"]), image,
+                          disk_gb=int(inputs["disks"][0]["size"]))
             self.guests[step.res.urn] = guest
             if image is not None and image not in self.files:
                 self.errors.append(f"{step}: VM {vm_id} cannot import its disk, {image} is gone")
@@ -181,6 +185,7 @@ class World:
             assert step.old is not None
             guest = self.guests[step.res.urn]
             guest.nic_mtu = int(inputs["networkDevices"][0]["mtu"])  # hot-plugged [§1.3]
+            guest.disk_gb = int(inputs["disks"][0]["size"])  # grown in place, no reboot [§1.1]
             if any(restarts(p) for p in changed_paths(step.old.inputs, inputs)):
                 if guest.service:
                     guest.ready = False
@@ -193,6 +198,7 @@ class World:
             self.errors.append(f"{why}: VM {guest.vm_id} cannot start, {', '.join(missing)} is gone")
             guest.network = None
             return
+        guest.fs_gb = guest.disk_gb  # cloud-init's growpart runs at every boot
         user, network = guest.snippets
         instance = self.files[user] + self.files[network]
         if instance != guest.instance:  # a new cloud-init instance: network applied, host key installed or made
@@ -252,6 +258,9 @@ class World:
             return
         if "netplan apply" in body:
             guest.network = yaml.safe_load(heredoc(body, "NETSTAB_NETPLAN"))["network"]["ethernets"]["eth0"]
+            return
+        if GROW_ROOT.search(body):
+            guest.fs_gb = guest.disk_gb
             return
         if AUTHORIZED_KEYS.search(body):
             wanted_line = WANTED_KEYS.search(body)
@@ -400,6 +409,8 @@ class World:
             elif server is None or guest.cluster != server.cluster:
                 self.errors.append(f"{name} is not in the cluster of the server")
         self.errors += [f"{g.name} is left cordoned" for g in self.guests.values() if g.cordoned]
+        self.errors += [f"{g.name}'s root filesystem is {g.fs_gb} GB on its {g.disk_gb} GB disk until its next boot"
+                        for g in self.guests.values() if g.fs_gb != g.disk_gb]
         configured = {vm.inputs["name"] for vm in recording.of_type(VM)}
         if server is not None:
             self.errors += [f"{name}'s Node object stays NotReady forever (its VM is gone)" for cluster, name in sorted(self.node_objects)

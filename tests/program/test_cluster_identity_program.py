@@ -1,15 +1,18 @@
-"""The cluster identity is the first resource the program registers, and every cluster VM waits for it:
-a change it refuses touches nothing, even with `pulumi up --skip-preview`."""
+"""Everything on Proxmox waits for the cluster identity (through the Proxmox provider): a change it
+refuses touches no VM, snippet or image, even with `pulumi up --skip-preview`."""
 
 from __future__ import annotations
 
-from tests.conftest import DYNAMIC, VM
+from tests.conftest import DOWNLOAD, DYNAMIC, SNIPPET, VM
 
 
-def test_the_identity_is_registered_first_and_every_cluster_vm_waits_for_it(homelab_run):
-    custom = [r for r in homelab_run.resources if r.custom]
+def test_everything_on_proxmox_waits_for_the_identity(homelab_run):
     identity = homelab_run.named("cluster-identity")
-    assert custom[0] is identity and identity.type == DYNAMIC
+    assert identity.type == DYNAMIC and identity.dependencies == []
+    provider = homelab_run.named("proxmox")
+    assert identity.urn in provider.dependencies
+    for res in (*homelab_run.of_type(VM), *homelab_run.of_type(SNIPPET), *homelab_run.of_type(DOWNLOAD)):
+        assert res.provider.startswith(provider.urn), res.urn
     assert identity.inputs["nodes"] == {"cp1": {"role": "server", "vmId": 2711}, "worker1": {"role": "agent", "vmId": 2721},
                                         "worker2": {"role": "agent", "vmId": 2722}}
     for vm in homelab_run.of_type(VM):
