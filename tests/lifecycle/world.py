@@ -26,7 +26,13 @@ What each step does here, and why (facts file sections in brackets):
   waits for it (the nodes-Ready check, a node's ready step); a step that needs the API (a drain, a
   Kubernetes object, the cluster or secret gate) while the server is down is an error: bpg waits for
   the VM to run, not for K3s [§1.2]. Every restart is recorded with the step that saw it back, so
-  `restarted_at_once` can read from the dependency graph how many nodes may be down together.
+  `restarted_at_once` can read from the dependency graph how many nodes may be down together;
+- through the server's guest agent: a drain cordons a node (unless the Proxmox host keeps the restart
+  key it came back with), a ready step sees it back and uncordons it, a member step's delete removes
+  its Node object; a node's password is written once per VM and must match the one its cluster
+  holds; the authorized keys step sets the login user's keys (cloud-init only adds them, at a new
+  instance) and every SSH step needs its login key there; the disk step grows the root filesystem
+  to the disk (cloud-init does it at every boot).
 """
 
 from __future__ import annotations
