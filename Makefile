@@ -7,8 +7,10 @@ STACK ?= homelab
 SCENARIO ?= default
 # Debian packages the probes, the lab and the real-ring tests start for real (tcpdump: to watch the lab by hand;
 # cloud-init and netplan.io: their schema check and netplan generate read every rendered user-data and network-config;
-# chromium: the test that opens report.html as a person would).
-LAB_PACKAGES := nftables iptables iproute2 docker-registry openssl skopeo tcpdump curl iputils-tracepath iputils-ping cloud-init netplan.io chromium
+# chromium: the test that opens report.html as a person would; cloud-guest-utils, e2fsprogs, fdisk: the disk
+# step's growpart and resize2fs on a loop device).
+LAB_PACKAGES := nftables iptables iproute2 docker-registry openssl skopeo tcpdump curl iputils-tracepath iputils-ping cloud-init netplan.io chromium \
+  cloud-guest-utils e2fsprogs fdisk
 # Binaries taken from Debian .debs without installing them (installing `prometheus` would also enable
 # a Prometheus server, `prometheus-blackbox-exporter` its service): unpacked under .cache/.
 TOOLS := .cache

@@ -10,6 +10,7 @@ import pulumi_command as command
 
 from components import remote
 from components.config import StackConfig
+from components.nodes import Rolling
 from components.render.bundle import ClusterArtifacts
 from components.render.k3s import rewrite_kubeconfig
 from components.render.shell import as_root
@@ -28,6 +29,10 @@ class K3sClusterArgs:
     # The hook for files that must be on a node before K3s starts (registries.yaml):
     # node name -> resources that must finish before that node's K3s install runs.
     before_install: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    # one node at a time: after each install, a step on the Proxmox host (this connection) waits
+    # until the node is Ready again and uncordons it; the next node's drain waits for it
+    rolling: Rolling | None = None
+    proxmox: command.remote.ConnectionArgs | None = None
 
 
 class K3sCluster(pulumi.ComponentResource):
@@ -56,11 +61,32 @@ class K3sCluster(pulumi.ComponentResource):
                 follows=[args.vms[cfg.server.name]] if node.role == "agent" else (),
             )
 
+        backs: list[pulumi.Resource] = []
+        if args.rolling is not None:
+            assert args.proxmox is not None, "the ready steps run on the Proxmox host"
+            px_user = cfg.proxmox.ssh_user
+            for node_name in args.rolling.order:
+                back = remote.run(
+                    f"{name}-{node_name}-ready", args.proxmox, as_root(art.nodes[node_name].rolling.ready, px_user),
+                    pulumi.ResourceOptions(parent=self, depends_on=[installs[node_name]]),
+                    update=as_root(art.nodes[node_name].rolling.ready, px_user),
+                    on=args.vms[node_name],
+                    # a rebuilt server is a new cluster: every node is waited for again
+                    follows=[args.vms[cfg.server.name]] if node_name != cfg.server.name else (),
+                )
+                args.rolling.back(node_name, back)
+                backs.append(back)
+                if node_name != cfg.server.name:
+                    # when the node leaves the config: drained and its Node object deleted before its VM goes
+                    # (deletes run dependents first); not when the server goes too (destroy, a new cluster)
+                    remote.run(f"{name}-{node_name}-member", args.proxmox, as_root(art.nodes[node_name].rolling.member, px_user),
+                               pulumi.ResourceOptions(parent=self, depends_on=[installs[node_name]]),
+                               delete=as_root(art.nodes[node_name].rolling.remove, px_user), on=args.vms[cfg.server.name])
         server_conn = args.connections[cfg.server.name]
         server_vm = args.vms[cfg.server.name]
         # re-check readiness whenever any node is rebuilt or any install changes
         ready = remote.run(
-            f"{name}-nodes-ready", server_conn, as_root(art.nodes_ready), pulumi.ResourceOptions(parent=self, depends_on=list(installs.values())),
+            f"{name}-nodes-ready", server_conn, as_root(art.nodes_ready), pulumi.ResourceOptions(parent=self, depends_on=[*installs.values(), *backs]),
             on=server_vm, follows=[vm for n, vm in args.vms.items() if n != cfg.server.name],
             replace_on=[remote.script_hash("".join(art.nodes[n].k3s_install for n in sorted(art.nodes)))],
         )

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import CheckResult
 
-from components.gate import GateProvider, cluster_of, digest
-from components.kubeapi import GateError, KubeApi
+from components.gate import GateProvider, cluster_of, digest, record_failure
+from components.kubeapi import ApiUnreachable, GateError, KubeApi
 from components.kubeconfig import KubeconfigError, parse
 from components.sdkvalues import unwrap
 
@@ -40,6 +41,10 @@ PODS = "/api/v1/pods"
 EVENTS = "/api/v1/events"
 PULL_WAITING = ("ErrImagePull", "ImagePullBackOff")
 PULL_EVENT = re.compile(r'Failed to pull image "([^"]+)"')
+# A server that restarts in a rolling change may still be coming back when the gate reads: a refused or
+# timed-out connection is retried within this bound (TLS and credential errors are not: they do not heal).
+API_WAIT_S = 180
+RETRY_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,20 @@ def read_cluster(api: KubeApi) -> ClusterState:
         pods=api.items(PODS) or [],
         events=api.items(EVENTS) or [],
     )
+
+
+def read_when_up(read: Callable[[], ClusterState], wait_s: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> ClusterState:
+    """`read()`, retried while the API cannot be reached at all, for up to `wait_s`; then its error, saying how long it waited."""
+    deadline = clock() + wait_s
+    while True:
+        try:
+            return read()
+        except ApiUnreachable as exc:
+            left = deadline - clock()
+            if left <= 0:
+                raise ApiUnreachable(f"{exc} (retried for {wait_s:g}s)") from None
+            sleep(min(RETRY_S, left))
 
 
 def _ready(obj: dict[str, Any]) -> tuple[str, str]:
@@ -199,18 +218,37 @@ class ClusterGateProvider(GateProvider):
         return CheckResult(news, [])
 
     def judge(self, props: dict[str, Any]) -> dict[str, Any]:
+        report_dir = props["spec"].get("report_dir")
+        try:
+            outs = self._judge(props)
+        except GateError:
+            if report_dir:
+                record_failure(report_dir)
+            raise
+        if outs["verdict"] == "fail" and report_dir:
+            record_failure(report_dir)
+        return outs
+
+    def _judge(self, props: dict[str, Any]) -> dict[str, Any]:
         try:
             access = parse(str(unwrap(props["kubeconfig"])))
         except KubeconfigError as exc:
             raise GateError(f"{WHO}: {exc}") from None
+        enforce = props["spec"].get("mode", "enforce") == "enforce"
+        checked_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         api = KubeApi(access, WHO)
         try:
-            verdict = judge_cluster(read_cluster(api))
+            verdict = judge_cluster(read_when_up(lambda: read_cluster(api), float(props["spec"].get("api_wait_s", API_WAIT_S))))
+        except GateError as exc:
+            if enforce:
+                raise
+            # warn mode never fails the deploy: what stopped the gate is its (failing) verdict
+            return {"verdict": "fail", "text": f"{WHO}: FAIL\n  {exc}", "findings": [], "pull_failures": {}, "checked_at": checked_at}
         finally:
             api.close()
-        if verdict.verdict == "fail" and props["spec"].get("mode", "enforce") == "enforce":
+        if verdict.verdict == "fail" and enforce:
             raise GateError(verdict.text())
-        return {**verdict.outputs(), "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        return {**verdict.outputs(), "checked_at": checked_at}
 
 
 class ClusterGate(pulumi.dynamic.Resource):

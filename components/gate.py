@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import uuid
+from pathlib import Path
 from typing import Any
 
 from pulumi.dynamic import ConfigureRequest, CreateResult, DiffResult, ResourceProvider, UpdateResult
@@ -20,6 +22,26 @@ from components.sdkvalues import UNKNOWN, unwrap
 def cluster_of(props: dict[str, Any]) -> str:
     """Which cluster a gate reads (a hash of its kubeconfig), for its fingerprint."""
     return hashlib.sha256(str(unwrap(props.get("kubeconfig"))).encode()).hexdigest()
+
+
+# In the report folder: a nonce written by every failed gate run. With `validation.run: on-change`
+# the run id covers it, so the `up` after a failure probes again instead of judging the same
+# output (components/validation.py run_id); a pass leaves it, so the up after that is quiet again.
+FAILURE_MARK = ".last-failure"
+
+
+def record_failure(report_dir: str | Path) -> None:
+    folder = Path(report_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / FAILURE_MARK).write_text(uuid.uuid4().hex + "\n")
+
+
+def last_failure(report_dir: str | Path) -> str:
+    """The nonce of the last failed gate run judged with this report folder, or ""."""
+    try:
+        return (Path(report_dir) / FAILURE_MARK).read_text().strip()
+    except OSError:
+        return ""
 
 
 def digest(*parts: Any) -> str:

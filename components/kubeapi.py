@@ -17,6 +17,10 @@ class GateError(Exception):
     """A failure a person can act on; its text is the whole message shown."""
 
 
+class ApiUnreachable(GateError):
+    """No connection to the API at all (refused, timed out): what a restarting server looks like."""
+
+
 class KubeApi:
     """CA and client key go to private temp files for the life of the client only."""
 
@@ -55,7 +59,7 @@ class KubeApi:
             raise GateError(f"{self.who}: TLS with the Kubernetes API at {self.server} failed: {_reason(exc)}; "
                             "is the kubeconfig's certificate-authority-data from this cluster?") from None
         except requests.exceptions.RequestException as exc:
-            raise GateError(f"{self.who}: cannot reach the Kubernetes API at {self.server}: {_reason(exc)}; "
+            raise ApiUnreachable(f"{self.who}: cannot reach the Kubernetes API at {self.server}: {_reason(exc)}; "
                             "is the cluster up and the server address in the kubeconfig reachable from where `pulumi up` runs?") from None
         if resp.status_code in (401, 403):
             raise GateError(f"{self.who}: the Kubernetes API at {self.server} rejected the kubeconfig's credentials "

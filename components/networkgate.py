@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult
 
-from components.gate import GateProvider, digest
+from components.gate import GateProvider, digest, record_failure
 from components.kubeapi import GateError
 from probes.evidence import EvidenceError
 from probes.gate import RUN_SCHEMA, judge_runs
@@ -75,6 +75,16 @@ class NetworkGateProvider(GateProvider):
         return CheckResult(news, failures)
 
     def judge(self, props: dict[str, Any]) -> dict[str, Any]:
+        try:
+            outs = self._judge(props)
+        except GateError:
+            record_failure(props["spec"]["report_dir"])
+            raise
+        if outs["verdict"] == "fail":
+            record_failure(props["spec"]["report_dir"])
+        return outs
+
+    def _judge(self, props: dict[str, Any]) -> dict[str, Any]:
         spec = props["spec"]
         evidence, notes = parse_runs(props.get("runs") or {})
         try:

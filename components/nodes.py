@@ -8,7 +8,7 @@ between: nodes booted -> files written -> K3s installed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -24,6 +24,30 @@ from components.render.shell import as_root
 from components.vm import BootImage, ProxmoxVm, ProxmoxVmArgs, VmSpec
 
 
+class Rolling:
+    """One node at a time (docs/lifecycle.md): each node's drain waits for the previous node's ready
+    step, in `order` (servers first). The ready steps come later in the program (after the K3s
+    installs), so the waits are deferred outputs the cluster resolves as it declares them."""
+
+    def __init__(self, order: Sequence[str]):
+        self.order = tuple(order)
+        self._waits: dict[str, pulumi.Output[pulumi.Resource]] = {}
+        self._resolve: dict[str, Callable[[pulumi.Output[pulumi.Resource]], None]] = {}
+        for name in self.order[1:]:
+            wait: tuple[pulumi.Output[pulumi.Resource], Callable[[pulumi.Output[pulumi.Resource]], None]] = pulumi.deferred_output()
+            self._waits[name], self._resolve[name] = wait
+
+    def after(self, node: str) -> list[pulumi.Input[pulumi.Resource]]:
+        """What this node's drain waits for: the previous node back, Ready and uncordoned."""
+        return [self._waits[node]] if node in self._waits else []
+
+    def back(self, node: str, ready: pulumi.Resource) -> None:
+        """`ready` saw `node` back: the next node may go."""
+        following = self.order[self.order.index(node) + 1:]
+        if following:
+            self._resolve[following[0]](pulumi.Output.from_input(ready))
+
+
 @dataclass(frozen=True)
 class ClusterNodesArgs:
     config: StackConfig
@@ -32,6 +56,8 @@ class ClusterNodesArgs:
     image: BootImage | None = None
     # What the VMs wait for (the gateway fix): a component's depends_on does not reach its children.
     after: Sequence[pulumi.Resource] = ()
+    # one node at a time: the drain before each VM waits for the previous node (None: no drain steps)
+    rolling: Rolling | None = None
 
 
 def proxmox_connection(px: ProxmoxConfig, private_key: pulumi.Input[str]) -> command.remote.ConnectionArgs:
@@ -92,12 +118,29 @@ class ClusterNodes(pulumi.ComponentResource):
                 network_config=texts.network_config,
                 user_data=texts.user_data,
             )
+            after = list(args.after)
+            if args.rolling is not None:
+                # before the VM changes in a way that restarts it: cordon and drain it (its restart key changed)
+                after.append(remote.run(
+                    f"{name}-{node.name}-drain", proxmox_connection(cfg.proxmox, args.ssh_private_key),
+                    as_root(texts.rolling.drain_create, cfg.proxmox.ssh_user),
+                    pulumi.ResourceOptions(parent=self, depends_on=args.rolling.after(node.name)),
+                    update=as_root(texts.rolling.drain_update, cfg.proxmox.ssh_user),
+                ))
             vm, host_key = keyed_vm(f"{name}-{node.name}", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.image, cfg.image.template_vm_id),
-                                    self, args.after)
+                                    self, after)
             self.vms[node.name] = vm
             network = guest_network(f"{name}-{node.name}-network", vm, texts.guest_network, cfg.proxmox, args.ssh_private_key, self)
             conn = remote.connection(str(node.ip), cfg.ssh.user, args.ssh_private_key, host_key)
             self.connections[node.name] = conn
+            # the login user's keys, through the guest agent (no SSH to the node, with either key), before any step dials it
+            keys = remote.run(f"{name}-{node.name}-ssh-keys", proxmox_connection(cfg.proxmox, args.ssh_private_key),
+                              as_root(texts.authorized_keys, cfg.proxmox.ssh_user), pulumi.ResourceOptions(parent=self, depends_on=[network]),
+                              on=vm.vm)
             self.booted[node.name] = remote.run(f"{name}-{node.name}-cloud-init", conn, as_root(art.cloud_init_wait),
-                                                pulumi.ResourceOptions(parent=self, depends_on=[network]), on=vm.vm)
+                                                pulumi.ResourceOptions(parent=self, depends_on=[keys]), on=vm.vm)
+            # a grown disk reaches the root filesystem now, not at the next boot (through the guest agent)
+            remote.run(f"{name}-{node.name}-disk", proxmox_connection(cfg.proxmox, args.ssh_private_key),
+                       as_root(texts.grow_root, cfg.proxmox.ssh_user), pulumi.ResourceOptions(parent=self, depends_on=[self.booted[node.name]]),
+                       on=vm.vm)
         self.register_outputs({"vm_ids": {n: vm.vm_id for n, vm in self.vms.items()}})

@@ -9,12 +9,13 @@ import pulumi
 import pulumi_proxmoxve as proxmox
 
 from components.cluster import K3sCluster, K3sClusterArgs
+from components.clusteridentity import ClusterIdentity
 from components.config import ConfigError, StackConfig, placeholder_problem, placeholders
 from components.gateway import GatewayFirewall, GatewayFirewallArgs
 from components.mirror import NodeRegistries, NodeRegistriesArgs, RegistryMirror, RegistryMirrorArgs
 from components.monitoring import ContinuousProbes, ContinuousProbesArgs
 from components.mss import mss_from_path_mtu
-from components.nodes import ClusterNodes, ClusterNodesArgs
+from components.nodes import ClusterNodes, ClusterNodesArgs, Rolling, proxmox_connection
 from components.render.bundle import Artifacts, render_artifacts
 from components.secrets import SecretsLayer, SecretsLayerArgs
 from components.stack import Secrets, load_pulumi_config
@@ -32,7 +33,7 @@ class Program:
     validation: NetworkValidation | None
 
 
-def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
+def proxmox_provider(config: StackConfig, secrets: Secrets, after: pulumi.Resource | None = None) -> proxmox.Provider:
     px = config.proxmox
     host = urlparse(px.endpoint).hostname or px.endpoint
     return proxmox.Provider(
@@ -46,6 +47,7 @@ def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
             private_key=secrets.ssh_private_key,
             nodes=[proxmox.ProviderSshNodeArgs(name=px.node, address=host)],
         ),
+        opts=pulumi.ResourceOptions(depends_on=[after] if after is not None else None),
     )
 
 
@@ -94,7 +96,9 @@ def gateway_mss(config: StackConfig, gateway: GatewayFirewall | None) -> pulumi.
 def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = None) -> Program:
     """Declare every resource. `artifacts` is everything rendered from `config`, once (rendered here when not given)."""
     artifacts = artifacts or render_artifacts(config, agent_source(), pulumi.get_stack())
-    provider = proxmox_provider(config, secrets)
+    # First: a change no up can carry out (a role swap, a vmId passed to another name) fails the preview here.
+    identity = ClusterIdentity("cluster-identity", config)
+    provider = proxmox_provider(config, secrets, after=identity)  # nothing on Proxmox before the identity's check
     with_provider = pulumi.ResourceOptions(providers=[provider])
     image = boot_image(config, provider)
 
@@ -111,9 +115,12 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
         pulumi.log.warn(message)
         pulumi.export("gatewayWarning", message)
 
+    # a change that restarts nodes goes one node at a time, servers first (docs/lifecycle.md)
+    rolling = Rolling(artifacts.cluster.order)
     nodes = ClusterNodes(
         "nodes",
-        ClusterNodesArgs(config, artifacts.cluster, secrets.ssh_private_key, image=image, after=[gateway] if gateway else ()),
+        ClusterNodesArgs(config, artifacts.cluster, secrets.ssh_private_key, image=image, after=[identity, *([gateway] if gateway else [])],
+                         rolling=rolling),
         opts=with_provider,
     )
     vms = {n: vm.vm for n, vm in nodes.vms.items()}
@@ -131,7 +138,8 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
     cluster = K3sCluster(
         "k3s",
         K3sClusterArgs(config, artifacts.cluster, nodes.connections, secrets.k3s_token, booted=nodes.booted,
-                       vms=vms, before_install=before_install),
+                       vms=vms, before_install=before_install, rolling=rolling,
+                       proxmox=proxmox_connection(config.proxmox, secrets.ssh_private_key)),
     )
     secrets_layer = None
     if artifacts.secrets is not None:

@@ -5,8 +5,9 @@ exports depends on them.
 The probe runs re-run whenever the gate runs, so the gate never judges stale evidence: their
 `triggers` carry the run id, new on every `pulumi up` (`validation.run: always`) or, with
 `on-change`, a hash of everything the gate's judgement rests on: what the runs probe, the gate's
-spec (criteria, the clamp the gateway applies) and the rendered network they cross. They have no
-`delete`, so being replaced is harmless.
+spec (criteria, the clamp the gateway applies), the rendered network they cross, and the nonce the
+last failed gate run left in the report folder (components/gate.py), so the `up` after a failure
+probes again. They have no `delete`, so being replaced is harmless.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from components import remote
 from components.clustergate import ClusterGate
 from components.config import StackConfig, ValidationConfig
 from components.config.validation import PROXMOX
-from components.gate import digest
+from components.gate import digest, last_failure
 from components.networkgate import NetworkGate
 from components.nodes import proxmox_connection
 from components.render.bundle import Artifacts, ValidationArtifacts
@@ -60,12 +61,14 @@ def network_digest(artifacts: Artifacts) -> str:
     return digest(*parts)
 
 
-def run_id(run: str, probe_runs: Mapping[str, str], network: str, spec: Mapping[str, Any]) -> pulumi.Input[str]:
+def run_id(run: str, probe_runs: Mapping[str, str], network: str, spec: Mapping[str, Any], failure: str = "") -> pulumi.Input[str]:
     """New on every program run for `always`. For `on-change`: new whenever anything the gate's
-    judgement rests on changed, so that a changed criterion or clamp is never judged on old evidence."""
+    judgement rests on changed, so that a changed criterion or clamp is never judged on old evidence,
+    and after every failed gate run (`failure`: its nonce), so a failure is judged again on fresh evidence."""
     if run == "always":
         return uuid.uuid4().hex
-    return pulumi.Output.from_input(spec).apply(lambda resolved: digest(sorted(probe_runs.items()), network, resolved))
+    return pulumi.Output.from_input(spec).apply(lambda resolved: digest(sorted(probe_runs.items()), network, resolved,
+                                                                        *([failure] if failure else [])))
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,8 @@ class NetworkValidation(pulumi.ComponentResource):
         cfg, validation = args.config, args.config.validation
         spec = gate_spec(validation, (Path.cwd() / REPORT_DIR).resolve(), args.gateway_mss, mss_source(cfg), cfg.gateway.remeasure,
                          pulumi.get_stack())
-        current = run_id(validation.run, args.artifacts.probe_runs, args.network, spec)
+        report_dir = (Path.cwd() / REPORT_DIR).resolve()
+        current = run_id(validation.run, args.artifacts.probe_runs, args.network, spec, last_failure(report_dir))
         runs: dict[str, pulumi.Output[str]] = {}
         for point, script in args.artifacts.probe_runs.items():
             if point == PROXMOX:
@@ -102,7 +106,7 @@ class NetworkValidation(pulumi.ComponentResource):
                                stdin=args.agent, data_stdout=True, on=on, replace_on=[current])
             runs[point] = probe.stdout
         gate = NetworkGate(f"{name}-network-gate", runs, spec, current, opts=pulumi.ResourceOptions(parent=self))
-        cluster = ClusterGate(f"{name}-cluster-gate", args.kubeconfig, {"mode": validation.mode}, current,
+        cluster = ClusterGate(f"{name}-cluster-gate", args.kubeconfig, {"mode": validation.mode, "report_dir": str(report_dir)}, current,
                               opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)))
         if validation.mode == "warn":
             gate.verdict.apply(lambda verdict: _warn_on_fail(verdict, gate.text))

@@ -18,11 +18,14 @@ from components.config import NetworkConfig, NodeConfig, StackConfig
 from components.render import cloudinit, guest, k3s, validation
 from components.render import mirror as mirror_render
 from components.render import secrets as secrets_render
+from components.render.disk import grow_root_script
 from components.render.gateway import ACTIONS, GatewayRules, gateway_script
 from components.render.gateway_measure import measure_script
 from components.render.manual import manual
 from components.render.monitoring import HostProbe, render_monitoring
 from components.render.quote import file_name
+from components.render.rolling import RollingSteps, rolling_order, rolling_steps
+from components.render.sshkeys import USER_WAIT_S, authorized_keys_script
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,15 @@ class NodeArtifacts:
     user_data: str
     guest_network: GuestNetwork
     k3s_install: str
+    rolling: RollingSteps  # drain before a restart, ready (and uncordon) after: render/rolling.py
+    authorized_keys: str  # on the Proxmox host: the login user's keys kept to ssh.publicKeys (render/sshkeys.py)
+    grow_root: str  # on the Proxmox host: the root partition and filesystem grown to the disk (render/disk.py)
 
 
 @dataclass(frozen=True)
 class ClusterArtifacts:
     nodes: dict[str, NodeArtifacts]
+    order: tuple[str, ...]  # the rolling order: servers first, then agents
     cloud_init_wait: str
     nodes_ready: str
     fetch_kubeconfig: str
@@ -148,11 +155,16 @@ def render_cluster(config: StackConfig) -> ClusterArtifacts:
             user_data=cloudinit.user_data(node, config.ssh),
             guest_network=render_guest_network(node, config.network),
             k3s_install=k3s.install_script(config, node),
+            rolling=rolling_steps(config, node),
+            authorized_keys=guest.via_guest_agent(node.vm_id, authorized_keys_script(config.ssh.user, config.ssh.public_keys),
+                                                  timeout_s=USER_WAIT_S + 60),
+            grow_root=guest.via_guest_agent(node.vm_id, grow_root_script(node.name, node.disk_gb)),
         )
         for node in config.nodes
     }
     return ClusterArtifacts(
         nodes=nodes,
+        order=rolling_order(config),
         cloud_init_wait=k3s.cloud_init_wait_script(),
         nodes_ready=k3s.nodes_ready_script(config),
         fetch_kubeconfig=k3s.fetch_kubeconfig_script(),
@@ -245,6 +257,13 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
         files[f"nodes/{file_name(name)}/network-check.sh"] = node.guest_network.check
         files[f"nodes/{file_name(name)}/network-converge.sh"] = node.guest_network.converge
         files[f"nodes/{file_name(name)}/k3s-install.sh"] = node.k3s_install
+        files[f"nodes/{file_name(name)}/drain-first-up.sh"] = node.rolling.drain_create
+        files[f"nodes/{file_name(name)}/drain.sh"] = node.rolling.drain_update
+        files[f"nodes/{file_name(name)}/ready.sh"] = node.rolling.ready
+        files[f"nodes/{file_name(name)}/authorized-keys.sh"] = node.authorized_keys
+        files[f"nodes/{file_name(name)}/member.sh"] = node.rolling.member
+        files[f"nodes/{file_name(name)}/grow-root.sh"] = node.grow_root
+        files[f"nodes/{file_name(name)}/remove.sh"] = node.rolling.remove
     files["k3s/cloud-init-wait.sh"] = cluster.cloud_init_wait
     files["k3s/nodes-ready.sh"] = cluster.nodes_ready
     files["k3s/fetch-kubeconfig.sh"] = cluster.fetch_kubeconfig

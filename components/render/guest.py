@@ -27,6 +27,25 @@ def netplan(node: NodeConfig, network: NetworkConfig) -> str:
     return header + yaml.safe_dump({"network": network_document(node, network)}, sort_keys=False)
 
 
+# Whether two netplan files say the same: compared as YAML, not as text. cloud-init writes its own
+# header and dumps the document its own way (cloud-init @04eacd06 cloudinit/net/netplan.py: header
+# 392-396, v2 passthrough through safeyaml.dumps 462-470: indent 4, `---` and `...`), so the file it
+# wrote for the same config never equals netstab's text. python3-yaml comes with cloud-init; without
+# it, the text with comment lines left out. Needs $work, a private folder.
+SAME_NETPLAN = """same_netplan() {
+  python3 -c 'import sys, yaml
+a, b = (yaml.safe_load(open(p)) for p in sys.argv[1:3])
+sys.exit(0 if a == b else 3)' "$1" "$2" 2>/dev/null
+  case $? in
+    0) return 0 ;;
+    3) return 1 ;;
+  esac
+  grep -v '^[[:space:]]*#' "$1" > "$work/want.body"; grep -v '^[[:space:]]*#' "$2" > "$work/have.body" 2>/dev/null
+  cmp -s "$work/want.body" "$work/have.body"
+}
+"""
+
+
 def _expect(node: NodeConfig, network: NetworkConfig) -> str:
     return f"""iface={GUEST_INTERFACE}
 want_mtu={network.mtu}
@@ -63,7 +82,7 @@ if ! command -v netplan >/dev/null 2>&1; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cat > "$work/netplan.yaml" {heredoc(netplan(node, network), "NETSTAB_NETPLAN")}if [ -f "$target" ] && cmp -s "$work/netplan.yaml" "$target" && matches; then
+cat > "$work/netplan.yaml" {heredoc(netplan(node, network), "NETSTAB_NETPLAN")}{SAME_NETPLAN}if [ -f "$target" ] && same_netplan "$work/netplan.yaml" "$target" && matches; then
   echo "netstab: {in_double_quotes(node.name)}: network already as rendered; nothing to do"
   exit 0
 fi
@@ -96,12 +115,19 @@ fi
 """
 
 
-def via_guest_agent(vm_id: int, guest_script: str, timeout_s: int = GUEST_EXEC_TIMEOUT_S) -> str:
+def via_guest_agent(vm_id: int, guest_script: str, timeout_s: int = GUEST_EXEC_TIMEOUT_S, absent_ok: str = "", then: str = "") -> str:
     """Run on the Proxmox host: `guest_script` inside VM `vm_id` through the guest agent, its output
-    and exit status passed through (qm(1): `qm guest exec --pass-stdin` feeds it as the shell's stdin)."""
+    and exit status passed through (qm(1): `qm guest exec --pass-stdin` feeds it as the shell's stdin).
+    `absent_ok`: a VM that does not exist is no error; this is said instead. `then`: shell run on the
+    Proxmox host after the guest script succeeded."""
+    absent = f"""if ! qm status {vm_id} >/dev/null 2>&1; then
+  echo {word("netstab: " + absent_ok)}
+  exit 0
+fi
+""" if absent_ok else ""
     return f"""#!/bin/sh
 set -u
-work=$(mktemp -d)
+{absent}work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cat > "$work/guest.sh" {heredoc(guest_script, "NETSTAB_GUEST")}if ! qm guest exec {vm_id} --timeout {timeout_s} --pass-stdin 1 -- /bin/sh -s < "$work/guest.sh" > "$work/result.json"; then
   echo "netstab: qm guest exec {vm_id} failed: is the VM running with its guest agent (qemu-guest-agent) up?" >&2
@@ -112,5 +138,5 @@ perl -MJSON::PP -e '
   print $r->{{"out-data"}} // ""; print STDERR $r->{{"err-data"}} // "";
   if (!$r->{{exited}}) {{ print STDERR "netstab: the step did not finish inside VM {vm_id} within {timeout_s}s\\n"; exit 1 }}
   exit($r->{{exitcode}} // 1);
-' < "$work/result.json"
+' < "$work/result.json"{" || exit $?" + chr(10) + then if then else ""}
 """

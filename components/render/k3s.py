@@ -20,6 +20,9 @@ SERVER_TOKEN_FILE = "/var/lib/rancher/k3s/server/token"  # K10<CA hash>::server:
 AGENT_DIR = "/var/lib/rancher/k3s/agent"
 AGENT_CA_FILE = f"{AGENT_DIR}/server-ca.crt"
 NODE_PASSWORD_FILE = "/etc/rancher/node/password"
+# the node's SSH host key: generated once per node name (components/hostkeys.py) and installed by its
+# user-data, so every rebuild of the node has it; root-only, and independent of the K3s token
+HOST_KEY_FILE = "/etc/ssh/ssh_host_ed25519_key"
 
 _READ_TOKEN = """\
 # The cluster token arrives on stdin, never in this text or the environment of the SSH session.
@@ -81,9 +84,15 @@ want=$(printf '%s %s' {invocation} "$(printf '%s' "$K3S_TOKEN" | sha256sum | cut
 fi
 # The same node password every time this node is built, so a rebuilt VM of the same name is
 # accepted back into the cluster (K3s keeps each node's password as <name>.node-password.k3s).
+# It derives from the node's host key, not the token, so it survives a token rotation.
 if [ ! -f {NODE_PASSWORD_FILE} ]; then
+  if [ ! -r {HOST_KEY_FILE} ]; then
+    echo "netstab: {node.name} has no SSH host key at {HOST_KEY_FILE} to derive its node password from (its user-data installs it)" >&2
+    exit 1
+  fi
   install -d -m 0700 "$(dirname {NODE_PASSWORD_FILE})"
-  (umask 077; printf 'netstab-node-password %s %s' {word(node.name)} "$K3S_TOKEN" | sha256sum | cut -c1-32 > {NODE_PASSWORD_FILE})
+  seed=$(sha256sum < {HOST_KEY_FILE} | cut -d' ' -f1)
+  (umask 077; printf 'netstab-node-password %s %s' {word(node.name)} "$seed" | sha256sum | cut -c1-32 > {NODE_PASSWORD_FILE})
 fi
 echo "netstab: installing K3s {in_double_quotes(k3s.version)} on {in_double_quotes(node.name)} ({service})"
 curl -sfL --retry 5 --retry-all-errors --connect-timeout 15 {word(k3s.install_url)} -o "$work/install.sh"

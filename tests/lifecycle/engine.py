@@ -16,6 +16,8 @@ pkg/resource/deploy/step_generator.go (facts §3):
 - the remaining deletes run last, in reverse dependency order (ScheduleDeletes 2747-2797), and
   a resource `deleted_with` another one deleted in this run is not sent to its provider
   (step.go:663-664);
+- a provider's Check sees the old inputs beside the new ones; a failure stops the run at that
+  registration (the plan keeps the steps before it and says why: `refused`);
 - inputs that come from a resource created, replaced or updated in this run are unknown in a
   preview (a command's outputs all follow its inputs, pulumi-go-provider infer); in `up` a value
   from a replaced resource is a new one unless its provider derives the outputs from its inputs.
@@ -66,10 +68,15 @@ class Step:
         return f"{self.op} {self.name}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
+class Refused(Exception):
+    """A provider's Check failed: the engine stops before this resource's step."""
+
+
 @dataclass
 class Plan:
     mode: Mode
     steps: list[Step]
+    refused: str = ""  # the Check failure that stopped the run
 
     def of(self, name: str) -> list[Step]:
         return [s for s in self.steps if s.name == name]
@@ -103,9 +110,12 @@ def plan(old: Recording, new: Recording | None, mode: Mode, *, deleted_with_repl
     planner = _Planner(old, mode, deleted_with_replaces)
     if mode != "destroy":
         assert new is not None, "preview and up need the new run's recording"
-        for goal in new.resources:
-            if goal.custom:
-                planner.register(goal)
+        try:
+            for goal in new.resources:
+                if goal.custom:
+                    planner.register(goal)
+        except Refused as refused:
+            return Plan(mode, planner.steps, refused=str(refused))
     planner.delete_the_rest()
     return Plan(mode, planner.steps)
 
@@ -136,6 +146,10 @@ class _Planner:
     def register(self, goal: Registered) -> None:
         self.news[goal.urn] = goal
         old = self.olds.get(goal.urn)
+        check = rules_for(goal).check
+        failure = check(old.inputs if old else {}, goal.inputs) if check else None
+        if failure:
+            raise Refused(failure)
         if old is None:
             self.done[goal.urn] = "create"
             self.steps.append(Step("create", goal))

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import base64
 import pickletools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from components.clusteridentity import refusal
 from tests.conftest import COMMAND, DOWNLOAD, DYNAMIC, SNIPPET, VM
 from tests.lifecycle.values import Path, covers, parse_path, unwrap
 from tests.program.harness import Registered
@@ -29,6 +32,8 @@ class Rules:
     fresh_outputs: bool = True
     # an input that, when set and unchanged, overrules every replace (and replaces when it changes)
     identity: str = ""
+    # the provider's Check: (old inputs, new inputs) -> a failure message, which fails the preview
+    check: Callable[[dict[str, Any], dict[str, Any]], str | None] | None = None
 
     def replaces(self, path: Path) -> bool:
         return not self.never_replace and any(covers(parse_path(p), path) for p in self.replace_on)
@@ -87,6 +92,9 @@ DYNAMIC_TABLE = {
     "components.clustergate.ClusterGateProvider": GATE_RULES,
     "components.secretgate.SecretGateProvider": GATE_RULES,
     "components.hostkeys.HostKeyProvider": Rules(never_replace=True, never_changes=True),
+    # ClusterIdentityProvider.check (components/clusteridentity.py) refuses from the old inputs; its diff is an update
+    "components.clusteridentity.ClusterIdentityProvider": Rules(
+        never_replace=True, check=lambda old, new: refusal(unwrap(old.get("nodes")) or {}, unwrap(new.get("nodes")) or {})),
 }
 
 # The Kubernetes provider (pulumi-kubernetes provider/pkg/provider/provider.go DiffConfig @010f5d8e):

@@ -7,17 +7,21 @@ runs the program for the old and the new config under mocks, builds the world of
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from components.config.mirror import DEFAULT_UPSTREAMS
 from components.stack import read_stack_file, stack_file
 from tests.lifecycle.engine import Plan, plan
-from tests.lifecycle.world import World, first_up
+from tests.lifecycle.world import ROTATED_PRIVATE_KEY, ROTATED_PUBLIC_KEY, World, first_up
 from tests.program.harness import DUMMY_SECRETS, Recording, Registered, run_program
 
 Edit = Callable[[dict[str, Any]], None]
@@ -43,6 +47,14 @@ def _keep(_raw: dict[str, Any]) -> None:
     return None
 
 
+def _every_node(**values: Any) -> Edit:
+    return lambda raw: [node.update(values) for node in raw["nodes"]]
+
+
+def _swap_roles(raw: dict[str, Any]) -> None:
+    raw["nodes"][0]["role"], raw["nodes"][1]["role"] = "agent", "server"
+
+
 @dataclass(frozen=True)
 class Change:
     key: str
@@ -50,6 +62,7 @@ class Change:
     edit: Edit
     base: Edit = _keep  # applied to both runs first
     secrets: tuple[tuple[str, str], ...] = ()  # secret config keys the new run changes
+    failed_gate: bool = False  # the last up's gate failed (it left its nonce in the report folder)
 
 
 CHANGES = (
@@ -67,10 +80,18 @@ CHANGES = (
     Change("image-new-name", "image URL, new file name", _section("image", url=NEW_IMAGE)),
     Change("template", "template VM (`image.templateVmId`)", _template(9001), base=_template(9000)),
     Change("vm-id", "an agent's `vmId`", _node(1, vmId=2725)),
+    Change("remove-node", "an agent removed (`nodes[]`)", lambda raw: raw["nodes"].pop(2)),
+    Change("rename-same-vm-id", "a node renamed, same `vmId`", _node(2, name="worker3")),
+    Change("server-swap", "another node made the server", _swap_roles),
     Change("cores-memory", "cores / memory of a node", _node(1, cores=8, memoryMb=16384)),
+    Change("cores-all", "cores of every node", _every_node(cores=6)),
+    Change("datastore", "the VM datastore (`proxmox.vmDatastore`)", _section("proxmox", vmDatastore="fast-lvm")),
     Change("disk", "disk size of a node (grow)", _node(1, diskGb=80)),
-    Change("user-data", "SSH public keys (`ssh.publicKeys`, user-data)",
-           _section("ssh", publicKeys=["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAnotherKeyForTheLifecycleRingOfNetstab000 ops@homelab"])),
+    Change("user-data", "an SSH public key added (`ssh.publicKeys`, user-data)",
+           lambda raw: raw["ssh"].update(publicKeys=[*raw["ssh"]["publicKeys"],
+                                                     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAnotherKeyForTheLifecycleRingOfNetstab000 ops@homelab"])),
+    Change("ssh-key", "the SSH key pair rotated (`netstab:sshPrivateKey`, `ssh.publicKeys`)",
+           _section("ssh", publicKeys=[ROTATED_PUBLIC_KEY]), secrets=(("sshPrivateKey", ROTATED_PRIVATE_KEY),)),
     Change("k3s-version", "K3s version (`k3s.version`)", _section("k3s", version="v1.34.1+k3s1")),
     Change("k3s-token", "K3s token (`netstab:k3sToken`)", _keep, secrets=(("k3sToken", "dummy-k3s-TOKEN-rotated-0a1"),)),
     Change("mirror-off", "mirror on → off", lambda raw: raw.update(mirror={"enabled": False})),
@@ -82,6 +103,10 @@ CHANGES = (
     Change("external-secret", "an ExternalSecret's data (`secrets.externalSecrets`)",
            lambda raw: raw["secrets"]["externalSecrets"][1]["data"].update(TS_HOSTNAME="hostname")),
     Change("doppler-token", "the Doppler token (`netstab:dopplerToken`)", _keep, secrets=(("dopplerToken", "dp.st.dummy-DOPPLER-rotated-9c4"),)),
+    Change("after-failed-gate", "nothing, after a failed gate (`validation.run: on-change`)", _keep,
+           base=lambda raw: raw.update(validation={"run": "on-change"}), failed_gate=True),
+    Change("proxmox-token", "the Proxmox API token (`netstab:proxmoxApiToken`)", _keep,
+           secrets=(("proxmoxApiToken", "root@pam!netstab=dummy-proxmox-ROTATED-2d9"),)),
     # the continuous probes (docs/monitoring.md)
     Change("monitoring-interval", "continuous probe interval (`monitoring.intervalSeconds` 300 → 600)", _section("monitoring", intervalSeconds=600)),
     Change("monitoring-off", "continuous probes on → off", _section("monitoring", enabled=False)),
@@ -116,14 +141,37 @@ def second_up(key: str) -> SecondUp:
     """Cached: one change's runs feed several tests and the docs table; tests treat it as read-only."""
     change = BY_KEY[key]
     old_raw, new_raw = configs(change)
-    old, new = run_program(old_raw), run_program(new_raw, secrets={**DUMMY_SECRETS, **dict(change.secrets)})
+    with in_report_folder(change.failed_gate) as failed:
+        old = run_program(old_raw)
+        failed()
+        new = run_program(new_raw, secrets={**DUMMY_SECRETS, **dict(change.secrets)})
     return run_plans(old, new)
+
+
+@contextlib.contextmanager
+def in_report_folder(isolated: bool) -> Any:
+    """Both runs in a fresh working folder (its validation-report/ is theirs); `failed()` records a
+    failed gate run there, as the gates do (components/gate.py). Not isolated: the current folder, no failure."""
+    if not isolated:
+        yield lambda: None
+        return
+    from components.gate import record_failure
+    from components.validation import REPORT_DIR
+
+    before = os.getcwd()
+    with tempfile.TemporaryDirectory() as folder:
+        os.chdir(folder)
+        try:
+            yield lambda: record_failure(Path(folder).resolve() / REPORT_DIR)
+        finally:
+            os.chdir(before)
 
 
 def run_plans(old: Recording, new: Recording) -> SecondUp:
     before = first_up(old)
     up = plan(old, new, "up")
-    return SecondUp(old, new, plan(old, new, "preview"), up, before, copy.deepcopy(before).run(up))
+    after = copy.deepcopy(before).run(up)
+    return SecondUp(old, new, plan(old, new, "preview"), up, before, after.check(old if up.refused else new))
 
 
 def rewired(recording: Recording, names: Callable[[str], bool], **fields: Any) -> Recording:

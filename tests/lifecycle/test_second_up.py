@@ -5,7 +5,9 @@ way and show the same test failing."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
+from pathlib import Path
 
 import pytest
 import yaml
@@ -15,8 +17,8 @@ from tests.conftest import COMMAND, SNIPPET, VM
 from tests.lifecycle.engine import Plan, Step, plan
 from tests.lifecycle.scenarios import BY_KEY, CHANGES, NEW_IMAGE, SAME_NAME_IMAGE, SecondUp, configs, rewired, run_plans, second_up
 from tests.lifecycle.values import unwrap
-from tests.lifecycle.world import first_up
-from tests.program.harness import Recording, run_program
+from tests.lifecycle.world import first_up, restarted_at_once
+from tests.program.harness import DUMMY_SECRETS, Recording, run_program
 
 VALIDATION = "netstab:validation:NetworkValidation"
 
@@ -61,7 +63,122 @@ GUEST_NETWORK = {"nodes-cp1-network", "nodes-worker1-network", "nodes-worker2-ne
 # ---------------------------------------------------------------- every change
 
 
+# the defects the model shows in today's wiring: change -> what breaks (issue 22)
+BREAKS: dict[str, str] = {}
+# refused in preview by the cluster identity (components/clusteridentity.py): change -> (refusal, what the up would break without it)
+REFUSED = {
+    "rename-same-vm-id": ("worker2 would be renamed worker3 keeping vmId 2722", "create nodes-worker3-vm: VM 2722 already exists"),
+    "server-swap": ("cp1 was the K3s server and would become an agent; worker1 was the K3s agent and would become the server",
+                    "the agent script runs on the running server cp1"),
+}
+
+
+def test_no_change_breaks_the_cluster_in_the_model():
+    assert BREAKS == {}, "every change converges or is refused in preview"
+
+
+def without_identity(recording: Recording) -> Recording:
+    return Recording([r for r in recording.resources if r.name != "cluster-identity"], dict(recording.outputs))
+
+
+@pytest.mark.parametrize("change", list(REFUSED))
+def test_a_change_no_up_can_carry_out_is_refused_in_preview_before_any_step(change):
+    second = second_up(change)
+    said, _ = REFUSED[change]
+    for p in (second.preview, second.up):
+        assert p.refused.startswith("netstab cluster identity: refused before anything is touched: ") and said in p.refused, p.refused
+        assert p.steps == [], "the identity is registered first: nothing ran before the refusal"
+    assert "Instead" in second.preview.refused
+    assert second.after.errors == [] and second.after.guests == second.before.guests
+
+
+@pytest.mark.parametrize("change", list(REFUSED))
+def test_without_the_cluster_identity_the_change_breaks_the_cluster(change):
+    second = second_up(change)
+    old_way = run_plans(without_identity(second.old), without_identity(second.new))
+    assert not old_way.preview.refused
+    _, breaks = REFUSED[change]
+    assert any(breaks in e for e in old_way.after.errors), old_way.after.errors
+
+
+def test_a_vm_id_change_of_the_same_name_is_not_refused():
+    second = second_up("vm-id")
+    assert not second.preview.refused and second.up.ops("cluster-identity") == ["update"]
+
+
+# ---------------------------------------------------------------- rolling, one node at a time
+
+ROLLING = {"-drain", "-ready"}
+
+
+def unchained(recording: Recording) -> Recording:
+    """Before issue 22: no drain before a VM, no wait for the node after, nothing chains the nodes."""
+    gone = {r.urn for r in recording.resources if any(r.name.endswith(s) and r.name != "k3s-nodes-ready" for s in ROLLING)}
+    kept = [dataclasses.replace(r, dependencies=[d for d in r.dependencies if d not in gone],
+                                property_dependencies={k: [u for u in v if u not in gone] for k, v in r.property_dependencies.items()})
+            for r in recording.resources if r.urn not in gone]
+    return Recording(kept, dict(recording.outputs))
+
+
 @pytest.mark.parametrize("change", [c.key for c in CHANGES])
+def test_no_change_restarts_more_than_one_node_at_a_time(change):
+    second = second_up(change)
+    assert restarted_at_once(second.after, second.new) <= 1
+
+
+@pytest.mark.parametrize("change", ["cores-all", "datastore"])
+def test_a_restart_of_every_node_rolls_servers_first_each_drained_and_back_before_the_next(change):
+    second = second_up(change)
+    assert restarted_at_once(second.after, second.new) == 1
+    for p in (second.preview, second.up):
+        order = [s.name for s in p.steps if s.name.startswith(("nodes-", "k3s-")) and s.name.endswith(("-drain", "-vm", "-ready"))]
+        assert order == [f"{prefix}-{n}-{what}" for n in NODES for prefix, what in (("nodes", "drain"), ("nodes", "vm"), ("k3s", "ready"))], p.mode
+    restarts = [(r.node, r.down, r.back) for r in second.after.restarts]
+    assert restarts == [(n, f"nodes-{n}-vm", f"k3s-{n}-ready") for n in NODES]
+    for n in NODES:
+        drain = second.up.of(f"nodes-{n}-drain")[0]
+        assert drain.op == "update" and drain.script == drain.res.inputs["update"], "the drain runs, not the first-up no-op"
+        assert second.new.depends_on(second.new.named(f"nodes-{n}-vm"), second.new.named(f"nodes-{n}-drain"))
+    server_key = second.new.named("nodes-cp1-drain").inputs["update"]
+    assert "with one server the Kubernetes API is down while it restarts" in server_key, "the preview says so"
+    assert "the Kubernetes API is down" not in second.new.named("nodes-worker1-drain").inputs["update"]
+
+
+@pytest.mark.parametrize("change", ["cores-all", "datastore"])
+def test_without_the_chain_every_node_restarts_at_once_and_the_gate_dials_a_restarting_api(change):
+    second = second_up(change)
+    old_way = run_plans(unchained(second.old), unchained(second.new))
+    assert restarted_at_once(old_way.after, old_way.new) == 3
+    assert any("needs the Kubernetes API while cp1 restarts" in e for e in old_way.after.errors), old_way.after.errors
+
+
+def test_a_change_that_restarts_nothing_drains_nothing():
+    for change in ("mtu", "disk", "k3s-version", "user-data", "server-address"):
+        second = second_up(change)
+        assert not [s for s in second.up.steps if s.name.endswith("-drain")], change
+
+
+def test_a_ready_step_that_did_not_follow_the_drain_leaves_the_node_cordoned():
+    """The ready step carries the same restart key as the drain: without it, the drain's cordon stays."""
+    second = second_up("cores-memory")
+    stale = rewired(second.new, lambda n: n == "k3s-worker1-ready", inputs=lambda r: second.old.named(r.name).inputs)
+    old_way = run_plans(second.old, stale)
+    assert "worker1 is left cordoned" in old_way.after.errors
+
+
+def test_a_server_swap_would_leave_the_objects_on_the_old_cluster():
+    """Even with both installs allowed, the kubeconfig step keeps its id: the provider is updated in
+    place and no object is created on the new server's cluster."""
+    second = second_up("server-swap")
+    second = run_plans(without_identity(second.old), without_identity(second.new))
+    world = copy.deepcopy(second.before)
+    for guest in world.guests.values():
+        guest.service = guest.cluster = None  # as if both nodes had been reset first
+    world.run(second.up).check(second.new)
+    assert any("the cluster of the server lacks" in e for e in world.errors), world.errors
+
+
+@pytest.mark.parametrize("change", [c.key for c in CHANGES if c.key not in BREAKS and c.key not in REFUSED])
 def test_every_kind_of_change_converges_in_the_model_and_runs_the_gate(change):
     second = second_up(change)
     assert second.after.errors == [], "\n".join(second.after.errors)
@@ -163,7 +280,10 @@ def test_another_gateway_host_or_flavor_is_replaced_delete_first(change):
 def test_a_user_data_change_keeps_every_snippet_file_and_rebuilds_no_node():
     second = second_up("user-data")
     mirror = {"mirror-vm-vm", *on(second.new, vm_urn(second, "mirror"))}
-    assert shape(minimal(second.up, second.new)) == {"replace-first": USER_SNIPPETS | mirror}, "only the mirror is rebuilt"
+    keys = {f"nodes-{n}-ssh-keys" for n in NODES}
+    assert shape(minimal(second.up, second.new)) == {"replace-first": USER_SNIPPETS | mirror, "update": keys}, "only the mirror is rebuilt"
+    for node in NODES:
+        assert "AnotherKeyForTheLifecycleRing" in " ".join(second.after.guest(node).authorized), "a running node gets the new key now"
     for guest in second.after.guests.values():
         assert "AnotherKeyForTheLifecycleRing" in second.after.files[guest.snippets[0]], guest.name
 
@@ -334,3 +454,161 @@ def test_a_server_address_change_keeps_the_kubernetes_objects():
     second = second_up("server-address")
     assert second.after.errors == []
     assert not {s.name for s in second.up.steps if s.name.startswith("secrets-")} & second.up.replaced()
+
+
+def test_the_first_up_pays_for_the_serial_chain_and_docs_say_how_much():
+    """Creation is serial too: each node's VM waits for the previous node back. docs/lifecycle.md quotes these figures."""
+    from tests.lifecycle.duration import critical_path_s
+
+    recording = second_up("mtu").old
+    chained = critical_path_s(plan(Recording(), recording, "up"), recording)
+    parallel = critical_path_s(plan(Recording(), unchained(recording), "up"), unchained(recording))
+    assert (parallel, chained) == (FIRST_UP_S["parallel"], FIRST_UP_S["chained"])
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "lifecycle.md").read_text()
+    assert f"about {chained // 60} minutes instead of {parallel // 60}" in doc
+
+
+FIRST_UP_S = {"parallel": 522, "chained": 1080}  # nominal seconds (tests/lifecycle/duration.py)
+
+
+# ---------------------------------------------------------------- fresh evidence after a failed gate
+
+
+def test_after_a_failed_gate_the_next_up_probes_again_with_on_change():
+    second = second_up("after-failed-gate")
+    probes = {s.name for s in second.up.steps if s.name.startswith("validation-probe-")}
+    assert probes == {"validation-probe-proxmox", "validation-probe-cp1", "validation-probe-worker1"}
+    assert probes <= second.up.replaced() and probes <= second.preview.replaced(), "fresh runs, shown in the preview"
+    for gate in ("validation-network-gate", "validation-cluster-gate"):
+        assert second.up.ops(gate) == ["update"]
+        assert second.up.index(gate, "update") > max(second.up.index(p, "create") for p in probes) or gate.endswith("cluster-gate")
+
+
+def test_without_the_failure_nonce_the_next_up_would_judge_nothing_new():
+    """Before issue 22: the run id covered config only, so an unchanged config after a failure kept the old runs."""
+    from tests.lifecycle.scenarios import in_report_folder
+
+    old_raw, new_raw = configs(BY_KEY["after-failed-gate"])
+    with in_report_folder(True):
+        old, new = run_program(old_raw), run_program(new_raw)
+    old_way = run_plans(old, new)
+    assert not [s for s in old_way.up.steps if s.name.startswith("validation-")], "the same output, never probed again"
+
+
+# ---------------------------------------------------------------- node password across a token rotation
+
+
+def token_then_rebuild(derive_from_token: bool = False) -> tuple[SecondUp, Recording]:
+    """After the token rotation, worker1 is rebuilt (a new vmId): a new VM, no password file."""
+    from components.render.shell import as_root
+    from tests.lifecycle.world import script_of
+
+    second = second_up("k3s-token")
+    _, raw = configs(BY_KEY["k3s-token"])
+    raw["nodes"][1]["vmId"] = 2725
+    rebuilt = run_program(raw, secrets={**DUMMY_SECRETS, "k3sToken": "dummy-k3s-TOKEN-rotated-0a1"})
+    if derive_from_token:
+        def old(r):
+            body = script_of(r.inputs["create"]).replace("""%s %s' worker1 "$seed" """, """%s %s' worker1 "$K3S_TOKEN" """)
+            return {**r.inputs, "create": as_root(body.replace("ssh_host_ed25519_key", "no_host_key"))}
+        rebuilt = rewired(rebuilt, lambda n: n == "k3s-worker1-k3s", inputs=old)
+    return second, rebuilt
+
+
+def test_an_agent_rebuilt_after_a_token_rotation_is_accepted_back():
+    second, rebuilt = token_then_rebuild()
+    world = copy.deepcopy(second.after).run(plan(second.new, rebuilt, "up")).check(rebuilt)
+    assert world.errors == []
+    assert world.guest("worker1").node_password == second.after.guest("worker1").node_password
+
+
+def test_with_a_password_from_the_token_the_rebuilt_agent_would_be_refused():
+    second, rebuilt = token_then_rebuild(derive_from_token=True)
+    world = copy.deepcopy(second.after).run(plan(second.new, rebuilt, "up"))
+    assert any("the server refuses worker1: its node password" in e for e in world.errors), world.errors
+
+
+# ---------------------------------------------------------------- SSH keys: rotation and revocation
+
+
+def test_a_rotated_key_pair_reaches_every_node_before_any_step_dials_it_with_the_new_key():
+    from tests.lifecycle.world import HOMELAB_PUBLIC_KEY, ROTATED_PUBLIC_KEY
+
+    second = second_up("ssh-key")
+    assert second.after.errors == []
+    for node in NODES:
+        guest = second.after.guest(node)
+        assert ROTATED_PUBLIC_KEY in guest.authorized and HOMELAB_PUBLIC_KEY not in guest.authorized, f"{node}: the old key is revoked"
+        keys = second.up.index(f"nodes-{node}-ssh-keys", "update")
+        dials = [i for i, s in enumerate(second.up.steps) if s.res.type == COMMAND and s.op != "delete"
+                 and unwrap(s.res.inputs["connection"])["host"] == str(second.after.guest(node).address)]
+        assert dials and all(keys < i for i in dials), node
+    assert second.after.drained == [], "a new SSH key restarts nothing and drains nothing"
+    assert HOMELAB_PUBLIC_KEY not in second.after.guest("mirror").authorized, "the mirror is rebuilt with the new user-data"
+
+
+def without(recording: Recording, suffix: str) -> Recording:
+    gone = {r.urn for r in recording.resources if r.name.endswith(suffix)}
+    kept = [dataclasses.replace(r, dependencies=[d for d in r.dependencies if d not in gone]) for r in recording.resources if r.urn not in gone]
+    return Recording(kept, dict(recording.outputs))
+
+
+def test_without_the_keys_step_a_rotation_locks_every_step_out_of_the_running_nodes():
+    second = second_up("ssh-key")
+    old_way = run_plans(without(second.old, "-ssh-keys"), without(second.new, "-ssh-keys"))
+    refused = {e.split(":")[0] for e in old_way.after.errors if "refuses the key" in e}
+    assert {"update nodes-cp1-cloud-init (connection.privateKey)", "update k3s-worker2-k3s (connection.privateKey)"} <= refused, old_way.after.errors
+
+
+def test_without_the_restart_key_stamp_a_key_rotation_would_drain_every_node():
+    from components.render.shell import as_root
+    from tests.lifecycle.world import script_of
+
+    def unstamped(r):
+        body = script_of(r.inputs["update"])
+        return {**r.inputs, "update": as_root(body.replace('if [ "$(cat /var/lib/netstab/restart-key', 'if [ "$(cat /nonexistent'), "root")}
+
+    second = second_up("ssh-key")
+    old_way = run_plans(*(rewired(r, lambda n: n.endswith("-drain"), inputs=unstamped) for r in (second.old, second.new)))
+    assert old_way.after.drained == ["cp1", "worker1", "worker2"]
+
+
+# ---------------------------------------------------------------- a node removed
+
+
+def test_a_removed_agent_is_drained_and_its_node_object_deleted_before_its_vm_goes():
+    second = second_up("remove-node")
+    assert second.after.errors == []
+    member, vm = second.up.index("k3s-worker2-member", "delete"), second.up.index("nodes-worker2-vm", "delete")
+    assert member < vm and not second.up.of("k3s-worker2-member")[0].skipped
+    assert "# netstab remove node worker2" in second.up.of("k3s-worker2-member")[0].script
+    assert ("cluster 1", "worker2") not in second.after.node_objects
+
+
+def test_without_the_member_step_the_removed_node_stays_notready_forever():
+    second = second_up("remove-node")
+    old_way = run_plans(without(second.old, "-member"), without(second.new, "-member"))
+    assert "worker2's Node object stays NotReady forever (its VM is gone)" in old_way.after.errors
+
+
+def test_destroy_skips_the_member_steps_with_the_server_vm():
+    recording = second_up("mtu").old
+    _, ran, errors = unreachable_destroy(recording)
+    assert errors == [] and not [r for r in ran if "-member" in r]
+
+
+# ---------------------------------------------------------------- a disk grown
+
+
+def test_a_grown_disk_reaches_the_filesystem_in_the_same_up_without_a_reboot():
+    second = second_up("disk")
+    assert second.after.errors == [] and second.after.restarts == []
+    assert second.up.ops("nodes-worker1-disk") == ["update"]
+    assert second.up.index("nodes-worker1-disk", "update") > second.up.index("nodes-worker1-vm", "update")
+    assert (second.after.guest("worker1").disk_gb, second.after.guest("worker1").fs_gb) == (80, 80)
+
+
+def test_without_the_disk_step_the_filesystem_waits_for_the_next_boot():
+    second = second_up("disk")
+    old_way = run_plans(without(second.old, "-disk"), without(second.new, "-disk"))
+    assert "worker1's root filesystem is 60 GB on its 80 GB disk until its next boot" in old_way.after.errors

@@ -16,7 +16,24 @@ What each step does here, and why (facts file sections in brackets):
   stdin), the guest network converged (its netplan) or checked, the mirror's instances checked
   (they come from its user-data, at a new instance), the continuous probe installed (its probe.json)
   or removed, on a guest or on the Proxmox host. Anything else is a check with no effect, but
-  still needs its host to answer.
+  still needs its host to answer;
+- K3s: a server install starts a cluster (a new identity) unless the guest already serves one; an
+  agent install joins the cluster of the server at its K3S_URL. The server script beside a running
+  k3s-agent, or the agent script on a running server, is an error (both units on one node; the agent's
+  rejoin check removes /var/lib/rancher/k3s/agent under the server). The kubeconfig step reads the
+  cluster of the guest it runs on; the Kubernetes provider points where the kubeconfig pointed when it
+  was last created or updated, and its objects land in that cluster;
+- readiness: a VM reboot or rebuild takes its node down (K3s not serving, not Ready) until a step
+  waits for it (the nodes-Ready check, a node's ready step); a step that needs the API (a drain, a
+  Kubernetes object, the cluster or secret gate) while the server is down is an error: bpg waits for
+  the VM to run, not for K3s [§1.2]. Every restart is recorded with the step that saw it back, so
+  `restarted_at_once` can read from the dependency graph how many nodes may be down together;
+- through the server's guest agent: a drain cordons a node (unless the Proxmox host keeps the restart
+  key it came back with), a ready step sees it back and uncordons it, a member step's delete removes
+  its Node object; a node's password is written once per VM and must match the one its cluster
+  holds; the authorized keys step sets the login user's keys (cloud-init only adds them, at a new
+  instance) and every SSH step needs its login key there; the disk step grows the root filesystem
+  to the disk (cloud-init does it at every boot).
 """
 
 from __future__ import annotations
@@ -30,15 +47,52 @@ from urllib.parse import urlparse
 
 import yaml
 
+from components.config.stack import PLACEHOLDER_MARK
 from components.render.gateway_measure import MEASURE_SCHEMA
 from components.render.mirror import CONFIG_DIR as MIRROR_CONFIG_DIR
-from tests.conftest import COMMAND, DOWNLOAD, SNIPPET, VM
-from tests.lifecycle.engine import Plan, Step, plan
+from tests.conftest import COMMAND, DOWNLOAD, DYNAMIC, SNIPPET, VM
+from tests.lifecycle.engine import Plan, Step, _edges, plan
+from tests.lifecycle.providers import K8S_PROVIDER, dynamic_provider
 from tests.lifecycle.values import changed_paths, unwrap
-from tests.program.harness import Recording, Registered
+from tests.program.harness import DUMMY_SECRETS, STAND_IN, Recording, Registered
 
 PROBE_INSTALL, PROBE_REMOVE = "# netstab: install or update the continuous probe", "# netstab: remove the continuous probe"
 GATEWAY_HEADER = re.compile(r"^# netstab gateway (apply|remove|verify) \((\w+)\) of stack ([^\s:]+)", re.MULTILINE)
+K3S_ROLE = re.compile(r'install\.sh" (server|agent)\b')
+K3S_URL = re.compile(r"K3S_URL='?https://([^:/']+):")
+# what a VM update changes that makes bpg power the VM off or reboot it (facts §1.1, §1.2)
+REBOOTS = ("cpu", "memory")
+POWERS_OFF = (("disks", "*", "datastoreId"), ("initialization", "datastoreId"))
+# the API gates that read the cluster (a DYNAMIC provider class -> what the table calls it)
+API_READERS = ("components.clustergate.ClusterGateProvider", "components.secretgate.SecretGateProvider")
+
+
+# private key -> its public half, for the keys the ring uses (the dummy secret, and the rotated pair)
+# (the ring runs the example stack with its placeholder keys replaced by stand-ins: tests/program/harness.py)
+HOMELAB_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHomelabReplaceWithYourOwnPublicKey0000000 netstab@homelab".replace(PLACEHOLDER_MARK, STAND_IN)
+ROTATED_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\ndummy-ssh-KEY-rotated-44e1\n-----END OPENSSH PRIVATE KEY-----"
+ROTATED_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRotatedKeyOfTheLifecycleRingOfNetstab0000 ops@homelab"
+KEY_PAIRS = {DUMMY_SECRETS["sshPrivateKey"]: HOMELAB_PUBLIC_KEY, ROTATED_PRIVATE_KEY: ROTATED_PUBLIC_KEY}
+GROW_ROOT = re.compile(r"^# netstab grow the root filesystem of ", re.MULTILINE)
+AUTHORIZED_KEYS = re.compile(r"^# netstab authorized keys of \S+$", re.MULTILINE)
+WANTED_KEYS = re.compile(r"^printf '%s\\n' (.*) > \"\$work/wanted\"$", re.MULTILINE)
+STAMP_CHECK = re.compile(r'^if \[ "\$\(cat (\S+) 2>/dev/null\)" = (\w+) \]; then$', re.MULTILINE)
+STAMP_KEEP = re.compile(r"printf '%s\\n' (\w+) > (\S+)$", re.MULTILINE)
+KUBE_STEP = re.compile(r"^# netstab (drain|ready|remove) node (\S+)$", re.MULTILINE)
+NODES_READY = re.compile(r"^  for node in (.*); do$", re.MULTILINE)
+
+
+def restarts(path: tuple[str, ...]) -> bool:
+    """A changed VM input bpg applies with a reboot or a power-off (facts §1.1, §1.2)."""
+    return path[0] in REBOOTS or any(len(path) >= len(p) and all(a in ("*", b) for a, b in zip(p, path, strict=False)) for p in POWERS_OFF)
+
+
+@dataclass
+class Restart:
+    node: str
+    vm: str  # its VM's URN
+    down: str  # the step that restarted or rebuilt it
+    back: str | None = None  # the first later step that waited until it was Ready again
 
 
 @dataclass
@@ -57,6 +111,15 @@ class Guest:
     host_key: str = ""  # its SSH host key (public): from its user-data, else generated per instance
     probe: dict[str, Any] | None = None  # the continuous probe's probe.json, while it is installed
     probe_installs: int = 0  # installs since the store was last wiped (a remove wipes it)
+    service: str | None = None  # the K3s unit it runs: k3s (a server) or k3s-agent
+    cluster: str | None = None  # the identity of the K3s cluster it serves or joined
+    ready: bool = False  # K3s serving and the node Ready, as a step last saw it
+    cordoned: bool = False  # by a netstab drain, until its ready step uncordons it
+    node_password: str | None = None  # /etc/rancher/node/password: written by the first install on this VM
+    authorized: set[str] = field(default_factory=set)  # the login user's authorized_keys
+    managed: set[str] = field(default_factory=set)  # the keys netstab's keys step installed
+    disk_gb: int = 0  # its disk, as Proxmox sized it
+    fs_gb: int = 0  # its root filesystem (grown to the disk by cloud-init's growpart at every boot, or the disk step)
 
     @property
     def address(self) -> str | None:
@@ -73,11 +136,23 @@ class World:
     errors: list[str] = field(default_factory=list)  # what failed in the last run
     ran: list[str] = field(default_factory=list)  # "<op> <resource> on <host>": every script the last run ran
     proxmox_probe: dict[str, Any] | None = None  # the continuous probe on the Proxmox host (its probe.json)
+    clusters: int = 0  # cluster identities started so far
+    kubeconfig_from: str | None = None  # the cluster the kubeconfig step last read
+    provider_cluster: str | None = None  # the cluster the Kubernetes provider points at
+    objects: dict[str, set[str]] = field(default_factory=dict)  # cluster -> Kubernetes objects created in it
+    restarts: list[Restart] = field(default_factory=list)  # the last run's node restarts
+    node_passwords: dict[tuple[str, str], str] = field(default_factory=dict)  # (cluster, node) -> the password it first joined with
+    stamps: dict[str, str] = field(default_factory=dict)  # files on the Proxmox host: the restart key each node came back with
+    drained: list[str] = field(default_factory=list)  # the nodes the last run cordoned and drained
+    node_objects: set[tuple[str, str]] = field(default_factory=set)  # (cluster, node): the Node objects the API holds
 
     def run(self, steps: Plan | list[Step]) -> World:
-        self.errors, self.ran = [], []
+        self.errors, self.ran, self.restarts, self.drained = [], [], [], []
         for step in steps.steps if isinstance(steps, Plan) else steps:
-            handler = {SNIPPET: self._file, DOWNLOAD: self._file, VM: self._vm, COMMAND: self._command}.get(step.res.type)
+            handler = {SNIPPET: self._file, DOWNLOAD: self._file, VM: self._vm, COMMAND: self._command,
+                       K8S_PROVIDER: self._k8s_provider, DYNAMIC: self._dynamic}.get(step.res.type)
+            if step.res.type.startswith("kubernetes:"):
+                handler = self._k8s_object
             if handler is not None and not step.skipped:
                 handler(step)
         return self
@@ -102,7 +177,9 @@ class World:
     def _vm(self, step: Step) -> None:
         inputs = step.res.inputs
         if step.op == "delete":
-            self.guests.pop(step.res.urn, None)
+            gone = self.guests.pop(step.res.urn, None)
+            if gone is not None and gone.service and step.replacing:
+                self.restarts.append(Restart(gone.name, step.res.urn, step.name))
         elif step.op == "create":
             vm_id = int(inputs["vmId"])
             if any(g.vm_id == vm_id for g in self.guests.values()):
@@ -110,7 +187,8 @@ class World:
                 return
             init = inputs["initialization"]
             image = next((d["fileId"] for d in inputs["disks"] if d.get("fileId")), None)
-            guest = Guest(inputs["name"], vm_id, int(inputs["networkDevices"][0]["mtu"]), (init["userDataFileId"], init["networkDataFileId"]), image)
+            guest = Guest(inputs["name"], vm_id, int(inputs["networkDevices"][0]["mtu"]), (init["userDataFileId"], init["networkDataFileId"]), image,
+                          disk_gb=int(inputs["disks"][0]["size"]))
             self.guests[step.res.urn] = guest
             if image is not None and image not in self.files:
                 self.errors.append(f"{step}: VM {vm_id} cannot import its disk, {image} is gone")
@@ -120,7 +198,11 @@ class World:
             assert step.old is not None
             guest = self.guests[step.res.urn]
             guest.nic_mtu = int(inputs["networkDevices"][0]["mtu"])  # hot-plugged [§1.3]
-            if any(p[0] in ("cpu", "memory") for p in changed_paths(step.old.inputs, inputs)):
+            guest.disk_gb = int(inputs["disks"][0]["size"])  # grown in place, no reboot [§1.1]
+            if any(restarts(p) for p in changed_paths(step.old.inputs, inputs)):
+                if guest.service:
+                    guest.ready = False
+                    self.restarts.append(Restart(guest.name, step.res.urn, step.name))
                 self._start(guest, f"{step} (reboot)")
 
     def _start(self, guest: Guest, why: str) -> None:
@@ -129,6 +211,7 @@ class World:
             self.errors.append(f"{why}: VM {guest.vm_id} cannot start, {', '.join(missing)} is gone")
             guest.network = None
             return
+        guest.fs_gb = guest.disk_gb  # cloud-init's growpart runs at every boot
         user, network = guest.snippets
         instance = self.files[user] + self.files[network]
         if instance != guest.instance:  # a new cloud-init instance: network applied, host key installed or made
@@ -138,6 +221,7 @@ class World:
             written = config.get("write_files", [])
             guest.serves = frozenset(PurePosixPath(f["path"]).stem for f in written if f["path"].startswith(MIRROR_CONFIG_DIR + "/"))
             guest.host_key = config.get("ssh_keys", {}).get("ed25519_public") or f"generated for instance {guest.instances}"
+            guest.authorized |= {k for user in config.get("users", []) if isinstance(user, dict) for k in user.get("ssh_authorized_keys", [])}
 
     # ---------------------------------------------------------------- commands
 
@@ -152,9 +236,18 @@ class World:
             if PROBE_INSTALL in body or PROBE_REMOVE in body:
                 self.proxmox_probe = yaml.safe_load(heredoc(body, "NETSTAB_FILE_EOF")) if PROBE_INSTALL in body else None
                 return
+            kept = STAMP_CHECK.search(body)
+            if kept and self.stamps.get(kept.group(1)) == kept.group(2):
+                return  # the node came back with this restart key: nothing to drain
             target = re.search(r"qm guest exec (\d+)", body)
+            if target and "qm status" in body and not any(g.vm_id == int(target.group(1)) for g in self.guests.values()):
+                return  # the step says the VM is absent and stops
             if target:
+                errors = len(self.errors)
                 self._in_guest(step, int(target.group(1)), heredoc(body, "NETSTAB_GUEST"))
+                keep = STAMP_KEEP.search(body)
+                if keep and len(self.errors) == errors:
+                    self.stamps[keep.group(2)] = keep.group(1)
             return
         if MEASURE_SCHEMA in body:
             return  # the path MTU measured from the gateway: read-only
@@ -169,6 +262,8 @@ class World:
             self.errors.append(f"{step}: {host} presents {guest.host_key!r}, the step pins {pinned!r}")
         elif not self.reachable:
             self.errors.append(f"{step}: dials {host}: the cluster is unreachable")
+        elif KEY_PAIRS.get(str(unwrap(unwrap(inputs["connection"]).get("privateKey")))) not in (guest.authorized | {None}):
+            self.errors.append(f"{step}: {guest.name} refuses the key the step logs in with (not in authorized_keys)")
         else:
             self._on_guest(step, guest, body, str(unwrap(inputs.get("stdin", ""))))
 
@@ -179,6 +274,20 @@ class World:
             return
         if "netplan apply" in body:
             guest.network = yaml.safe_load(heredoc(body, "NETSTAB_NETPLAN"))["network"]["ethernets"]["eth0"]
+            return
+        if GROW_ROOT.search(body):
+            guest.fs_gb = guest.disk_gb
+            return
+        if AUTHORIZED_KEYS.search(body):
+            wanted_line = WANTED_KEYS.search(body)
+            assert wanted_line, f"{step}: an authorized keys step without its keys"
+            wanted = set(shlex.split(wanted_line.group(1)))
+            guest.authorized = (guest.authorized - (guest.managed - wanted)) | wanted
+            guest.managed = wanted
+            return
+        kube = KUBE_STEP.search(body)
+        if kube:
+            self._kube_step(step, guest, kube.group(1), kube.group(2))
             return
         want = dict(re.findall(r"^want_(mtu|addr)=(\S+)$", body, re.MULTILINE))
         have = {"mtu": str(guest.network["mtu"]), "addr": guest.network["addresses"][0]}
@@ -194,11 +303,144 @@ class World:
         elif "registries.yaml removed" in body:
             guest.registries = None
         elif "INSTALL_K3S_VERSION=" in body:
-            guest.k3s = (body, stdin)
+            self._k3s(step, guest, body, stdin)
         elif PROBE_INSTALL in body:
             guest.probe, guest.probe_installs = yaml.safe_load(heredoc(body, "NETSTAB_FILE_EOF")), guest.probe_installs + 1
         elif PROBE_REMOVE in body:
             guest.probe, guest.probe_installs = None, 0
+        elif body.strip() == "cat /etc/rancher/k3s/k3s.yaml":
+            self.kubeconfig_from = guest.cluster
+        elif NODES_READY.search(body):
+            self._nodes_ready(step, guest, re.findall(r"'?([\w.-]+)'?", NODES_READY.search(body).group(1)))  # type: ignore[union-attr]
+
+    # ---------------------------------------------------------------- K3s
+
+    def _k3s(self, step: Step, guest: Guest, body: str, stdin: str) -> None:
+        role = K3S_ROLE.search(body)
+        assert role, f"{step}: a K3s install with neither server nor agent"
+        if role.group(1) == "server":
+            if guest.service == "k3s-agent":
+                self.errors.append(f"{step}: the server script runs on {guest.name} beside its running k3s-agent")
+                return
+            if guest.service != "k3s":
+                self.clusters += 1
+                guest.cluster = f"cluster {self.clusters}"
+            guest.service = "k3s"
+        else:
+            if guest.service == "k3s":
+                self.errors.append(f"{step}: the agent script runs on the running server {guest.name}: its rejoin check "
+                                   "removes /var/lib/rancher/k3s/agent under it")
+                return
+            url = K3S_URL.search(body)
+            assert url, f"{step}: an agent install without K3S_URL"
+            server = next((g for g in self.guests.values() if g.address == url.group(1) and g.service == "k3s"), None)
+            if server is None:
+                self.errors.append(f"{step}: {guest.name} joins {url.group(1)}, where no K3s server runs")
+                return
+            guest.service, guest.cluster = "k3s-agent", server.cluster
+        if guest.node_password is None:  # the script writes it once per VM, from the host key (or, before issue 22, the token)
+            guest.node_password = f"from host key {guest.host_key}" if "ssh_host_ed25519_key" in body else f"from token {stdin}"
+        assert guest.cluster is not None
+        self.node_objects.add((guest.cluster, guest.name))
+        held = self.node_passwords.setdefault((guest.cluster, guest.name), guest.node_password)
+        if held != guest.node_password:
+            self.errors.append(f"{step}: the server refuses {guest.name}: its node password is not the one the cluster holds for it")
+        guest.k3s = (body, stdin)
+
+    def server(self) -> Guest | None:
+        return next((g for g in self.guests.values() if g.service == "k3s"), None)
+
+    def _api(self, step: Step) -> bool:
+        """Whether the server's API answers; an error for the step when it may not."""
+        server = self.server()
+        if server is None:
+            self.errors.append(f"{step}: needs the Kubernetes API, and no K3s server runs")
+            return False
+        if not server.ready:
+            self.errors.append(f"{step}: needs the Kubernetes API while {server.name} restarts (nothing waited for its K3s)")
+            return False
+        return True
+
+    def _back(self, step: Step, guest: Guest) -> None:
+        guest.ready = True
+        for restart in self.restarts:
+            if restart.node == guest.name and restart.back is None:
+                restart.back = step.name
+
+    def _nodes_ready(self, step: Step, server: Guest, names: list[str]) -> None:
+        for name in names:
+            node = next((g for g in self.guests.values() if g.name == name), None)
+            if node is None or node.service is None or node.cluster != server.cluster:
+                self.errors.append(f"{step}: {name} never becomes Ready in the cluster of {server.name}")
+            else:
+                self._back(step, node)
+
+    def _kube_step(self, step: Step, server: Guest, action: str, name: str) -> None:
+        """A step that runs kubectl on the server through the guest agent: drain a node, or wait for it and uncordon."""
+        node = next((g for g in self.guests.values() if g.name == name), None)
+        if action == "remove":
+            if server.service == "k3s" and self._api(step):
+                self.node_objects.discard((str(server.cluster), name))
+                self.node_passwords.pop((str(server.cluster), name), None)
+                if node is None:
+                    self.errors.append(f"{step}: {name}'s VM went before its Node object was drained and deleted")
+            return
+        if action == "drain":
+            if server.service == "k3s" and node is not None and node.cluster == server.cluster and self._api(step):
+                node.cordoned = True
+                self.drained.append(node.name)
+            return
+        if node is None or node.service is None or node.cluster != server.cluster or server.service != "k3s":
+            self.errors.append(f"{step}: {name} never becomes Ready in the cluster of {server.name}")
+            return
+        self._back(step, node)
+        node.cordoned = False
+
+    # ---------------------------------------------------------------- Kubernetes
+
+    def _k8s_provider(self, step: Step) -> None:
+        if step.op != "delete":
+            self.provider_cluster = self.kubeconfig_from
+
+    def _k8s_object(self, step: Step) -> None:
+        if step.op == "delete":
+            for objects in self.objects.values():
+                objects.discard(step.name)
+            return
+        if self._api(step) and self.provider_cluster is not None:
+            self.objects.setdefault(self.provider_cluster, set()).add(step.name)
+
+    def _dynamic(self, step: Step) -> None:
+        if step.op != "delete" and dynamic_provider(step.res) in API_READERS:
+            self._api(step)
+
+    def check(self, recording: Recording) -> World:
+        """What a converged cluster is, beyond the steps' own errors: each node runs the K3s unit of
+        its role in the server's cluster, and every Kubernetes object is in that cluster."""
+        server = self.server()
+        for vm in recording.of_type(VM):
+            tags = unwrap(vm.inputs.get("tags")) or []
+            if "k3s" not in tags:
+                continue
+            name, want = vm.inputs["name"], {"server": "k3s", "agent": "k3s-agent"}[tags[2]]
+            guest = self.guests.get(vm.urn)
+            if guest is None or guest.service != want:
+                self.errors.append(f"{name} should run {want}, runs {guest.service if guest else 'nothing'}")
+            elif server is None or guest.cluster != server.cluster:
+                self.errors.append(f"{name} is not in the cluster of the server")
+        self.errors += [f"{g.name} is left cordoned" for g in self.guests.values() if g.cordoned]
+        self.errors += [f"{g.name}'s root filesystem is {g.fs_gb} GB on its {g.disk_gb} GB disk until its next boot"
+                        for g in self.guests.values() if g.fs_gb != g.disk_gb]
+        configured = {vm.inputs["name"] for vm in recording.of_type(VM)}
+        if server is not None:
+            self.errors += [f"{name}'s Node object stays NotReady forever (its VM is gone)" for cluster, name in sorted(self.node_objects)
+                            if cluster == server.cluster and name not in configured]
+        wanted = {r.name for r in recording.resources if r.type.startswith("kubernetes:") and r.custom}
+        held = self.objects.get(server.cluster, set()) if server and server.cluster else set()
+        if wanted - held:
+            self.errors.append(f"the cluster of the server lacks {sorted(wanted - held)} (the Kubernetes provider points at "
+                               f"{self.provider_cluster}, the server serves {server.cluster if server else None})")
+        return self
 
     def _gateway(self, step: Step, host: str, body: str) -> None:
         header = GATEWAY_HEADER.search(body)
@@ -238,6 +480,45 @@ def proxmox_host(recording: Recording) -> str:
 
 def first_up(recording: Recording) -> World:
     """The world after the first `pulumi up` of this recording, from nothing."""
-    world = World(proxmox_host(recording)).run(plan(Recording(), recording, "up"))
+    world = World(proxmox_host(recording)).run(plan(Recording(), recording, "up")).check(recording)
     assert not world.errors, "the first up fails in the model:\n" + "\n".join(world.errors)
     return world
+
+
+def ancestors(recording: Recording) -> dict[str, set[str]]:
+    """URN -> everything it waits for, transitively (the engine's dependency graph)."""
+    edges = {r.urn: _edges(r) for r in recording.resources}
+    memo: dict[str, set[str]] = {}
+
+    def up(urn: str) -> set[str]:
+        if urn not in memo:
+            memo[urn] = set()
+            memo[urn] = {a for e in edges.get(urn, ()) for a in (e, *up(e))}
+        return memo[urn]
+
+    return {urn: up(urn) for urn in edges}
+
+
+def restarted_at_once(world: World, recording: Recording) -> int:
+    """The most cluster nodes the last run may have down together: two restarts overlap unless one
+    node's disruptive step waits (in the dependency graph, not the model's order) for the step that
+    saw the other back; a node nothing saw back overlaps every other."""
+    graph = ancestors(recording)
+    by_name = {r.name: r.urn for r in recording.resources}
+    first = {}
+    for r in world.restarts:
+        first.setdefault(r.node, r)
+    restarts = list(first.values())
+
+    def ordered(a: Restart, b: Restart) -> bool:
+        return a.back is not None and by_name.get(a.back) in graph.get(b.vm, set())
+
+    def overlap(a: Restart, b: Restart) -> bool:
+        return not (ordered(a, b) or ordered(b, a))
+
+    best = 0
+    for mask in range(1, 1 << len(restarts)):
+        group = [r for i, r in enumerate(restarts) if mask >> i & 1]
+        if all(overlap(a, b) for i, a in enumerate(group) for b in group[i + 1:]):
+            best = max(best, len(group))
+    return best

@@ -52,3 +52,44 @@ def test_warn_mode_reports_a_failure_without_failing(host, kube):
     kube.collections[PODS] = [pod("app", "worker1", "ghcr.io/x/app:1", "ErrImagePull")]
     outs = create(host[0], kube.kubeconfig(), mode="warn")
     assert outs["verdict"] == "fail" and outs["pull_failures"] == {"ghcr.io/x/app:1": {"worker1": 1}}
+
+
+def test_an_api_that_cannot_be_reached_is_retried_within_the_bound_then_named(host):
+    """A server restarting in a rolling change refuses connections: the gate retries, then says how long."""
+    from tests.real.conftest import free_port
+
+    kubeconfig = unreachable_kubeconfig(free_port())
+    props = {"__provider": serialize_provider(ClusterGateProvider()), "kubeconfig": kubeconfig,
+             "spec": {"mode": "enforce", "api_wait_s": 2}, "run_id": "r1"}
+    with pytest.raises(grpc.RpcError) as caught:
+        host[0].Create(provider_pb2.CreateRequest(urn=URN, properties=struct(props)), timeout=60)
+    message = caught.value.details()
+    assert "cannot reach the Kubernetes API" in message and "(retried for 2s)" in message and "Traceback" not in message
+
+
+def test_warn_mode_never_fails_even_when_the_api_cannot_be_reached(host):
+    from tests.real.conftest import free_port
+
+    props = {"__provider": serialize_provider(ClusterGateProvider()), "kubeconfig": unreachable_kubeconfig(free_port()),
+             "spec": {"mode": "warn", "api_wait_s": 1}, "run_id": "r1"}
+    outs = unstruct(host[0].Create(provider_pb2.CreateRequest(urn=URN, properties=struct(props)), timeout=60).properties)
+    assert outs["verdict"] == "fail" and "cannot reach the Kubernetes API" in outs["text"]
+
+
+def unreachable_kubeconfig(port: int) -> str:
+    import yaml
+
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "x",
+                           "clusters": [{"name": "x", "cluster": {"server": f"https://127.0.0.1:{port}", "insecure-skip-tls-verify": True}}],
+                           "users": [{"name": "x", "user": {"token": "t"}}],
+                           "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}]})
+
+
+def test_a_failed_cluster_gate_leaves_its_nonce_in_the_report_folder(host, tmp_path):
+    from components.gate import last_failure
+    from tests.real.conftest import free_port
+
+    props = {"__provider": serialize_provider(ClusterGateProvider()), "kubeconfig": unreachable_kubeconfig(free_port()),
+             "spec": {"mode": "warn", "api_wait_s": 0, "report_dir": str(tmp_path)}, "run_id": "r1"}
+    host[0].Create(provider_pb2.CreateRequest(urn=URN, properties=struct(props)), timeout=60)
+    assert len(last_failure(tmp_path)) == 32

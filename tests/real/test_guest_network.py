@@ -126,3 +126,15 @@ def test_the_guest_agent_wrapper_passes_output_and_exit_status_through(vm, homel
     stuck = run(vm, guest.via_guest_agent(2711, "sleep 5\n", timeout_s=1), on_host=True)
     assert stuck.returncode == 1 and "did not finish inside VM 2711 within 1s" in stuck.stderr
 
+
+
+def test_the_first_update_after_boot_leaves_the_file_cloud_init_wrote_for_the_same_config(vm, homelab):
+    """Issue 22: the comparison reads both files as YAML, so cloud-init's header and layout are no change."""
+    from components.render.cloudinit import network_document
+    from tests.real.test_netplan_compare import cloud_init_file
+
+    written = cloud_init_file(network_document(homelab.server, homelab.network))
+    vm.netplan_file.write_text(written)
+    done = run(vm, guest.network_converge_script(homelab.server, homelab.network))
+    assert done.returncode == 0 and "nothing to do" in done.stdout, done.stderr
+    assert vm.netplan_file.read_text() == written, "not rewritten, and netplan apply did not run"

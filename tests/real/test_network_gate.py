@@ -120,3 +120,21 @@ def test_the_next_up_judges_again_in_place_and_an_unchanged_one_does_not(host, t
     for news in (dict(p, run_id="r2"), dict(p, runs={point: UNKNOWN for point in p["runs"]})):
         changed = diff(news)
         assert changed.changes == provider_pb2.DiffResponse.DIFF_SOME and not changed.replaces and not changed.deleteBeforeReplace
+
+
+def test_every_failed_run_leaves_a_new_nonce_and_a_pass_leaves_it(host, tmp_path, blackhole):
+    """With validation.run: on-change the run id covers the nonce (components/validation.py): the up after a
+    failure probes again; the up after a pass is quiet again."""
+    from components.gate import last_failure
+
+    report = tmp_path / "report"
+    assert last_failure(report) == ""
+    with pytest.raises(grpc.RpcError):
+        create(host[0], props(tmp_path, runs(blackhole["evidence"])))
+    first = last_failure(report)
+    outs = create(host[0], props(tmp_path, runs(blackhole["evidence"]), mode="warn"))
+    assert outs["verdict"] == "fail"
+    second = last_failure(report)
+    assert len(first) == len(second) == 32 and first != second, "a failure in warn mode counts too"
+    create(host[0], props(tmp_path, runs(blackhole["after"]), mss=1240))
+    assert last_failure(report) == second

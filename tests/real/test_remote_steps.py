@@ -14,6 +14,7 @@ import pytest
 
 from components.render.k3s import (
     AGENT_DIR,
+    HOST_KEY_FILE,
     NODE_PASSWORD_FILE,
     SERVER_TOKEN_FILE,
     SERVER_TOKEN_MATCHES,
@@ -199,8 +200,10 @@ def _run_install(tmp_path: Path, script: str, token: str) -> subprocess.Complete
     for name, body in INSTALLER_STAND_INS.items():
         (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
         (bin_dir / name).chmod(0o755)
+    if not (state / "host-key").exists():
+        (state / "host-key").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nstand-in host key\n-----END OPENSSH PRIVATE KEY-----\n")
     for real, stand_in in ((STAMP_DIR, state / "stamps"), (NODE_PASSWORD_FILE, state / "node-password"),
-                           (SERVER_TOKEN_FILE, state / "server-token"), (AGENT_DIR, state / "agent")):
+                           (SERVER_TOKEN_FILE, state / "server-token"), (AGENT_DIR, state / "agent"), (HOST_KEY_FILE, state / "host-key")):
         script = script.replace(real, str(stand_in))
     assert "/var/lib/rancher" not in script, "the test must not touch this machine's K3s paths"
     return subprocess.run(["sh", "-c", script], input=token, capture_output=True, text=True, timeout=30,
@@ -285,3 +288,29 @@ def test_with_a_bare_token_an_agent_follows_any_new_server_ca(tmp_path, rebuilt_
     script, agent = rebuilt_server
     assert len(_install_runs(tmp_path, script, "s3cret")) == 1
     assert not (agent / "server-ca.crt").exists()
+
+
+OLD_PASSWORD = """printf 'netstab-node-password %s %s' worker1 "$K3S_TOKEN" | sha256sum"""  # before issue 22: from the token
+
+
+@pytest.mark.parametrize("derivation", ["host key", "token (before issue 22)"])
+def test_a_rebuilt_agent_presents_the_same_node_password_after_a_token_rotation(tmp_path, homelab, derivation):
+    """The server keeps the password a node first joined with; a rebuilt VM (no password file) must present it again."""
+    script = agent_install_script(homelab, homelab.nodes[1])
+    if derivation != "host key":
+        script = script.replace("""printf 'netstab-node-password %s %s' worker1 "$seed" | sha256sum""", OLD_PASSWORD)
+        assert OLD_PASSWORD in script
+    password = tmp_path / "state" / "node-password"
+    assert len(_install_runs(tmp_path, script, "token-one")) == 1
+    joined = password.read_text()
+    password.unlink()  # the VM is rebuilt: the same host key (from its user-data), no password file
+    assert len(_install_runs(tmp_path, script, "token-rotated")) == 2
+    assert (password.read_text() == joined) is (derivation == "host key")
+    assert len(joined.strip()) == 32 and "token" not in joined
+
+
+def test_without_a_host_key_the_install_stops_before_it_invents_a_password(tmp_path, homelab):
+    script = agent_install_script(homelab, homelab.nodes[1])
+    done = _run_install(tmp_path, script.replace(HOST_KEY_FILE, str(tmp_path / "state" / "absent-key")), "token-one")
+    assert done.returncode == 1 and "has no SSH host key" in done.stderr
+    assert not (tmp_path / "state" / "node-password").exists()

@@ -1,0 +1,96 @@
+"""ClusterIdentity: a dynamic resource that records who the cluster's nodes are (name, K3s role,
+Proxmox vmId) and refuses, in `pulumi preview`, a change that no `pulumi up` can carry out safely.
+
+It refuses from the stack's previous state: the engine hands its Check the inputs it recorded on
+the last `up` (`olds`) beside this run's (`news`), so the refusal needs no cluster and no Proxmox.
+The Proxmox provider depends on it, so nothing on Proxmox is touched before its check (`pulumi up`
+previews first; with `--skip-preview`, no VM, snippet or image is touched either).
+
+Refused (docs/lifecycle.md):
+- a node whose K3s role changes (a server that would become an agent, or the reverse): the agent
+  install would run on the running server (its rejoin check removes /var/lib/rancher/k3s/agent
+  under it), the server install beside a running k3s-agent, and the kubeconfig step keeps its id,
+  so the secrets layer stays on the old cluster;
+- a vmId that would pass to another node name (a rename that keeps its vmId): the engine creates
+  the new VM before it deletes the old one, and Proxmox refuses an id in use.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi.dynamic
+from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, CreateResult, DiffResult, ResourceProvider, UpdateResult
+
+from components.config import StackConfig
+from components.sdkvalues import unwrap
+
+WHO = "netstab cluster identity"
+
+
+def identity(config: StackConfig) -> dict[str, dict[str, Any]]:
+    """node name -> its role and vmId: what the refusals compare."""
+    return {n.name: {"role": n.role, "vmId": n.vm_id} for n in config.nodes}
+
+
+def problems(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """What no `pulumi up` can do from `old` nodes to `new` ones, one sentence each with what to do instead."""
+    found: list[str] = []
+    swapped = [(name, old[name]["role"], node["role"]) for name, node in sorted(new.items()) if name in old and old[name]["role"] != node["role"]]
+    if swapped:
+        said = "; ".join(f"{name} was the K3s {was} and would become {'the server' if now == 'server' else 'an agent'}"
+                         for name, was, now in swapped)
+        found.append(f"{said}. A node cannot change its K3s role in place: the agent install would run on the running "
+                     "server and the server install beside a running agent, and the secrets layer would stay on the old "
+                     "cluster. Instead keep the roles as deployed, or rebuild the cluster (pulumi destroy, then pulumi up).")
+    by_id = {int(node["vmId"]): name for name, node in old.items()}
+    for name, node in sorted(new.items()):
+        was = by_id.get(int(node["vmId"]))
+        if was is not None and was != name and was not in new:
+            found.append(f"{was} would be renamed {name} keeping vmId {node['vmId']}: the new VM would be created before "
+                         f"the old one is deleted, and Proxmox refuses a vmId in use. Instead give {name} a new vmId "
+                         f"(the old VM goes after the new one is up), or remove {was} in one pulumi up and add {name} in the next.")
+        elif was is not None and was != name:
+            found.append(f"vmId {node['vmId']} would pass from {was} to {name} while {was} stays: Proxmox refuses a "
+                         f"vmId in use. Instead give {name} a vmId no other node has.")
+    return found
+
+
+def refusal(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    """The one message a refused change fails its preview with, or None."""
+    found = problems(old, new)
+    if not found:
+        return None
+    return f"{WHO}: refused before anything is touched: " + " ".join(found)
+
+
+class ClusterIdentityProvider(ResourceProvider):
+    def configure(self, req: ConfigureRequest) -> None:
+        sys.tracebacklimit = 0
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        old, new = unwrap(_olds.get("nodes")), unwrap(news.get("nodes"))
+        message = refusal(old, new) if isinstance(old, dict) and isinstance(new, dict) else None
+        return CheckResult(news, [CheckFailure("nodes", message)] if message else [])
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return DiffResult(changes=olds.get("nodes") != news.get("nodes"), replaces=[], stables=[], delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_="cluster-identity", outs={"nodes": props.get("nodes")})
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs={"nodes": news.get("nodes")})
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None
+
+
+class ClusterIdentity(pulumi.dynamic.Resource):
+    nodes: pulumi.Output[dict[str, Any]]
+
+    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(ClusterIdentityProvider(), name, {"nodes": identity(config)}, opts)

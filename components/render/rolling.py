@@ -1,0 +1,198 @@
+"""Scripts that roll a disruptive change through the cluster one node at a time (docs/lifecycle.md).
+
+Each node has two steps around its VM, both run on the Proxmox host and reaching the server's
+`k3s kubectl` through the QEMU guest agent (so they need no SSH to a node that is being created or
+restarted):
+
+- drain, before the VM: cordon, then evict every pod but DaemonSets' (kubectl drain uses the
+  eviction API, so PodDisruptionBudgets hold), bounded by a timeout; a drain that does not finish
+  names the pods still on the node, restores the node's prior schedulable state and fails, so
+  nothing is restarted. Before the cordon it records whether the node was schedulable (an
+  annotation), as kured records it in its lock: only a cordon netstab made is undone;
+- ready, after the node's K3s install: wait, bounded, until the API answers and the node is Ready,
+  then uncordon it if (and only if) netstab cordoned it.
+
+Both carry the node's restart key (what bpg reboots or powers the VM off for: cores, memory, the VM
+datastore; and its vmId, whose change rebuilds it): a change of the key updates both steps, so the
+drain runs before the VM changes and the wait after. The next node's drain waits for this node's
+ready step, servers first, then agents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from components.config import NodeConfig, ProxmoxConfig, StackConfig
+from components.render.guest import via_guest_agent
+from components.render.quote import word
+from components.render.shell import STATE_DIR
+
+CORDONED_BY = "netstab.dev/cordoned-by"  # on a node netstab cordoned: the one cordon it undoes
+DRAIN_TIMEOUT_S = 300  # kured's and system-upgrade-controller's drains default to forever or 600 s; bounded here
+API_WAIT_S = 300  # a restarting server's API: how long a step waits for it to answer
+POLL_S = 5
+
+
+def restart_key(node: NodeConfig, px: ProxmoxConfig, servers: int) -> str:
+    """The comment both steps carry: what a change of restarts the node (its first line, which the
+    restart stamp hashes), and what that means. No position in the roll: removing or adding a node
+    must not touch the other nodes' steps (the order is servers first, then agents in config order)."""
+    gap = ""
+    if node.role == "server" and servers == 1:
+        gap = "; with one server the Kubernetes API is down while it restarts (workloads on agents keep running)"
+    return (f"# netstab restart key of {node.name}: cores={node.cores} memory={node.memory_mb} datastore={px.vm_datastore} "
+            f"vmId={node.vm_id}\n# a change of it restarts {node.name} alone, servers first, each back and Ready before the next{gap}\n")
+
+
+def _kubectl_api(wait_s: int) -> str:
+    return f"""kubectl() {{ k3s kubectl "$@"; }}
+api_up() {{
+  deadline=$(( $(date +%s) + {wait_s} ))
+  until kubectl get --raw /readyz >/dev/null 2>&1; do
+    [ "$(date +%s)" -ge "$deadline" ] && return 1
+    sleep {POLL_S}
+  done
+}}
+"""
+
+
+def drain_script(node: NodeConfig, timeout_s: int = DRAIN_TIMEOUT_S, api_wait_s: int = API_WAIT_S) -> str:
+    """Inside the server VM: cordon and drain `node`, or fail naming the pods that blocked it."""
+    name = word(node.name)
+    return f"""#!/bin/sh
+# netstab drain node {node.name}
+set -u
+{_kubectl_api(api_wait_s)}if ! command -v k3s >/dev/null 2>&1; then
+  echo "netstab: no K3s on the server yet: nothing to drain on {node.name}"
+  exit 0
+fi
+if ! api_up; then
+  echo "netstab: the Kubernetes API did not answer within {api_wait_s}s: {node.name} is not drained and nothing is restarted" >&2
+  exit 1
+fi
+if ! kubectl get node {name} >/dev/null 2>&1; then
+  echo "netstab: {node.name} is not in the cluster: nothing to drain"
+  exit 0
+fi
+if [ "$(kubectl get node {name} -o jsonpath='{{.spec.unschedulable}}')" != "true" ]; then
+  kubectl annotate --overwrite node {name} {CORDONED_BY}=netstab >/dev/null
+fi
+kubectl cordon {name} >/dev/null
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+if kubectl drain {name} --ignore-daemonsets --delete-emptydir-data --timeout={timeout_s}s > "$work/drain.log" 2>&1; then
+  echo "netstab: {node.name} cordoned and drained"
+  exit 0
+fi
+blocked=$(kubectl get pods -A --field-selector spec.nodeName={name} \\
+  -o jsonpath='{{range .items[*]}}{{.metadata.namespace}}/{{.metadata.name}} {{.metadata.ownerReferences[0].kind}}{{"\\n"}}{{end}}' \\
+  | awk '$2 != "DaemonSet" && $1 != "" {{print $1}}' | paste -sd ' ' -)
+if [ -n "$(kubectl get node {name} -o jsonpath='{{.metadata.annotations.netstab\\.dev/cordoned-by}}')" ]; then
+  kubectl uncordon {name} >/dev/null
+  kubectl annotate node {name} {CORDONED_BY}- >/dev/null
+fi
+echo "netstab: draining {node.name} did not finish within {timeout_s}s; these pods blocked it: ${{blocked:-none left (see below)}}." >&2
+echo "netstab: a PodDisruptionBudget that allows no eviction, or a pod that does not stop, holds them. {node.name} is back as it was; nothing was restarted. Fix the budget or the pod, then pulumi up again." >&2
+tail -n 20 "$work/drain.log" >&2
+exit 1
+"""
+
+
+def remove_script(node: NodeConfig, timeout_s: int = DRAIN_TIMEOUT_S, api_wait_s: int = API_WAIT_S) -> str:
+    """Inside the server VM, when `node` leaves the config: drain it, then delete its Node object, so it
+    does not stay NotReady forever; its VM is deleted after this (it depends on the node's steps)."""
+    drain = drain_script(node, timeout_s, api_wait_s).replace(f"# netstab drain node {node.name}\n", f"# netstab remove node {node.name}\n")
+    body, tail = drain.rsplit('  echo "netstab: ' + node.name + ' cordoned and drained"\n  exit 0\n', 1)
+    name = word(node.name)
+    removed = f"""  kubectl delete node {name} --wait=false >/dev/null
+  echo "netstab: {node.name} drained and its Node object deleted; its VM goes next"
+  exit 0
+"""
+    return body + removed + tail.replace("nothing was restarted", "nothing was deleted")
+
+
+def ready_script(node: NodeConfig, timeout_s: int, api_wait_s: int = API_WAIT_S) -> str:
+    """Inside the server VM: wait until the API answers and `node` is Ready, then undo netstab's cordon."""
+    name = word(node.name)
+    return f"""#!/bin/sh
+# netstab ready node {node.name}
+set -u
+{_kubectl_api(api_wait_s)}if ! command -v k3s >/dev/null 2>&1 || ! api_up; then
+  echo "netstab: the Kubernetes API did not answer within {api_wait_s}s: {node.name} is not back; the next node waits" >&2
+  exit 1
+fi
+deadline=$(( $(date +%s) + {timeout_s} ))
+until [ "$(kubectl get node {name} -o jsonpath='{{.status.conditions[?(@.type=="Ready")].status}}' 2>/dev/null)" = "True" ]; do
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    echo "netstab: {node.name} is not Ready after {timeout_s}s: the next node waits; it stays as it is" >&2
+    kubectl get node {name} -o wide >&2 || true
+    exit 1
+  fi
+  sleep {POLL_S}
+done
+if [ -n "$(kubectl get node {name} -o jsonpath='{{.metadata.annotations.netstab\\.dev/cordoned-by}}')" ]; then
+  kubectl uncordon {name} >/dev/null
+  kubectl annotate node {name} {CORDONED_BY}- >/dev/null
+  echo "netstab: {node.name} Ready and uncordoned"
+else
+  echo "netstab: {node.name} Ready (left as it was: netstab did not cordon it)"
+fi
+"""
+
+
+def _stamp(node: NodeConfig, key: str) -> tuple[str, str]:
+    """Where the Proxmox host keeps the restart key a node last came back with, and that key's hash.
+    The drain step also updates when only its connection changed (a rotated SSH key): it drains only
+    when the key differs from the one kept, which the ready step writes once the node is back (so a
+    failed restart drains again on the next up)."""
+    return f"{STATE_DIR}/restart-key-{node.vm_id}", hashlib.sha256(key.splitlines()[0].encode()).hexdigest()[:16]
+
+
+def drain_step(node: NodeConfig, px: ProxmoxConfig, server_vm_id: int, key: str) -> tuple[str, str]:
+    """(create, update) on the Proxmox host: nothing to drain for a node this run creates; on a change
+    of the key, the drain inside the server VM (nothing to drain when that VM does not exist yet)."""
+    create = f"#!/bin/sh\n{key}echo \"netstab: {node.name} is created in this run: nothing to drain\"\n"
+    stamp, want = _stamp(node, key)
+    unchanged = f"""if [ "$(cat {stamp} 2>/dev/null)" = {want} ]; then
+  echo "netstab: {node.name} came back with this restart key: nothing to drain"
+  exit 0
+fi
+"""
+    margin = 60
+    inner = via_guest_agent(server_vm_id, drain_script(node), timeout_s=DRAIN_TIMEOUT_S + API_WAIT_S + margin,
+                            absent_ok=f"the server VM {server_vm_id} does not exist: nothing to drain on {node.name}")
+    return create, key + unchanged + inner
+
+
+def ready_step(node: NodeConfig, server_vm_id: int, key: str, timeout_s: int) -> str:
+    """On the Proxmox host: the wait and uncordon inside the server VM, then the restart key kept."""
+    stamp, want = _stamp(node, key)
+    keep = f"mkdir -p {STATE_DIR} && printf '%s\\n' {want} > {stamp}\n"
+    return key + via_guest_agent(server_vm_id, ready_script(node, timeout_s), timeout_s=timeout_s + API_WAIT_S + 60, then=keep)
+
+
+@dataclass(frozen=True)
+class RollingSteps:
+    """A node's two steps around a restart, as command texts for the Proxmox host."""
+
+    drain_create: str
+    drain_update: str
+    ready: str
+    member: str  # on create: nothing; its delete (the node left the config): drain, delete the Node object
+    remove: str
+
+
+def rolling_order(config: StackConfig) -> tuple[str, ...]:
+    """Servers first, then agents, each in config order (k3s-ansible's serial: 1, system-upgrade-controller's server plan first)."""
+    return (config.server.name, *(n.name for n in config.agents))
+
+
+def rolling_steps(config: StackConfig, node: NodeConfig) -> RollingSteps:
+    servers = sum(n.role == "server" for n in config.nodes)
+    key = restart_key(node, config.proxmox, servers)
+    create, update = drain_step(node, config.proxmox, config.server.vm_id, key)
+    member = f"#!/bin/sh\necho \"netstab: {node.name} is a member of the cluster; leaving the config drains it and deletes its Node object\"\n"
+    remove = via_guest_agent(config.server.vm_id, remove_script(node), timeout_s=DRAIN_TIMEOUT_S + API_WAIT_S + 60,
+                             absent_ok=f"the server VM {config.server.vm_id} does not exist: no Node object to delete for {node.name}")
+    return RollingSteps(create, update, ready_step(node, config.server.vm_id, key, config.k3s.ready_timeout_s), member, remove)
