@@ -87,7 +87,7 @@ fi
 # It derives from the node's host key, not the token, so it survives a token rotation.
 if [ ! -f {NODE_PASSWORD_FILE} ]; then
   if [ ! -r {HOST_KEY_FILE} ]; then
-    echo "netstab: {node.name} has no SSH host key at {HOST_KEY_FILE} to derive its node password from (its user-data installs it)" >&2
+    echo "netstab: {in_double_quotes(node.name)} has no SSH host key at {HOST_KEY_FILE} to derive its node password from (its user-data installs it)" >&2
     exit 1
   fi
   install -d -m 0700 "$(dirname {NODE_PASSWORD_FILE})"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from components.config import NodeConfig, ProxmoxConfig, StackConfig
 from components.render.guest import via_guest_agent
-from components.render.quote import word
+from components.render.quote import in_double_quotes, word
 from components.render.shell import STATE_DIR
 
 CORDONED_BY = "netstab.dev/cordoned-by"  # on a node netstab cordoned: the one cordon it undoes
@@ -38,11 +38,12 @@ def restart_key(node: NodeConfig, px: ProxmoxConfig, servers: int) -> str:
     """The comment both steps carry: what a change of restarts the node (its first line, which the
     restart stamp hashes), and what that means. No position in the roll: removing or adding a node
     must not touch the other nodes' steps (the order is servers first, then agents in config order)."""
+    shown = in_double_quotes(node.name)
     gap = ""
     if node.role == "server" and servers == 1:
         gap = "; with one server the Kubernetes API is down while it restarts (workloads on agents keep running)"
-    return (f"# netstab restart key of {node.name}: cores={node.cores} memory={node.memory_mb} datastore={px.vm_datastore} "
-            f"vmId={node.vm_id}\n# a change of it restarts {node.name} alone, servers first, each back and Ready before the next{gap}\n")
+    return (f"# netstab restart key of {shown}: cores={node.cores} memory={node.memory_mb} datastore={px.vm_datastore} "
+            f"vmId={node.vm_id}\n# a change of it restarts {shown} alone, servers first, each back and Ready before the next{gap}\n")
 
 
 def _kubectl_api(wait_s: int) -> str:
@@ -59,20 +60,20 @@ api_up() {{
 
 def drain_script(node: NodeConfig, timeout_s: int = DRAIN_TIMEOUT_S, api_wait_s: int = API_WAIT_S) -> str:
     """Inside the server VM: cordon and drain `node`, or fail naming the pods that blocked it."""
-    name = word(node.name)
+    name, shown = word(node.name), in_double_quotes(node.name)
     return f"""#!/bin/sh
-# netstab drain node {node.name}
+# netstab drain node {shown}
 set -u
 {_kubectl_api(api_wait_s)}if ! command -v k3s >/dev/null 2>&1; then
-  echo "netstab: no K3s on the server yet: nothing to drain on {node.name}"
+  echo "netstab: no K3s on the server yet: nothing to drain on {shown}"
   exit 0
 fi
 if ! api_up; then
-  echo "netstab: the Kubernetes API did not answer within {api_wait_s}s: {node.name} is not drained and nothing is restarted" >&2
+  echo "netstab: the Kubernetes API did not answer within {api_wait_s}s: {shown} is not drained and nothing is restarted" >&2
   exit 1
 fi
 if ! kubectl get node {name} >/dev/null 2>&1; then
-  echo "netstab: {node.name} is not in the cluster: nothing to drain"
+  echo "netstab: {shown} is not in the cluster: nothing to drain"
   exit 0
 fi
 if [ "$(kubectl get node {name} -o jsonpath='{{.spec.unschedulable}}')" != "true" ]; then
@@ -82,7 +83,7 @@ kubectl cordon {name} >/dev/null
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 if kubectl drain {name} --ignore-daemonsets --delete-emptydir-data --timeout={timeout_s}s > "$work/drain.log" 2>&1; then
-  echo "netstab: {node.name} cordoned and drained"
+  echo "netstab: {shown} cordoned and drained"
   exit 0
 fi
 blocked=$(kubectl get pods -A --field-selector spec.nodeName={name} \\
@@ -92,8 +93,8 @@ if [ -n "$(kubectl get node {name} -o jsonpath='{{.metadata.annotations.netstab\
   kubectl uncordon {name} >/dev/null
   kubectl annotate node {name} {CORDONED_BY}- >/dev/null
 fi
-echo "netstab: draining {node.name} did not finish within {timeout_s}s; these pods blocked it: ${{blocked:-none left (see below)}}." >&2
-echo "netstab: a PodDisruptionBudget that allows no eviction, or a pod that does not stop, holds them. {node.name} is back as it was; nothing was restarted. Fix the budget or the pod, then pulumi up again." >&2
+echo "netstab: draining {shown} did not finish within {timeout_s}s; these pods blocked it: ${{blocked:-none left (see below)}}." >&2
+echo "netstab: a PodDisruptionBudget that allows no eviction, or a pod that does not stop, holds them. {shown} is back as it was; nothing was restarted. Fix the budget or the pod, then pulumi up again." >&2
 tail -n 20 "$work/drain.log" >&2
 exit 1
 """
@@ -102,11 +103,11 @@ exit 1
 def remove_script(node: NodeConfig, timeout_s: int = DRAIN_TIMEOUT_S, api_wait_s: int = API_WAIT_S) -> str:
     """Inside the server VM, when `node` leaves the config: drain it, then delete its Node object, so it
     does not stay NotReady forever; its VM is deleted after this (it depends on the node's steps)."""
-    drain = drain_script(node, timeout_s, api_wait_s).replace(f"# netstab drain node {node.name}\n", f"# netstab remove node {node.name}\n")
-    body, tail = drain.rsplit('  echo "netstab: ' + node.name + ' cordoned and drained"\n  exit 0\n', 1)
-    name = word(node.name)
+    name, shown = word(node.name), in_double_quotes(node.name)
+    drain = drain_script(node, timeout_s, api_wait_s).replace(f"# netstab drain node {shown}\n", f"# netstab remove node {shown}\n")
+    body, tail = drain.rsplit('  echo "netstab: ' + shown + ' cordoned and drained"\n  exit 0\n', 1)
     removed = f"""  kubectl delete node {name} --wait=false >/dev/null
-  echo "netstab: {node.name} drained and its Node object deleted; its VM goes next"
+  echo "netstab: {shown} drained and its Node object deleted; its VM goes next"
   exit 0
 """
     return body + removed + tail.replace("nothing was restarted", "nothing was deleted")
@@ -114,18 +115,18 @@ def remove_script(node: NodeConfig, timeout_s: int = DRAIN_TIMEOUT_S, api_wait_s
 
 def ready_script(node: NodeConfig, timeout_s: int, api_wait_s: int = API_WAIT_S) -> str:
     """Inside the server VM: wait until the API answers and `node` is Ready, then undo netstab's cordon."""
-    name = word(node.name)
+    name, shown = word(node.name), in_double_quotes(node.name)
     return f"""#!/bin/sh
-# netstab ready node {node.name}
+# netstab ready node {shown}
 set -u
 {_kubectl_api(api_wait_s)}if ! command -v k3s >/dev/null 2>&1 || ! api_up; then
-  echo "netstab: the Kubernetes API did not answer within {api_wait_s}s: {node.name} is not back; the next node waits" >&2
+  echo "netstab: the Kubernetes API did not answer within {api_wait_s}s: {shown} is not back; the next node waits" >&2
   exit 1
 fi
 deadline=$(( $(date +%s) + {timeout_s} ))
 until [ "$(kubectl get node {name} -o jsonpath='{{.status.conditions[?(@.type=="Ready")].status}}' 2>/dev/null)" = "True" ]; do
   if [ "$(date +%s)" -ge "$deadline" ]; then
-    echo "netstab: {node.name} is not Ready after {timeout_s}s: the next node waits; it stays as it is" >&2
+    echo "netstab: {shown} is not Ready after {timeout_s}s: the next node waits; it stays as it is" >&2
     kubectl get node {name} -o wide >&2 || true
     exit 1
   fi
@@ -134,9 +135,9 @@ done
 if [ -n "$(kubectl get node {name} -o jsonpath='{{.metadata.annotations.netstab\\.dev/cordoned-by}}')" ]; then
   kubectl uncordon {name} >/dev/null
   kubectl annotate node {name} {CORDONED_BY}- >/dev/null
-  echo "netstab: {node.name} Ready and uncordoned"
+  echo "netstab: {shown} Ready and uncordoned"
 else
-  echo "netstab: {node.name} Ready (left as it was: netstab did not cordon it)"
+  echo "netstab: {shown} Ready (left as it was: netstab did not cordon it)"
 fi
 """
 
@@ -152,16 +153,17 @@ def _stamp(node: NodeConfig, key: str) -> tuple[str, str]:
 def drain_step(node: NodeConfig, px: ProxmoxConfig, server_vm_id: int, key: str) -> tuple[str, str]:
     """(create, update) on the Proxmox host: nothing to drain for a node this run creates; on a change
     of the key, the drain inside the server VM (nothing to drain when that VM does not exist yet)."""
-    create = f"#!/bin/sh\n{key}echo \"netstab: {node.name} is created in this run: nothing to drain\"\n"
+    shown = in_double_quotes(node.name)
+    create = f"#!/bin/sh\n{key}echo \"netstab: {shown} is created in this run: nothing to drain\"\n"
     stamp, want = _stamp(node, key)
     unchanged = f"""if [ "$(cat {stamp} 2>/dev/null)" = {want} ]; then
-  echo "netstab: {node.name} came back with this restart key: nothing to drain"
+  echo "netstab: {shown} came back with this restart key: nothing to drain"
   exit 0
 fi
 """
     margin = 60
     inner = via_guest_agent(server_vm_id, drain_script(node), timeout_s=DRAIN_TIMEOUT_S + API_WAIT_S + margin,
-                            absent_ok=f"the server VM {server_vm_id} does not exist: nothing to drain on {node.name}")
+                            absent_ok=f"the server VM {server_vm_id} does not exist: nothing to drain on {shown}")
     return create, key + unchanged + inner
 
 
@@ -189,10 +191,11 @@ def rolling_order(config: StackConfig) -> tuple[str, ...]:
 
 
 def rolling_steps(config: StackConfig, node: NodeConfig) -> RollingSteps:
+    shown = in_double_quotes(node.name)
     servers = sum(n.role == "server" for n in config.nodes)
     key = restart_key(node, config.proxmox, servers)
     create, update = drain_step(node, config.proxmox, config.server.vm_id, key)
-    member = f"#!/bin/sh\necho \"netstab: {node.name} is a member of the cluster; leaving the config drains it and deletes its Node object\"\n"
+    member = f"#!/bin/sh\necho \"netstab: {shown} is a member of the cluster; leaving the config drains it and deletes its Node object\"\n"
     remove = via_guest_agent(config.server.vm_id, remove_script(node), timeout_s=DRAIN_TIMEOUT_S + API_WAIT_S + 60,
-                             absent_ok=f"the server VM {config.server.vm_id} does not exist: no Node object to delete for {node.name}")
+                             absent_ok=f"the server VM {config.server.vm_id} does not exist: no Node object to delete for {shown}")
     return RollingSteps(create, update, ready_step(node, config.server.vm_id, key, config.k3s.ready_timeout_s), member, remove)
