@@ -8,9 +8,8 @@ between: nodes booted -> files written -> K3s installed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 import pulumi
 import pulumi_command as command
@@ -30,17 +29,21 @@ class ClusterNodesArgs:
     artifacts: ClusterArtifacts
     ssh_private_key: pulumi.Input[str]
     image: BootImage | None = None
+    # Proxmox node -> the cloud image downloaded there (a VM boots from the copy on its own node); others use `image`
+    images: Mapping[str, BootImage] = dataclasses.field(default_factory=dict)
     # What the VMs wait for (the gateway fix): a component's depends_on does not reach its children.
     after: Sequence[pulumi.Resource] = ()
 
 
-def proxmox_connection(px: ProxmoxConfig, private_key: pulumi.Input[str]) -> command.remote.ConnectionArgs:
-    """SSH to the Proxmox node, where the guest-agent steps run (the provider uploads snippets the same way)."""
-    return remote.connection(urlparse(px.endpoint).hostname or px.endpoint, px.ssh_user, private_key, px.ssh_host_key)
+def proxmox_connection(px: ProxmoxConfig, private_key: pulumi.Input[str], node: str | None = None) -> command.remote.ConnectionArgs:
+    """SSH to the Proxmox node a VM runs on (default proxmox.node), where its guest-agent steps run
+    (`qm guest exec` reaches only VMs of the node it runs on; the provider uploads snippets the same way)."""
+    address, host_key = px.placement(node or px.node)
+    return remote.connection(address, px.ssh_user, private_key, host_key)
 
 
 def guest_network(name: str, vm: ProxmoxVm, texts: GuestNetwork, px: ProxmoxConfig, private_key: pulumi.Input[str],
-                  parent: pulumi.Resource) -> command.remote.Command:
+                  parent: pulumi.Resource, node: str | None = None) -> command.remote.Command:
     """First boot: check that the guest carries the rendered network; every later change of it:
     converge the running guest (cloud-init applies network-config only once per instance).
 
@@ -51,7 +54,7 @@ def guest_network(name: str, vm: ProxmoxVm, texts: GuestNetwork, px: ProxmoxConf
     proxmox/nodes/vms/vms.go WaitForNetworkInterfacesFromVMAgent)."""
     return remote.run(
         name,
-        proxmox_connection(px, private_key),
+        proxmox_connection(px, private_key, node),
         as_root(texts.check, px.ssh_user),
         pulumi.ResourceOptions(parent=parent),
         update=as_root(texts.converge, px.ssh_user),
@@ -92,10 +95,12 @@ class ClusterNodes(pulumi.ComponentResource):
                 network_config=texts.network_config,
                 user_data=texts.user_data,
             )
-            vm, host_key = keyed_vm(f"{name}-{node.name}", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.image, cfg.image.template_vm_id),
+            where = cfg.proxmox_node_of(node)
+            vm, host_key = keyed_vm(f"{name}-{node.name}", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.images.get(where, args.image),
+                                                                         cfg.image.template_vm_id, node_name=where),
                                     self, args.after)
             self.vms[node.name] = vm
-            network = guest_network(f"{name}-{node.name}-network", vm, texts.guest_network, cfg.proxmox, args.ssh_private_key, self)
+            network = guest_network(f"{name}-{node.name}-network", vm, texts.guest_network, cfg.proxmox, args.ssh_private_key, self, where)
             conn = remote.connection(str(node.ip), cfg.ssh.user, args.ssh_private_key, host_key)
             self.connections[node.name] = conn
             self.booted[node.name] = remote.run(f"{name}-{node.name}-cloud-init", conn, as_root(art.cloud_init_wait),

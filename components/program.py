@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 import pulumi
 import pulumi_proxmoxve as proxmox
@@ -33,7 +32,8 @@ class Program:
 
 def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
     px = config.proxmox
-    host = urlparse(px.endpoint).hostname or px.endpoint
+    # every Proxmox node a VM is placed on: the provider uploads each VM's snippets over SSH to its node
+    names = [px.node, *(n.name for n in px.nodes if n.name != px.node)]
     return proxmox.Provider(
         "proxmox",
         endpoint=px.endpoint,
@@ -43,7 +43,7 @@ def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
         ssh=proxmox.ProviderSshArgs(
             username=px.ssh_user,
             private_key=secrets.ssh_private_key,
-            nodes=[proxmox.ProviderSshNodeArgs(name=px.node, address=host)],
+            nodes=[proxmox.ProviderSshNodeArgs(name=name, address=px.placement(name)[0]) for name in names],
         ),
     )
 
@@ -52,8 +52,9 @@ def proxmox_provider(config: StackConfig, secrets: Secrets) -> proxmox.Provider:
 LEGACY_DOWNLOAD = "proxmoxve:download/fileLegacy:FileLegacy"
 
 
-def boot_image(config: StackConfig, provider: proxmox.Provider) -> BootImage | None:
-    """The cloud image the VMs boot from, downloaded to the Proxmox node (None: VMs clone a template).
+def boot_image(config: StackConfig, provider: proxmox.Provider, node: str | None = None) -> BootImage | None:
+    """The cloud image the VMs boot from, downloaded to a Proxmox node (None: VMs clone a template).
+    `node`: another Proxmox node that runs VMs gets its own copy (its own resource, `cloud-image-<node>`).
 
     Its file name is fixed, so a new URL with the same name is replaced delete-first: create-first
     would fail on the existing file (or, allowed to overwrite it, lose it to the old delete).
@@ -66,12 +67,13 @@ def boot_image(config: StackConfig, provider: proxmox.Provider) -> BootImage | N
     image = config.image
     if not image.url or not image.file_name:
         return None
+    target = node or config.proxmox.node
     download = proxmox.download.File(
-        "cloud-image",
+        "cloud-image" if target == config.proxmox.node else f"cloud-image-{target}",
         proxmox.download.FileArgs(
             content_type="iso",
             datastore_id=config.proxmox.image_datastore,
-            node_name=config.proxmox.node,
+            node_name=target,
             url=image.url,
             file_name=image.file_name,
             overwrite=False,
@@ -79,6 +81,16 @@ def boot_image(config: StackConfig, provider: proxmox.Provider) -> BootImage | N
         opts=pulumi.ResourceOptions(provider=provider, delete_before_replace=True, aliases=[pulumi.Alias(type_=LEGACY_DOWNLOAD)]),
     )
     return BootImage(volume_id(config.proxmox.image_datastore, "iso", image.file_name), download)
+
+
+def boot_images(config: StackConfig, provider: proxmox.Provider, first: BootImage | None) -> dict[str, BootImage]:
+    """Proxmox node -> the image its VMs boot from: `first` on proxmox.node, a download on every other node that runs a VM."""
+    images = {config.proxmox.node: first} if first is not None else {}
+    for node in sorted({config.proxmox_node_of(n) for n in config.nodes} - {config.proxmox.node}):
+        image = boot_image(config, provider, node)
+        if image is not None:
+            images[node] = image
+    return images
 
 
 def gateway_mss(config: StackConfig, gateway: GatewayFirewall | None) -> pulumi.Input[int] | None:
@@ -112,7 +124,8 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
 
     nodes = ClusterNodes(
         "nodes",
-        ClusterNodesArgs(config, artifacts.cluster, secrets.ssh_private_key, image=image, after=[gateway] if gateway else ()),
+        ClusterNodesArgs(config, artifacts.cluster, secrets.ssh_private_key, image=image, images=boot_images(config, provider, image),
+                         after=[gateway] if gateway else ()),
         opts=with_provider,
     )
     vms = {n: vm.vm for n, vm in nodes.vms.items()}
@@ -149,6 +162,7 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
         pulumi.export("networkVerdict", validation.network_verdict)
         pulumi.export("clusterVerdict", validation.cluster_verdict)
     pulumi.export("nodeIps", cluster.node_ips)
+    pulumi.export("apiAddress", config.api_address)  # the VIP with several servers: what the kubeconfig and agents dial
     pulumi.export("mtu", config.network.mtu)
     pulumi.export("nodesReady", cluster.nodes_ready)
     pulumi.export("kubeconfig", cluster.kubeconfig)
