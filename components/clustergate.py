@@ -208,6 +208,8 @@ class ClusterGateProvider(GateProvider):
             verdict = judge_cluster(read_cluster(api))
         finally:
             api.close()
+        # which API answered: the VIP in an HA stack (the kubeconfig's server), so the report shows it
+        verdict.notes.insert(0, f"read through the Kubernetes API at {access.server}")
         if verdict.verdict == "fail" and props["spec"].get("mode", "enforce") == "enforce":
             raise GateError(verdict.text())
         return {**verdict.outputs(), "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

@@ -105,6 +105,8 @@ def gateway_mss(config: StackConfig, gateway: GatewayFirewall | None) -> pulumi.
 def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = None) -> Program:
     """Declare every resource. `artifacts` is everything rendered from `config`, once (rendered here when not given)."""
     artifacts = artifacts or render_artifacts(config, agent_source(), pulumi.get_stack())
+    for warning in config.warnings():  # allowed, but it defeats what the config asks for (every server on one Proxmox node)
+        pulumi.log.warn(warning)
     provider = proxmox_provider(config, secrets)
     with_provider = pulumi.ResourceOptions(providers=[provider])
     image = boot_image(config, provider)
