@@ -49,6 +49,8 @@ def render(stack: str, out: Path, stacks_dir: Path, path_mtu: int | None = None)
         return 2
     print(f"netstab: rendered {len(files)} files for stack '{stack}' into {out}/" + (f" and removed {removed} left by the previous render" if removed else ""))
     print(_secrets_still_needed(config, secure))
+    for warning in config.warnings():
+        print(f"netstab: WARNING: {warning}", file=sys.stderr)
     found = placeholders(config)
     if found:
         print(f"netstab: WARNING: `pulumi up` refuses this stack: {placeholder_problem(found)}", file=sys.stderr)

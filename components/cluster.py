@@ -44,10 +44,13 @@ class K3sCluster(pulumi.ComponentResource):
         super().__init__("netstab:cluster:K3sCluster", name, None, opts)
         cfg, art = args.config, args.artifacts
         installs: dict[str, pulumi.Resource] = {}
-        # Server first; each agent joins it. Files a later layer places on a node come before its install.
-        for node in (cfg.server, *cfg.agents):
+        # The first server first; every other server joins it; each agent joins once every server is in
+        # (through the VIP in an HA stack). Files a later layer places on a node come before its install.
+        for node in (*cfg.servers, *cfg.agents):
             after = [args.booted[node.name], *args.before_install.get(node.name, ())]
             if node.role == "agent":
+                after.extend(installs[s.name] for s in cfg.servers)
+            elif node != cfg.server:
                 after.append(installs[cfg.server.name])
             installs[node.name] = remote.run(
                 f"{name}-{node.name}-k3s",
@@ -98,7 +101,7 @@ class K3sCluster(pulumi.ComponentResource):
             secret_stdout=True,
             on=server_vm,
         )
-        server_ip = str(cfg.server.ip)
+        server_ip = cfg.api_address  # the VIP with several servers
         self.installs = installs
         self.kubeconfig_step = fetched
         self.ready = ready

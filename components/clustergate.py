@@ -246,6 +246,8 @@ class ClusterGateProvider(GateProvider):
             return {"verdict": "fail", "text": f"{WHO}: FAIL\n  {exc}", "findings": [], "pull_failures": {}, "checked_at": checked_at}
         finally:
             api.close()
+        # which API answered: the VIP in an HA stack (the kubeconfig's server), so the report shows it
+        verdict.notes.insert(0, f"read through the Kubernetes API at {access.server}")
         if verdict.verdict == "fail" and enforce:
             raise GateError(verdict.text())
         return {**verdict.outputs(), "checked_at": checked_at}

@@ -8,9 +8,8 @@ between: nodes booted -> files written -> K3s installed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 import pulumi
 import pulumi_command as command
@@ -54,19 +53,23 @@ class ClusterNodesArgs:
     artifacts: ClusterArtifacts
     ssh_private_key: pulumi.Input[str]
     image: BootImage | None = None
+    # Proxmox node -> the cloud image downloaded there (a VM boots from the copy on its own node); others use `image`
+    images: Mapping[str, BootImage] = dataclasses.field(default_factory=dict)
     # What the VMs wait for (the gateway fix): a component's depends_on does not reach its children.
     after: Sequence[pulumi.Resource] = ()
     # one node at a time: the drain before each VM waits for the previous node (None: no drain steps)
     rolling: Rolling | None = None
 
 
-def proxmox_connection(px: ProxmoxConfig, private_key: pulumi.Input[str]) -> command.remote.ConnectionArgs:
-    """SSH to the Proxmox node, where the guest-agent steps run (the provider uploads snippets the same way)."""
-    return remote.connection(urlparse(px.endpoint).hostname or px.endpoint, px.ssh_user, private_key, px.ssh_host_key)
+def proxmox_connection(px: ProxmoxConfig, private_key: pulumi.Input[str], node: str | None = None) -> command.remote.ConnectionArgs:
+    """SSH to the Proxmox node a VM runs on (default proxmox.node), where its guest-agent steps run
+    (`qm guest exec` reaches only VMs of the node it runs on; the provider uploads snippets the same way)."""
+    address, host_key = px.placement(node or px.node)
+    return remote.connection(address, px.ssh_user, private_key, host_key)
 
 
 def guest_network(name: str, vm: ProxmoxVm, texts: GuestNetwork, px: ProxmoxConfig, private_key: pulumi.Input[str],
-                  parent: pulumi.Resource) -> command.remote.Command:
+                  parent: pulumi.Resource, node: str | None = None) -> command.remote.Command:
     """First boot: check that the guest carries the rendered network; every later change of it:
     converge the running guest (cloud-init applies network-config only once per instance).
 
@@ -77,7 +80,7 @@ def guest_network(name: str, vm: ProxmoxVm, texts: GuestNetwork, px: ProxmoxConf
     proxmox/nodes/vms/vms.go WaitForNetworkInterfacesFromVMAgent)."""
     return remote.run(
         name,
-        proxmox_connection(px, private_key),
+        proxmox_connection(px, private_key, node),
         as_root(texts.check, px.ssh_user),
         pulumi.ResourceOptions(parent=parent),
         update=as_root(texts.converge, px.ssh_user),
@@ -118,29 +121,32 @@ class ClusterNodes(pulumi.ComponentResource):
                 network_config=texts.network_config,
                 user_data=texts.user_data,
             )
+            where = cfg.proxmox_node_of(node)
             after = list(args.after)
             if args.rolling is not None:
-                # before the VM changes in a way that restarts it: cordon and drain it (its restart key changed)
+                # before the VM changes in a way that restarts it: cordon and drain it (its restart key changed),
+                # inside the server VM, through the guest agent of the Proxmox node that runs it
                 after.append(remote.run(
-                    f"{name}-{node.name}-drain", proxmox_connection(cfg.proxmox, args.ssh_private_key),
+                    f"{name}-{node.name}-drain", proxmox_connection(cfg.proxmox, args.ssh_private_key, cfg.proxmox_node_of(cfg.server)),
                     as_root(texts.rolling.drain_create, cfg.proxmox.ssh_user),
                     pulumi.ResourceOptions(parent=self, depends_on=args.rolling.after(node.name)),
                     update=as_root(texts.rolling.drain_update, cfg.proxmox.ssh_user),
                 ))
-            vm, host_key = keyed_vm(f"{name}-{node.name}", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.image, cfg.image.template_vm_id),
+            vm, host_key = keyed_vm(f"{name}-{node.name}", ProxmoxVmArgs(spec, cfg.proxmox, cfg.network, args.images.get(where, args.image),
+                                                                         cfg.image.template_vm_id, node_name=where),
                                     self, after)
             self.vms[node.name] = vm
-            network = guest_network(f"{name}-{node.name}-network", vm, texts.guest_network, cfg.proxmox, args.ssh_private_key, self)
+            network = guest_network(f"{name}-{node.name}-network", vm, texts.guest_network, cfg.proxmox, args.ssh_private_key, self, where)
             conn = remote.connection(str(node.ip), cfg.ssh.user, args.ssh_private_key, host_key)
             self.connections[node.name] = conn
             # the login user's keys, through the guest agent (no SSH to the node, with either key), before any step dials it
-            keys = remote.run(f"{name}-{node.name}-ssh-keys", proxmox_connection(cfg.proxmox, args.ssh_private_key),
+            keys = remote.run(f"{name}-{node.name}-ssh-keys", proxmox_connection(cfg.proxmox, args.ssh_private_key, where),
                               as_root(texts.authorized_keys, cfg.proxmox.ssh_user), pulumi.ResourceOptions(parent=self, depends_on=[network]),
                               on=vm.vm)
             self.booted[node.name] = remote.run(f"{name}-{node.name}-cloud-init", conn, as_root(art.cloud_init_wait),
                                                 pulumi.ResourceOptions(parent=self, depends_on=[keys]), on=vm.vm)
             # a grown disk reaches the root filesystem now, not at the next boot (through the guest agent)
-            remote.run(f"{name}-{node.name}-disk", proxmox_connection(cfg.proxmox, args.ssh_private_key),
+            remote.run(f"{name}-{node.name}-disk", proxmox_connection(cfg.proxmox, args.ssh_private_key, where),
                        as_root(texts.grow_root, cfg.proxmox.ssh_user), pulumi.ResourceOptions(parent=self, depends_on=[self.booted[node.name]]),
                        on=vm.vm)
         self.register_outputs({"vm_ids": {n: vm.vm_id for n, vm in self.vms.items()}})

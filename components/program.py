@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 import pulumi
 import pulumi_proxmoxve as proxmox
@@ -35,7 +34,8 @@ class Program:
 
 def proxmox_provider(config: StackConfig, secrets: Secrets, after: pulumi.Resource | None = None) -> proxmox.Provider:
     px = config.proxmox
-    host = urlparse(px.endpoint).hostname or px.endpoint
+    # every Proxmox node a VM is placed on: the provider uploads each VM's snippets over SSH to its node
+    names = [px.node, *(n.name for n in px.nodes if n.name != px.node)]
     return proxmox.Provider(
         "proxmox",
         endpoint=px.endpoint,
@@ -45,7 +45,7 @@ def proxmox_provider(config: StackConfig, secrets: Secrets, after: pulumi.Resour
         ssh=proxmox.ProviderSshArgs(
             username=px.ssh_user,
             private_key=secrets.ssh_private_key,
-            nodes=[proxmox.ProviderSshNodeArgs(name=px.node, address=host)],
+            nodes=[proxmox.ProviderSshNodeArgs(name=name, address=px.placement(name)[0]) for name in names],
         ),
         opts=pulumi.ResourceOptions(depends_on=[after] if after is not None else None),
     )
@@ -55,8 +55,9 @@ def proxmox_provider(config: StackConfig, secrets: Secrets, after: pulumi.Resour
 LEGACY_DOWNLOAD = "proxmoxve:download/fileLegacy:FileLegacy"
 
 
-def boot_image(config: StackConfig, provider: proxmox.Provider) -> BootImage | None:
-    """The cloud image the VMs boot from, downloaded to the Proxmox node (None: VMs clone a template).
+def boot_image(config: StackConfig, provider: proxmox.Provider, node: str | None = None) -> BootImage | None:
+    """The cloud image the VMs boot from, downloaded to a Proxmox node (None: VMs clone a template).
+    `node`: another Proxmox node that runs VMs gets its own copy (its own resource, `cloud-image-<node>`).
 
     Its file name is fixed, so a new URL with the same name is replaced delete-first: create-first
     would fail on the existing file (or, allowed to overwrite it, lose it to the old delete).
@@ -69,12 +70,13 @@ def boot_image(config: StackConfig, provider: proxmox.Provider) -> BootImage | N
     image = config.image
     if not image.url or not image.file_name:
         return None
+    target = node or config.proxmox.node
     download = proxmox.download.File(
-        "cloud-image",
+        "cloud-image" if target == config.proxmox.node else f"cloud-image-{target}",
         proxmox.download.FileArgs(
             content_type="iso",
             datastore_id=config.proxmox.image_datastore,
-            node_name=config.proxmox.node,
+            node_name=target,
             url=image.url,
             file_name=image.file_name,
             overwrite=False,
@@ -82,6 +84,16 @@ def boot_image(config: StackConfig, provider: proxmox.Provider) -> BootImage | N
         opts=pulumi.ResourceOptions(provider=provider, delete_before_replace=True, aliases=[pulumi.Alias(type_=LEGACY_DOWNLOAD)]),
     )
     return BootImage(volume_id(config.proxmox.image_datastore, "iso", image.file_name), download)
+
+
+def boot_images(config: StackConfig, provider: proxmox.Provider, first: BootImage | None) -> dict[str, BootImage]:
+    """Proxmox node -> the image its VMs boot from: `first` on proxmox.node, a download on every other node that runs a VM."""
+    images = {config.proxmox.node: first} if first is not None else {}
+    for node in sorted({config.proxmox_node_of(n) for n in config.nodes} - {config.proxmox.node}):
+        image = boot_image(config, provider, node)
+        if image is not None:
+            images[node] = image
+    return images
 
 
 def gateway_mss(config: StackConfig, gateway: GatewayFirewall | None) -> pulumi.Input[int] | None:
@@ -96,6 +108,8 @@ def gateway_mss(config: StackConfig, gateway: GatewayFirewall | None) -> pulumi.
 def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = None) -> Program:
     """Declare every resource. `artifacts` is everything rendered from `config`, once (rendered here when not given)."""
     artifacts = artifacts or render_artifacts(config, agent_source(), pulumi.get_stack())
+    for warning in config.warnings():  # allowed, but it defeats what the config asks for (every server on one Proxmox node)
+        pulumi.log.warn(warning)
     # First: a change no up can carry out (a role swap, a vmId passed to another name) fails the preview here.
     identity = ClusterIdentity("cluster-identity", config)
     provider = proxmox_provider(config, secrets, after=identity)  # nothing on Proxmox before the identity's check
@@ -119,8 +133,8 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
     rolling = Rolling(artifacts.cluster.order)
     nodes = ClusterNodes(
         "nodes",
-        ClusterNodesArgs(config, artifacts.cluster, secrets.ssh_private_key, image=image, after=[identity, *([gateway] if gateway else [])],
-                         rolling=rolling),
+        ClusterNodesArgs(config, artifacts.cluster, secrets.ssh_private_key, image=image, images=boot_images(config, provider, image),
+                         after=[identity, *([gateway] if gateway else [])], rolling=rolling),
         opts=with_provider,
     )
     vms = {n: vm.vm for n, vm in nodes.vms.items()}
@@ -139,7 +153,8 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
         "k3s",
         K3sClusterArgs(config, artifacts.cluster, nodes.connections, secrets.k3s_token, booted=nodes.booted,
                        vms=vms, before_install=before_install, rolling=rolling,
-                       proxmox=proxmox_connection(config.proxmox, secrets.ssh_private_key)),
+                       # the ready and member steps run inside the server VM, through its Proxmox node's guest agent
+                       proxmox=proxmox_connection(config.proxmox, secrets.ssh_private_key, config.proxmox_node_of(config.server))),
     )
     secrets_layer = None
     if artifacts.secrets is not None:
@@ -166,6 +181,7 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
             config, artifacts.monitoring, artifacts.agent, connections, machines, secrets.ssh_private_key,
             after=[*nodes.booted.values(), *([mirror.healthy] if mirror is not None else [])]))
     pulumi.export("nodeIps", cluster.node_ips)
+    pulumi.export("apiAddress", config.api_address)  # the VIP with several servers: what the kubeconfig and agents dial
     pulumi.export("mtu", config.network.mtu)
     pulumi.export("nodesReady", cluster.nodes_ready)
     pulumi.export("kubeconfig", cluster.kubeconfig)

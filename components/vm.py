@@ -51,6 +51,8 @@ class ProxmoxVmArgs:
     # the VM is rebuilt when its user-data changes: for a VM configured by it alone (cloud-init
     # applies user-data once per instance)
     rebuild_on_user_data: bool = False
+    # the Proxmox node the VM and its snippets go to (nodes[].proxmoxNode); None: proxmox.node
+    node_name: str | None = None
 
 
 def volume_id(datastore: str, content_type: str, file_name: str) -> str:
@@ -66,11 +68,12 @@ class ProxmoxVm(pulumi.ComponentResource):
     def __init__(self, name: str, args: ProxmoxVmArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("netstab:vm:ProxmoxVm", name, None, opts)
         spec, px = args.spec, args.proxmox
+        node_name = args.node_name or px.node
         # the component's own depends_on does not reach its children: pass it on
         child = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None)
 
         snippets = {
-            kind: self._snippet(f"{name}-{kind}", f"{spec.name}-{kind}.yaml", text, px, child)
+            kind: self._snippet(f"{name}-{kind}", f"{spec.name}-{kind}.yaml", text, px, node_name, child)
             for kind, text in (("network-config", spec.network_config), ("user-data", spec.user_data))
         }
         self.snippet_ids = {kind: volume_id(px.snippets_datastore, "snippets", f"{spec.name}-{kind}.yaml") for kind in snippets}
@@ -87,7 +90,7 @@ class ProxmoxVm(pulumi.ComponentResource):
         vm = proxmox.VmLegacy(
             f"{name}-vm",
             proxmox.VmLegacyArgs(
-                node_name=px.node,
+                node_name=node_name,
                 vm_id=spec.vm_id,
                 name=spec.name,
                 tags=list(spec.tags),
@@ -127,13 +130,14 @@ class ProxmoxVm(pulumi.ComponentResource):
         self.register_outputs({"vm_id": self.vm_id, "name": self.name})
 
     @staticmethod
-    def _snippet(resource: str, file_name: str, text: pulumi.Input[str], px: ProxmoxConfig, opts: pulumi.ResourceOptions) -> proxmox.FileLegacy:
+    def _snippet(resource: str, file_name: str, text: pulumi.Input[str], px: ProxmoxConfig, node_name: str,
+                 opts: pulumi.ResourceOptions) -> proxmox.FileLegacy:
         return proxmox.FileLegacy(
             resource,
             proxmox.FileLegacyArgs(
                 content_type="snippets",
                 datastore_id=px.snippets_datastore,
-                node_name=px.node,
+                node_name=node_name,
                 overwrite=True,
                 source_raw=proxmox.FileLegacySourceRawArgs(data=text, file_name=file_name),
             ),

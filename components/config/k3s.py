@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from components.config.base import Section
-from components.config.fields import K3sVersion, between, https_url
+from components.config.fields import IP, Interface, K3sVersion, between, https_url
 
 
 class K3sConfig(Section):
@@ -19,3 +19,7 @@ class K3sConfig(Section):
     """URL of the K3s install script."""
     ready_timeout_s: Annotated[int, between(30, 7200)] = Field(600, alias="readyTimeoutSeconds")
     """How long to wait for every node Ready."""
+    vip: IP | None = None
+    """The API's virtual address (kube-vip, ARP): on network.subnet, no node's, the mirror's or the gateway's; required with more than one server."""
+    vip_interface: Interface | None = None
+    """Guest interface kube-vip announces k3s.vip on (default: the guests' NIC, eth0)."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from components.config.base import Loc, Problems, Section, has, path
-from components.config.fields import IP, between, hostname, one_of
+from components.config.fields import IP, PveNode, between, hostname, one_of
 
 ROLES = ("server", "agent")
 VM_ID = between(100, 999_999_999)
@@ -18,7 +18,7 @@ class NodeConfig(Section):
     name: Annotated[str, hostname("a hostname (lowercase letters, digits, '-')")]
     """VM and host name."""
     role: Annotated[str, one_of(ROLES)]
-    """server (exactly one: the control plane) or agent."""
+    """server (the control plane: one, or an odd number >= 3 behind k3s.vip) or agent."""
     vm_id: Annotated[int, VM_ID]
     """Proxmox VM id; also fixes the NIC's MAC address."""
     ip: IP
@@ -29,6 +29,8 @@ class NodeConfig(Section):
     """Memory in MiB."""
     disk_gb: Annotated[int, between(8, 65_536)] = 32
     """Boot disk size in GiB."""
+    proxmox_node: PveNode | None = None
+    """Proxmox node that runs this VM (default proxmox.node); any other must be listed in proxmox.nodes."""
 
     @property
     def mac(self) -> str:
@@ -46,14 +48,21 @@ def mac_of(vm_id: int) -> str:
 Vm = tuple[Loc, Any]
 
 
-def one_server(nodes: Sequence[Any]) -> Problems:
+def server_count(nodes: Sequence[Any]) -> Problems:
+    """One server, or an odd number of at least three: embedded etcd needs a majority of its members."""
     if not nodes:
         yield ("nodes",), "needs at least one node with role: server"
         return
     servers = sum(has(n, "role") and n.role == "server" for n in nodes)
     unknown = sum(not has(n, "role") for n in nodes)
-    if servers > 1 or (servers == 0 and not unknown):  # a node with a wrong role may be the server
-        yield ("nodes",), f"needs exactly one node with role: server (found {servers}); HA control planes are not supported yet"
+    if unknown:
+        return  # a node with a wrong role may be a server: the count is not known
+    if servers == 0:
+        yield ("nodes",), "needs at least one node with role: server (found 0)"
+    elif servers % 2 == 0:
+        yield ("nodes",), (f"has {servers} servers; use 1, or an odd number of at least 3: the servers run embedded etcd, which "
+                           f"writes only while a majority ({servers // 2 + 1} of {servers}) is up, so {servers} servers tolerate "
+                           f"{(servers - 1) // 2} failed server(s), no more than {servers - 1} do; make one of them an agent, or add a server")
 
 
 def unique(vms: Sequence[Vm]) -> Problems:

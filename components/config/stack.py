@@ -7,14 +7,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from components.config.base import ConfigError, Partial, Problems, Section, default, has, problem_lines, rule
+from components.config.base import ConfigError, Partial, Problems, Section, default, has, path, problem_lines, rule
 from components.config.gateway import GatewayConfig
 from components.config.image import ImageConfig
 from components.config.k3s import K3sConfig
 from components.config.mirror import MirrorConfig
 from components.config.monitoring import MonitoringConfig, cycle_bound
 from components.config.network import NetworkConfig
-from components.config.nodes import NodeConfig, Vm, one_server, unique
+from components.config.nodes import NodeConfig, Vm, server_count, unique
 from components.config.proxmox import ProxmoxConfig
 from components.config.secrets import SecretsConfig
 from components.config.ssh import SshConfig
@@ -45,7 +45,7 @@ class StackConfig(Section):
     ssh: SshConfig
     k3s: K3sConfig
     nodes: tuple[NodeConfig, ...]
-    """The cluster's VMs: exactly one server, any number of agents."""
+    """The cluster's VMs: one server, or an odd number >= 3 (the first founds the cluster), any number of agents."""
     gateway: GatewayConfig = default({"pathMtu": 1400})
     mirror: MirrorConfig = default({"enabled": False})
     secrets: SecretsConfig = default({"enabled": False})
@@ -101,8 +101,69 @@ class StackConfig(Section):
                 "times out); raise it, or lower repeats, timeoutSeconds, maxSweeps or sweepBudgetSeconds")
 
     @rule("nodes[]")
-    def _one_server(self) -> Problems:
-        return one_server(self.nodes)
+    def _server_count(self) -> Problems:
+        return server_count(self.nodes)
+
+    @rule("nodes[]", "k3s.vip")
+    def _vip_with_many_servers(self) -> Problems:
+        servers = sum(has(n, "role") and n.role == "server" for n in self.nodes)
+        if servers > 1 and self.k3s.vip is None:
+            yield ("k3s", "vip"), (f"missing: with {servers} servers the API needs one address that moves between them; "
+                                   "set k3s.vip to a free host address of network.subnet (kube-vip announces it)")
+
+    @rule("nodes[]", "k3s.vip", "network.subnet", "network.gateway")
+    def _vip_is_a_free_host_of_the_subnet(self) -> Problems:
+        vip, network = self.k3s.vip, self.network
+        if vip is None:
+            return
+        if vip not in network.subnet:
+            yield ("k3s", "vip"), f"{vip} is outside network.subnet {network.subnet}; kube-vip answers ARP on the VM subnet only: pick a free address inside it"
+        elif vip in (network.subnet.network_address, network.subnet.broadcast_address):
+            yield ("k3s", "vip"), f"{vip} is the subnet's network or broadcast address; pick a free host address"
+        elif vip == network.gateway:
+            yield ("k3s", "vip"), f"{vip} is the gateway's address (network.gateway); pick a free host address"
+        else:
+            for loc, vm in _vms(self):
+                if has(vm, "ip") and vm.ip == vip:
+                    yield ("k3s", "vip"), f"{vip} is already the address of {path(loc)}; the VIP must be an address no VM holds"
+
+    @rule("nodes[]", "proxmox.node", "proxmox.nodes[]")
+    def _vms_are_on_known_proxmox_nodes(self) -> Problems:
+        listed = {n.name for n in self.proxmox.nodes if has(n, "name")}
+        if len(listed) < len(self.proxmox.nodes):
+            return  # a listed node whose name is wrong may be the one meant
+        for i, node in enumerate(self.nodes):
+            where = getattr(node, "proxmox_node", None) if has(node, "proxmox_node") else None
+            if where is not None and where != self.proxmox.node and where not in listed:
+                known = ", ".join(sorted({self.proxmox.node, *listed}))
+                yield ("nodes", i, "proxmoxNode"), (f"{where} is not in proxmox.nodes; add it there with its address and sshHostKey "
+                                                    f"(the steps on it connect over SSH), or use one of: {known}")
+
+    def proxmox_node_of(self, node: NodeConfig) -> str:
+        """The Proxmox node a VM runs on."""
+        return node.proxmox_node or self.proxmox.node
+
+    @property
+    def servers(self) -> tuple[NodeConfig, ...]:
+        """The servers in nodes[] order: the first founds the cluster (cluster-init), the others join it."""
+        return tuple(n for n in self.nodes if n.role == "server")
+
+    @property
+    def ha(self) -> bool:
+        return len(self.servers) > 1
+
+    @property
+    def api_address(self) -> str:
+        """The address every client of the API dials: the VIP with several servers, else the server's own."""
+        return str(self.k3s.vip) if self.ha and self.k3s.vip is not None else str(self.server.ip)
+
+    def warnings(self) -> list[str]:
+        """What is allowed but defeats a goal of the config."""
+        hosts = {self.proxmox_node_of(n) for n in self.servers}
+        if self.ha and len(hosts) == 1:
+            return [f"nodes: every server ({', '.join(n.name for n in self.servers)}) runs on Proxmox node {hosts.pop()}: losing that "
+                    "node stops the whole control plane, which defeats HA; spread the servers with nodes[].proxmoxNode"]
+        return []
 
     @rule("nodes[]")
     def _vms_are_distinct(self) -> Problems:

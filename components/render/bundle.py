@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from components.config import NetworkConfig, NodeConfig, StackConfig
-from components.render import cloudinit, guest, k3s, validation
+from components.render import cloudinit, guest, k3s, kubevip, validation
 from components.render import mirror as mirror_render
 from components.render import secrets as secrets_render
 from components.render.disk import grow_root_script
@@ -54,6 +54,7 @@ class ClusterArtifacts:
     cloud_init_wait: str
     nodes_ready: str
     fetch_kubeconfig: str
+    kube_vip: str | None = None  # HA: the kube-vip manifest the first server's install places (inside its k3s_install)
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,9 @@ def render_cluster(config: StackConfig) -> ClusterArtifacts:
         nodes=nodes,
         order=rolling_order(config),
         cloud_init_wait=k3s.cloud_init_wait_script(),
-        nodes_ready=k3s.nodes_ready_script(config),
+        nodes_ready=k3s.ha_ready_script(config) if config.ha else k3s.nodes_ready_script(config),
         fetch_kubeconfig=k3s.fetch_kubeconfig_script(),
+        kube_vip=kubevip.manifest_text(config) if config.ha else None,
     )
 
 
@@ -267,6 +269,8 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
     files["k3s/cloud-init-wait.sh"] = cluster.cloud_init_wait
     files["k3s/nodes-ready.sh"] = cluster.nodes_ready
     files["k3s/fetch-kubeconfig.sh"] = cluster.fetch_kubeconfig
+    if cluster.kube_vip is not None:
+        files["kubernetes/kube-vip.yaml"] = cluster.kube_vip
     files.update({f"gateway/{action}.sh": script for action, script in artifacts.gateway.scripts.items()})
     if artifacts.gateway.manual is not None:
         files["gateway/MANUAL.md"] = artifacts.gateway.manual

@@ -5,10 +5,13 @@ The cluster token is never part of a script: each install script reads it from s
 
 from __future__ import annotations
 
+import hashlib
+
 import yaml
 
 from components.config import GUEST_INTERFACE, K3sConfig, NodeConfig, StackConfig
-from components.render.quote import in_double_quotes, word
+from components.render import kubevip
+from components.render.quote import heredoc, in_double_quotes, word
 from components.render.shell import STATE_DIR
 
 KUBECONFIG_PATH = "/etc/rancher/k3s/k3s.yaml"
@@ -23,6 +26,8 @@ NODE_PASSWORD_FILE = "/etc/rancher/node/password"
 # the node's SSH host key: generated once per node name (components/hostkeys.py) and installed by its
 # user-data, so every rebuild of the node has it; root-only, and independent of the K3s token
 HOST_KEY_FILE = "/etc/ssh/ssh_host_ed25519_key"
+CONFIG_FILE = "/etc/rancher/k3s/config.yaml"  # read by every k3s server at start (K3s docs: Configuration File)
+VIP_WAIT_S = 300  # an HA agent's wait for the VIP to answer: kube-vip starts after the first server's API
 
 _READ_TOKEN = """\
 # The cluster token arrives on stdin, never in this text or the environment of the SSH session.
@@ -64,14 +69,16 @@ fi
 """
 
 
-def _install(k3s: K3sConfig, node: NodeConfig, service: str, exec_args: list[str], extra_env: str = "", before: str = "") -> str:
+def _install(k3s: K3sConfig, node: NodeConfig, service: str, exec_args: list[str], extra_env: str = "", before: str = "",
+             digest: str = "") -> str:
     """Install or re-apply K3s when anything of its invocation changed: version, arguments, server
     URL or token. The installer rewrites its unit (arguments) and env file (token, URL) and restarts
     the service when either changed; the stamp is a hash of the whole invocation, the token hashed
     on the node, so no command text derives from the secret."""
     version = word(k3s.version)
     args = " ".join(word(a) for a in exec_args)
-    invocation = word(f"{k3s.version} {extra_env}{args}")
+    # `digest`: of the files the service reads at start (HA servers: config.yaml), so a change to them re-applies
+    invocation = word(f"{k3s.version} {extra_env}{args}" + (f" {digest}" if digest else ""))
     stamp = f"{STAMP_DIR}/{service}.applied"
     return f"""#!/bin/sh
 set -eu
@@ -107,24 +114,69 @@ def _common_args(node: NodeConfig) -> list[str]:
     return ["--node-ip", str(node.ip), "--node-name", node.name, "--flannel-iface", GUEST_INTERFACE]
 
 
-def server_install_script(config: StackConfig) -> str:
-    node = config.server
+def server_install_script(config: StackConfig, node: NodeConfig | None = None) -> str:
+    node = node or config.server
+    if config.ha:
+        return _ha_server_install_script(config, node)
     args = ["server", *_common_args(node), "--advertise-address", str(node.ip), "--tls-san", str(node.ip), "--write-kubeconfig-mode", "0600"]
     return _install(config.k3s, node, "k3s", args, before=SERVER_TOKEN_MATCHES)
 
 
+def server_config(config: StackConfig, node: NodeConfig) -> dict[str, object]:
+    """An HA server's /etc/rancher/k3s/config.yaml, from the one ordered server list (as k3s-ansible's
+    k3s_server role derives it): the first server founds the embedded etcd cluster, every other joins
+    it at the first server's own address (the VIP answers only once kube-vip runs there). `tls-san`
+    carries the VIP once, beside the node's address: clients dial the VIP."""
+    first = config.servers[0]
+    role: dict[str, object] = {"cluster-init": True} if node == first else {"server": f"https://{first.ip}:{API_PORT}"}
+    return {**role, "tls-san": [str(config.k3s.vip), str(node.ip)]}
+
+
+def _write_file(target: str, text: str, tag: str) -> str:
+    """Shell: put `text` at `target` (mode 0600, its folder made) only when it differs; `$work` is the script's scratch folder."""
+    return f"""mkdir -p "$(dirname {word(target)})"
+cat > "$work/{tag}" {heredoc(text, "NETSTAB_" + tag.upper().replace("-", "_"))}if ! cmp -s "$work/{tag}" {word(target)}; then
+  install -m 0600 "$work/{tag}" {word(target)}
+fi
+"""
+
+
+def _ha_server_install_script(config: StackConfig, node: NodeConfig) -> str:
+    text = yaml.safe_dump(server_config(config, node), sort_keys=False)
+    before = SERVER_TOKEN_MATCHES + _write_file(CONFIG_FILE, text, "config")
+    if node == config.servers[0]:
+        # K3s applies what is in its manifests folder once its API is up, and again when the file changes
+        before += _write_file(kubevip.MANIFEST_PATH, kubevip.manifest_text(config), "kube-vip")
+    args = ["server", *_common_args(node), "--advertise-address", str(node.ip), "--write-kubeconfig-mode", "0600"]
+    return _install(config.k3s, node, "k3s", args, before=before, digest=hashlib.sha256(text.encode()).hexdigest())
+
+
+def _wait_for_api(url: str, timeout_s: int = VIP_WAIT_S) -> str:
+    """Shell: wait, bounded, until the API at `url` answers (its /cacerts needs no credentials)."""
+    return f"""deadline=$(( $(date +%s) + {timeout_s} ))
+until curl -fsSk --max-time 5 {word(url + "/cacerts")} -o /dev/null; do
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    echo "netstab: the API address {in_double_quotes(url)} did not answer within {timeout_s}s: is kube-vip running on a server (kubectl -n {kubevip.NAMESPACE} get pods -l app.kubernetes.io/name={kubevip.APP})?" >&2
+    exit 1
+  fi
+  sleep 5
+done
+"""
+
+
 def agent_install_script(config: StackConfig, node: NodeConfig) -> str:
     url = server_url(config)
-    return _install(config.k3s, node, "k3s-agent", ["agent", *_common_args(node)], extra_env=f"K3S_URL={word(url)} ",
-                    before=_agent_follows_server(url))
+    before = (_wait_for_api(url) if config.ha else "") + _agent_follows_server(url)
+    return _install(config.k3s, node, "k3s-agent", ["agent", *_common_args(node)], extra_env=f"K3S_URL={word(url)} ", before=before)
 
 
 def install_script(config: StackConfig, node: NodeConfig) -> str:
-    return server_install_script(config) if node.role == "server" else agent_install_script(config, node)
+    return server_install_script(config, node) if node.role == "server" else agent_install_script(config, node)
 
 
 def server_url(config: StackConfig) -> str:
-    return f"https://{config.server.ip}:{API_PORT}"
+    """What agents and every later step dial: the VIP with several servers, else the server."""
+    return f"https://{config.api_address}:{API_PORT}"
 
 
 CLOUD_INIT_TIMEOUT_S = 900  # first boot installs packages: generous, but never forever
@@ -205,6 +257,50 @@ while :; do
   fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
     echo "netstab: not Ready after {timeout}s:$waiting" >&2
+    k3s kubectl get nodes -o wide >&2 || true
+    exit 1
+  fi
+  sleep 5
+done
+"""
+
+
+# One jsonpath per node: its Ready status, then the role labels K3s sets on a server that runs the
+# control plane and an embedded etcd member.
+_NODE_STATE = ('{.status.conditions[?(@.type=="Ready")].status} {.metadata.labels.node-role\\.kubernetes\\.io/control-plane} '
+               '{.metadata.labels.node-role\\.kubernetes\\.io/etcd}')
+
+
+def ha_ready_script(config: StackConfig) -> str:
+    """Run on the first server: Ready means HA. Every server is a Ready node labelled control-plane and
+    etcd, the VIP answers /readyz (through kube-vip, with the admin credentials, so its certificate must
+    carry the VIP), and every agent is Ready; polled until k3s.readyTimeoutSeconds."""
+    servers = " ".join(word(n.name) for n in config.servers)
+    agents = " ".join(word(n.name) for n in config.agents)
+    timeout = config.k3s.ready_timeout_s
+    vip_url = server_url(config)
+    return f"""#!/bin/sh
+set -u
+deadline=$(( $(date +%s) + {timeout} ))
+while :; do
+  waiting=""
+  for node in {servers}; do
+    state=$(k3s kubectl get node "$node" -o jsonpath={word(_NODE_STATE)} 2>/dev/null || true)
+    [ "$state" = "True true true" ] || waiting="$waiting $node(server: ${{state:-absent}})"
+  done
+  for node in {agents}; do
+    state=$(k3s kubectl get node "$node" -o jsonpath='{{.status.conditions[?(@.type=="Ready")].status}}' 2>/dev/null || true)
+    [ "$state" = "True" ] || waiting="$waiting $node(agent: ${{state:-absent}})"
+  done
+  readyz=$(k3s kubectl --server {word(vip_url)} get --raw /readyz 2>/dev/null || true)
+  [ "$readyz" = "ok" ] || waiting="$waiting VIP {in_double_quotes(vip_url)}(/readyz: ${{readyz:-no answer}})"
+  if [ -z "$waiting" ]; then
+    echo "netstab: HA Ready: {len(config.servers)} servers Ready as control-plane and etcd members, {len(config.agents)} agents Ready, the VIP {in_double_quotes(vip_url)} answers /readyz"
+    k3s kubectl get nodes -o wide
+    exit 0
+  fi
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    echo "netstab: not HA Ready after {timeout}s:$waiting" >&2
     k3s kubectl get nodes -o wide >&2 || true
     exit 1
   fi

@@ -72,7 +72,7 @@ def baseline() -> dict[str, tuple[str, str]]:
 def test_some_payloads_reach_the_program():
     # pinned from both sides: the fields whose grammar lets a marker word through (URL paths, key comments, group names)
     assert sorted(ACCEPTED) == ["gateway.hostKey", "image.url", "mirror.warmup.groups[*]", "monitoring.endpoints[0]", "proxmox.endpoint",
-                                "proxmox.sshHostKey", "ssh.publicKeys[0]", "validation.endpoints[0]"]
+                                "proxmox.nodes[0].sshHostKey", "proxmox.sshHostKey", "ssh.publicKeys[0]", "validation.endpoints[0]"]
 
 
 @pytest.mark.parametrize("field", sorted(ACCEPTED))

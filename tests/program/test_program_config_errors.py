@@ -90,7 +90,7 @@ def test_a_misspelt_namespace_is_checked_where_it_was_meant_to_be(homelab_raw):
 
     assert refusal(homelab_raw, program=program) == [
         "netsatb:k3s: the namespace 'netsatb' looks like a misspelling of 'netstab'; rename the key netstab:k3s",
-        "k3s.versoin: unknown key; expected one of: version, installUrl, readyTimeoutSeconds",
+        "k3s.versoin: unknown key; expected one of: version, installUrl, readyTimeoutSeconds, vip, vipInterface",
     ]
 
 

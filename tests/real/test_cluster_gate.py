@@ -32,6 +32,7 @@ def test_a_cluster_without_flux_passes_and_says_so(host, kube):
     kube.collections[PODS] = [pod("coredns", "cp1", "rancher/mirrored-coredns-coredns:1.12.3")]
     outs = create(host[0], kube.kubeconfig())
     assert outs["verdict"] == "pass" and "Flux is not installed here" in outs["text"]
+    assert outs["text"].splitlines()[1] == f"  read through the Kubernetes API at {kube.url.rstrip('/')}", "the report names the API it read (the VIP in HA)"
 
 
 def test_a_cached_artifact_serving_ready_releases_warns_and_a_stuck_pull_fails_the_deploy(host, kube):

@@ -73,13 +73,15 @@ BROKEN = [
     pytest.param([("network.search_domains", ["lan"])], f"network.search_domains: unknown key; expected one of: {NETWORK_KEYS}",
                  id="python_name_instead_of_key"),
     pytest.param([("netwrok", {})], f"netwrok: unknown key; expected one of: {TOP_KEYS}", id="unknown_top_level_key"),
-    pytest.param([("nodes[0].memory", 4096)], "nodes[0].memory: unknown key; expected one of: name, role, vmId, ip, cores, memoryMb, diskGb",
+    pytest.param([("nodes[0].memory", 4096)], "nodes[0].memory: unknown key; expected one of: name, role, vmId, ip, cores, memoryMb, diskGb, proxmoxNode",
                  id="unknown_key_in_node"),
     pytest.param([("nodes[1].role", "worker")], "nodes[1].role: 'worker' is not one of server, agent", id="bad_role"),
     pytest.param([("nodes[0].role", "agent")],
-                 "nodes: needs exactly one node with role: server (found 0); HA control planes are not supported yet", id="no_server"),
-    pytest.param([("nodes[1].role", "server")],
-                 "nodes: needs exactly one node with role: server (found 2); HA control planes are not supported yet", id="two_servers"),
+                 "nodes: needs at least one node with role: server (found 0)", id="no_server"),
+    pytest.param([("nodes[1].role", "server"), ("k3s.vip", "10.27.27.10")],
+                 "nodes: has 2 servers; use 1, or an odd number of at least 3: the servers run embedded etcd, which writes only while a majority "
+                 "(2 of 2) is up, so 2 servers tolerate 0 failed server(s), no more than 1 do; make one of them an agent, or add a server",
+                 id="two_servers"),
     pytest.param([("nodes[0].name", "CP_1")], "nodes[0].name: 'CP_1' is not a hostname (lowercase letters, digits, '-')", id="bad_hostname"),
     pytest.param([("nodes[0].vmId", 99)], "nodes[0].vmId: 99 is not an integer in 100..999999999", id="vm_id_below_proxmox_minimum"),
     pytest.param([("k3s.version", "latest")], "k3s.version: 'latest' is not a K3s release such as v1.33.5+k3s1", id="k3s_version_unpinned"),
@@ -146,7 +148,7 @@ def test_every_problem_is_reported_at_once(homelab_raw):
     _set(homelab_raw, "network.mtu", 1400)
     assert sorted(problems_of(homelab_raw)) == [
         "gateway.mss: MSS 1380 is outside 536..1360 (MTU 1400 - 40); use a value in that range (network.mtu is 1400)",
-        "k3s.colour: unknown key; expected one of: version, installUrl, readyTimeoutSeconds",
+        "k3s.colour: unknown key; expected one of: version, installUrl, readyTimeoutSeconds, vip, vipInterface",
         "network.dns[0]: 'one.one' is not an IP address",
         "nodes[1].ip: 10.0.0.1 is outside network.subnet 10.27.27.0/24; pick an address inside it",
         "nodes[2].vmId: 2711 is already used by nodes[0]; each VM needs its own",

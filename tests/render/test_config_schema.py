@@ -69,7 +69,7 @@ def test_the_reference_has_one_row_per_key_with_type_default_and_meaning():
     rows = {line.split(" | ")[0].strip("| `"): line for line in config_reference().splitlines() if line.startswith("| `")}
     assert rows["network.mtu"] == "| `network.mtu` | integer in 576..9000 | required | MTU of every NIC and guest interface (the plan's 1400). |"
     assert rows["k3s.readyTimeoutSeconds"] == "| `k3s.readyTimeoutSeconds` | integer in 30..7200 | `600` | How long to wait for every node Ready. |"
-    assert rows["nodes[].role"] == "| `nodes[].role` | one of server, agent | required | server (exactly one: the control plane) or agent. |"
+    assert rows["nodes[].role"] == "| `nodes[].role` | one of server, agent | required | server (the control plane: one, or an odd number >= 3 behind k3s.vip) or agent. |"
     assert rows["netstab:dopplerToken"] == ("| `netstab:dopplerToken` | when secrets.enabled | "
                                             "Doppler service token the ClusterSecretStore reads |")
 

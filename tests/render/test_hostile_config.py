@@ -12,7 +12,7 @@ bodies and quoted here-documents too), every YAML with PyYAML (the files a user-
 every nft rule set with `nft -c -f` (root), and no payload may run, expand, make a YAML key or list
 item of its own, or break a rule set; no rendered file name may hold a control character.
 
-Tried per run: 61 string fields x (23 fragments x 4 places + 8 hypothesis examples) = 6,100 field x
+Tried per run: 67 string fields x (23 fragments x 4 places + 8 hypothesis examples) = 6,700 field x
 payload cases (a test below pins the field count from both sides, so a new field raises it
 knowingly); 16 of the table's cases are accepted (text in a URL path, a key comment word, a warm-up
 group name) and rendered, the rest refused; the whole file takes about 20 s of CPU. The program's
@@ -52,6 +52,11 @@ EXAMPLES: dict[str, Any] = {
     "monitoring.endpoints[0]": "https://ghcr.io/v2/",
     "monitoring.images[0]": "ghcr.io/fluxcd/helm-controller:v1.5.1",
     "monitoring.proxmoxAddress": "10.27.27.2",
+    "k3s.vip": "10.27.27.10",
+    "k3s.vipInterface": "eth0",
+    "nodes[0].proxmoxNode": "pve",
+    "proxmox.nodes[0]": {"name": "pve", "address": "pve.lan",
+                         "sshHostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPveHostKeyReplaceWithYourSshKeyscanOutput00 root@pve"},
 }
 
 FRAGMENTS = [
@@ -188,7 +193,7 @@ def test_every_string_field_of_the_schema_is_found_and_filled():
     assert not MISSING, f"give these fields an example in EXAMPLES: {MISSING}"
     names = [_name(s) for s in SLOTS]
     # pinned from both sides: a field the walk loses, or a new one, changes the count in the docstring
-    assert len(SLOTS) == 61, names
+    assert len(SLOTS) == 67, names
     for expected in ("validation.endpoints[0]", "ssh.publicKeys[0]", "proxmox.node", "gateway.lanInterface", "image.fileName",
                      "secrets.externalSecrets[0].data[*]", "mirror.warmup.groups[*]", "secrets.gate.manifests[0]", "gateway.hostKey"):
         assert expected in names

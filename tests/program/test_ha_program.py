@@ -1,0 +1,117 @@
+"""The HA stack (stacks/Pulumi.homelab-ha.yaml: 3 servers + 2 agents over 3 Proxmox nodes) under
+Pulumi mocks (issue 19): one cluster-init server, the others join it, agents join through the VIP,
+the kubeconfig points at the VIP, and every VM, its snippets, its image and its guest-agent steps go
+to its own Proxmox node."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shlex
+
+import pytest
+import yaml
+
+from components.sdkvalues import unwrap
+from components.stack import read_stack_file, stack_file
+from tests.conftest import COMMAND, SNIPPET, VM
+from tests.program.harness import run_program
+
+DOWNLOAD = "proxmoxve:download/file:File"
+PLACED = {"cp1": "pve1", "cp2": "pve2", "cp3": "pve3", "worker1": "pve2", "worker2": "pve3", "mirror": "pve1"}
+ADDRESS = {"pve1": "pve1.lan", "pve2": "pve2.lan", "pve3": "pve3.lan"}
+
+
+@pytest.fixture(scope="module")
+def ha_raw():
+    raw, _ = read_stack_file(stack_file("homelab-ha"))
+    return raw
+
+
+@pytest.fixture(scope="module")
+def ha_run(ha_raw):
+    return run_program(copy.deepcopy(ha_raw))
+
+
+def _script(text: str) -> str:
+    """The script inside `sudo -n sh -c '...'` (as_root), as the node's shell reads it."""
+    words = shlex.split(text)
+    return words[-1] if words[:4] == ["sudo", "-n", "sh", "-c"] else text
+
+
+def _install(run, node: str) -> str:
+    return _script(unwrap(run.named(f"k3s-{node}-k3s").inputs["create"]))
+
+
+def _config_yaml(script: str) -> dict:
+    body = re.search(r"<<'NETSTAB_CONFIG'\n(.*?)NETSTAB_CONFIG\n", script, re.S)
+    return yaml.safe_load(body.group(1)) if body else {}
+
+
+def test_one_server_founds_the_cluster_and_the_others_join_the_first(ha_run):
+    configs = {n: _config_yaml(_install(ha_run, n)) for n in ("cp1", "cp2", "cp3")}
+    assert [n for n, c in configs.items() if c.get("cluster-init")] == ["cp1"]
+    assert {n: c.get("server") for n, c in configs.items() if n != "cp1"} == {"cp2": "https://10.27.27.11:6443", "cp3": "https://10.27.27.11:6443"}
+    first = ha_run.named("k3s-cp1-k3s")
+    for joining in ("cp2", "cp3"):
+        assert ha_run.depends_on(ha_run.named(f"k3s-{joining}-k3s"), first)
+    assert not ha_run.depends_on(first, ha_run.named("k3s-cp2-k3s"))
+
+
+def test_agents_join_through_the_vip_after_every_server(ha_run):
+    for agent in ("worker1", "worker2"):
+        script = _install(ha_run, agent)
+        assert "K3S_URL=https://10.27.27.10:6443 " in script and "10.27.27.11" not in script
+        for server in ("cp1", "cp2", "cp3"):
+            assert ha_run.depends_on(ha_run.named(f"k3s-{agent}-k3s"), ha_run.named(f"k3s-{server}-k3s"))
+
+
+def test_the_kubeconfig_and_the_api_address_are_the_vip(ha_run):
+    value, is_secret = ha_run.outputs["kubeconfig"]
+    assert is_secret and "https://10.27.27.10:6443" in value and "10.27.27.11" not in value
+    assert ha_run.outputs["apiAddress"] == ("10.27.27.10", False)
+
+
+def test_readiness_is_the_ha_check_on_the_first_server(ha_run):
+    ready = ha_run.named("k3s-nodes-ready")
+    assert "etcd" in unwrap(ready.inputs["create"]) and "/readyz" in unwrap(ready.inputs["create"])
+    assert unwrap(ready.inputs["connection"])["host"] == "10.27.27.11"
+
+
+def test_every_vm_its_snippets_and_its_image_are_on_its_proxmox_node(ha_run):
+    vms = {r.inputs["name"]: r for r in ha_run.of_type(VM)}
+    assert {name: vm.inputs["nodeName"] for name, vm in vms.items()} == PLACED
+    snippets = {s.urn: s for s in ha_run.of_type(SNIPPET)}
+    downloads = {d.urn: d for d in ha_run.of_type(DOWNLOAD)}
+    assert sorted(d.inputs["nodeName"] for d in downloads.values()) == ["pve1", "pve2", "pve3"]
+    for name, vm in vms.items():
+        own = [snippets[u] for u in vm.dependencies if u in snippets]
+        assert len(own) == 2 and {s.inputs["nodeName"] for s in own} == {PLACED[name]}, name
+        image = [downloads[u] for u in vm.dependencies if u in downloads]
+        assert [d.inputs["nodeName"] for d in image] == [PLACED[name]], f"{name} boots from the copy on its own node"
+
+
+def test_guest_agent_steps_run_on_the_vms_own_proxmox_node_with_its_pinned_key(ha_run):
+    for name, where in PLACED.items():
+        step = ha_run.named(f"{'mirror' if name == 'mirror' else 'nodes-' + name}-network")
+        connection = unwrap(step.inputs["connection"])
+        assert connection["host"] == ADDRESS[where], name
+        assert f"root@{where}" in connection["hostKey"], f"{name}: the key pinned is {where}'s"
+        assert "qm guest exec" in unwrap(step.inputs["create"])
+
+
+def test_the_provider_can_upload_to_every_proxmox_node(ha_run):
+    provider = ha_run.named("proxmox")
+    ssh = unwrap(provider.inputs["ssh"])
+    nodes = json.loads(ssh)["nodes"] if isinstance(ssh, str) else ssh["nodes"]
+    assert nodes == [{"name": "pve1", "address": "pve1.lan"}, {"name": "pve2", "address": "pve2.lan"}, {"name": "pve3", "address": "pve3.lan"}]
+
+
+def test_the_single_server_stack_keeps_one_node_one_image_and_its_endpoint(homelab_run):
+    downloads = homelab_run.of_type(DOWNLOAD)
+    assert [d.name for d in downloads] == ["cloud-image"]
+    assert {vm.inputs["nodeName"] for vm in homelab_run.of_type(VM)} == {"pve"}
+    assert unwrap(homelab_run.named("nodes-cp1-network").inputs["connection"])["host"] == "pve.lan"
+    assert "apiAddress" in homelab_run.outputs and homelab_run.outputs["apiAddress"][0] == "10.27.27.11"
+    assert len(homelab_run.of_type(COMMAND)) > 0
