@@ -1604,19 +1604,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         return run_cycle(args)
     if args.command == "serve-metrics":
         return serve_metrics(args)
+    doc = run_document(args, argv, args.quiet)
+    print(json.dumps(doc, indent=2) if args.json else table(doc))
+    if doc["interrupted"]:
+        return 130
+    return 0 if doc["records"] and all(r["ok"] for r in doc["records"]) else 1
+
+
+def run_document(args: argparse.Namespace, argv: List[str], quiet: bool) -> Dict[str, Any]:
+    """Runs http, pull or mss-sweep as parsed in `args` and returns its document (Ctrl-C ends it
+    early, with `interrupted` set): the command line and the continuous cycle share this."""
     args.resolve = dict(args.resolve)
-    collector = Collector(args.quiet)
+    collector = Collector(quiet)
     runner = {"http": run_http, "pull": run_pull, "mss-sweep": run_sweep}[args.command]
     interrupted = False
     try:
         runner(args, collector)
     except KeyboardInterrupt:
         interrupted = True
-    doc = document(args.command, argv, secrets_of(args), collector, interrupted)
-    print(json.dumps(doc, indent=2) if args.json else table(doc))
-    if interrupted:
-        return 130
-    return 0 if collector.records and all(r["ok"] for r in collector.records) else 1
+    return document(args.command, argv, secrets_of(args), collector, interrupted)
 
 
 # ---------------------------------------------------------------- metrics
@@ -2018,16 +2024,7 @@ def cycle_plan(cfg: Dict[str, Any]) -> List[Tuple[str, str]]:
 
 def sub_document(argv: List[str]) -> Dict[str, Any]:
     """Runs one of the agent's subcommands in this process and returns its document."""
-    args = parser().parse_args(argv)
-    args.resolve = dict(args.resolve)
-    collector = Collector(True)
-    runner = {"http": run_http, "pull": run_pull, "mss-sweep": run_sweep}[args.command]
-    interrupted = False
-    try:
-        runner(args, collector)
-    except KeyboardInterrupt:
-        interrupted = True
-    return document(args.command, argv, secrets_of(args), collector, interrupted)
+    return run_document(parser().parse_args(argv), argv, quiet=True)
 
 
 def stalled_hosts(docs: List[Dict[str, Any]], cfg: Dict[str, Any]) -> List[Tuple[str, int, Optional[str]]]:

@@ -16,8 +16,10 @@ import pytest
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
+from lab.images import write_layout
 from lab.pki import ServerCert, issue
 from tests.real.fake_kube import FakeKube
+from tests.real.fake_registry import FakeRegistry
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT = REPO / "probes" / "agent.py"
@@ -94,3 +96,13 @@ def struct(props: dict):
 
 def unstruct(value) -> dict:
     return rpc.deserialize_properties(value)
+
+
+@pytest.fixture
+def fake(tmp_path):
+    """A registry on loopback serving team/app:v1 (token flow, blob redirects), closed after the test."""
+    layout = tmp_path / "layout"
+    write_layout(layout, "v1")
+    registry_ = FakeRegistry(layout, "team/app", "v1")
+    yield registry_
+    registry_.close()

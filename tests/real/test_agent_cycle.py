@@ -15,11 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from lab.images import write_layout
 from lab.servers import serve_in_thread
 from tests import promtool
 from tests.real.conftest import AGENT, agent, free_port
-from tests.real.fake_registry import FakeRegistry
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +26,6 @@ def servers(localhost_cert):
     yield {mode: f"https://localhost:{s.server_address[1]}/v2/" for mode, s in started.items()}
     for s in started.values():
         s.shutdown()
-
-
-@pytest.fixture
-def fake(tmp_path):
-    layout = tmp_path / "layout"
-    write_layout(layout, "v1")
-    registry_ = FakeRegistry(layout, "team/app", "v1")
-    yield registry_
-    registry_.close()
 
 
 def test_a_manifest_check_fetches_no_layer_but_touches_the_blob_host(fake):

@@ -90,15 +90,6 @@ def test_an_unknown_image_is_an_http_status_failure(registries, localhost_cert):
     assert rc == 1 and doc["records"][0]["error_class"] == "http_status"
 
 
-@pytest.fixture
-def fake(tmp_path):
-    layout = tmp_path / "layout"
-    write_layout(layout, "v1")
-    registry_ = FakeRegistry(layout, "team/app", "v1")
-    yield registry_
-    registry_.close()
-
-
 def test_token_flow_and_blob_redirects_like_the_public_registries(fake):
     host = fake.url.split("//")[1]
     rc, doc = agent("pull", f"{host}/team/app:v1", "--plain-http", host, "--platform", "linux/amd64")
