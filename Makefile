@@ -21,7 +21,7 @@ BLACKBOX := $(TOOLS)/blackbox/usr/bin/prometheus-blackbox-exporter
 # offline repository's index), the NoCloud seed ISO, SSH to the guest.
 VM_PACKAGES := qemu-system-x86 qemu-utils debootstrap e2fsprogs dpkg-dev genisoimage openssh-client
 
-.PHONY: help venv deps vm-deps tools unpack render schema monitoring test lint typecheck vermin pytest vm-test lab bench clean
+.PHONY: help venv deps vm-deps tools unpack render schema monitoring test lint typecheck vermin pytest test-long vm-test lab bench clean
 
 # `make help`: every target with the `##` line above it.
 help: ## list the targets, one line each
@@ -103,6 +103,12 @@ pytest: venv deps ## the test suite
 	$(PY) -m pytest
 
 test: lint typecheck vermin pytest ## lint, typecheck, vermin and the test suite
+
+# Rings too long for `make test` (minutes each; CI runs them after it): tests/long is the lab's intermittent
+# scenario end to end. `make test` never collects them (pyproject's addopts ignore tests/long unless named).
+test-long: venv deps ## the long real-kernel ring: the intermittent lab scenario with history, alerts and the gate (root)
+	@$(PY) -m pytest tests/long; rc=$$?; \
+	if [ $$rc = 5 ]; then echo "long ring: pytest collected no test in tests/long" >&2; exit 1; fi; exit $$rc
 
 # The guest ring (docs/guest.md): the image (built once, cached), then one VM booted for every test in
 # tests/guest. `make test` never collects them (pyproject's addopts ignore tests/guest unless named).
