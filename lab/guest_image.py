@@ -45,7 +45,7 @@ NEEDS_BYTES = 4 * 1024**3  # tree + disk + .debs, with room
 TOOLS = {"debootstrap": "debootstrap", "mkfs.ext4": "e2fsprogs", "dpkg-scanpackages": "dpkg-dev"}
 
 # The ring's system config (not user-data): NoCloud only; keep the ring's apt source rather than
-# let cc_apt_configure write deb.debian.org into sources.list (no internet in the lab); netplan renders.
+# let cc_apt_configure write Debian's default mirror into sources.list (no internet in the lab); netplan renders.
 CLOUD_CFG = """# netstab guest ring (lab/guest_image.py)
 datasource_list: [NoCloud, None]
 apt:

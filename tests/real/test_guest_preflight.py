@@ -108,11 +108,11 @@ def test_the_image_follows_this_machines_debian_mirror_in_either_format(tmp_path
 
 
 def test_the_cache_key_changes_with_the_package_list_and_nothing_else_of_the_machine(monkeypatch):
-    key = guest_image.cache_key("http://deb.debian.org/debian")
-    assert key == guest_image.cache_key("http://deb.debian.org/debian")
+    key = guest_image.cache_key("http://debian.mirror.test/debian")
+    assert key == guest_image.cache_key("http://debian.mirror.test/debian")
     assert key != guest_image.cache_key("http://mirror.example/debian")
     monkeypatch.setattr(guest_image, "PACKAGES", (*guest_image.PACKAGES, "htop"))
-    assert key != guest_image.cache_key("http://deb.debian.org/debian")
+    assert key != guest_image.cache_key("http://debian.mirror.test/debian")
 
 
 def test_no_root_is_said_before_anything_runs(monkeypatch):
