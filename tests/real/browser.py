@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -153,7 +154,7 @@ def browser(timeout: float = 30) -> Iterator[Page]:
     binary = chromium()
     if binary is None:
         raise FileNotFoundError("chromium is missing: run `make deps` as root")
-    with tempfile.TemporaryDirectory(prefix="netstab-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="netstab-chromium-", ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         ws = None
@@ -170,12 +171,32 @@ def browser(timeout: float = 30) -> Iterator[Page]:
         finally:
             if ws:
                 ws.close()
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Chromium and every helper it started (its own session: renderers, the crash handler), so none
+    is left running or still writing into the profile when it is removed."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            continue
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _group_alive(proc.pid):
+            time.sleep(0.05)
+        if not _group_alive(proc.pid):
+            return
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _devtools_port(profile: Path, proc: subprocess.Popen[bytes], timeout: float) -> int:
