@@ -100,13 +100,48 @@ exit 1
 """
 
 
-def remove_script(node: NodeConfig, timeout_s: int = DRAIN_TIMEOUT_S, api_wait_s: int = API_WAIT_S) -> str:
-    """Inside the server VM, when `node` leaves the config: drain it, then delete its Node object, so it
-    does not stay NotReady forever; its VM is deleted after this (it depends on the node's steps)."""
+# K3s's etcd member controller (k3s-io/k3s pkg/etcd/member_controller.go, `sync` and `onRemove`): a server's
+# Node annotated etcd.k3s.cattle.io/remove=true has its etcd member removed (RemovePeer), and the controller
+# records etcd.k3s.cattle.io/removed-node-name on it; deleting the Node removes the member too (its
+# OnRemove handler, a finalizer), unless that annotation says it is gone already.
+ETCD_REMOVE = "etcd.k3s.cattle.io/remove"
+ETCD_REMOVED = "etcd.k3s.cattle.io/removed-node-name"
+MEMBER_WAIT_S = 120
+
+
+def _leave_etcd(node: NodeConfig, wait_s: int) -> str:
+    """Shell (inside the drain's success branch): ask K3s to remove the server's etcd member and wait,
+    bounded, until it says it did; on a timeout nothing more is deleted (the VM stays)."""
+    name, shown = word(node.name), in_double_quotes(node.name)
+    removed = ETCD_REMOVED.replace(".", "\\.")
+    return f"""  kubectl annotate --overwrite node {name} {ETCD_REMOVE}=true >/dev/null
+  deadline=$(( $(date +%s) + {wait_s} ))
+  until [ -n "$(kubectl get node {name} -o jsonpath='{{.metadata.annotations.{removed}}}' 2>/dev/null)" ]; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "netstab: K3s did not remove the etcd member of {shown} within {wait_s}s: its Node and VM stay; nothing was deleted" >&2
+      exit 1
+    fi
+    sleep {POLL_S}
+  done
+  echo "netstab: the etcd member of {shown} removed"
+"""
+
+
+def remove_script(node: NodeConfig, timeout_s: int = DRAIN_TIMEOUT_S, api_wait_s: int = API_WAIT_S,
+                  member_wait_s: int = MEMBER_WAIT_S) -> str:
+    """Inside the server VM, when `node` leaves the config: drain it, (a server) remove its etcd member,
+    then delete its Node object, so it does not stay NotReady forever; its VM is deleted after this (it
+    depends on the node's steps)."""
     name, shown = word(node.name), in_double_quotes(node.name)
     drain = drain_script(node, timeout_s, api_wait_s).replace(f"# netstab drain node {shown}\n", f"# netstab remove node {shown}\n")
     body, tail = drain.rsplit('  echo "netstab: ' + shown + ' cordoned and drained"\n  exit 0\n', 1)
-    removed = f"""  kubectl delete node {name} --wait=false >/dev/null
+    if node.role == "server":  # an HA server: its etcd member leaves first (see ETCD_REMOVE), then its Node
+        removed = f"""{_leave_etcd(node, member_wait_s)}  kubectl delete node {name} --timeout={member_wait_s}s >/dev/null
+  echo "netstab: {shown} drained, its etcd member removed and its Node object deleted; its VM goes next"
+  exit 0
+"""
+    else:
+        removed = f"""  kubectl delete node {name} --wait=false >/dev/null
   echo "netstab: {shown} drained and its Node object deleted; its VM goes next"
   exit 0
 """
@@ -186,8 +221,10 @@ class RollingSteps:
 
 
 def rolling_order(config: StackConfig) -> tuple[str, ...]:
-    """Servers first, then agents, each in config order (k3s-ansible's serial: 1, system-upgrade-controller's server plan first)."""
-    return (config.server.name, *(n.name for n in config.agents))
+    """Servers first, then agents, each in config order (k3s-ansible's serial: 1, system-upgrade-controller's server plan first).
+    Every HA server is in it: each is drained, waited for and (when it leaves the config) deleted as a Node, which
+    makes K3s remove its etcd member, one at a time."""
+    return (*(n.name for n in config.servers), *(n.name for n in config.agents))
 
 
 def rolling_steps(config: StackConfig, node: NodeConfig) -> RollingSteps:

@@ -27,6 +27,8 @@ from tests.program.harness import DUMMY_SECRETS, Recording, Registered, run_prog
 Edit = Callable[[dict[str, Any]], None]
 
 _HOMELAB: dict[str, Any] = read_stack_file(stack_file("homelab"))[0]
+# the HA example (docs/ha.md): 3 servers + 2 agents over 3 Proxmox nodes; a Change with stack="homelab-ha" edits it
+_STACKS: dict[str, dict[str, Any]] = {"homelab": _HOMELAB, "homelab-ha": read_stack_file(stack_file("homelab-ha"))[0]}
 NEW_IMAGE = "https://cloud-images.ubuntu.com/releases/24.04/release-20260115/ubuntu-24.04-server-cloudimg-amd64.img"
 SAME_NAME_IMAGE = "https://cloud-images.ubuntu.com/noble/20260115/noble-server-cloudimg-amd64.img"
 
@@ -51,6 +53,23 @@ def _every_node(**values: Any) -> Edit:
     return lambda raw: [node.update(values) for node in raw["nodes"]]
 
 
+def _add_nodes(*nodes: dict[str, Any]) -> Edit:
+    return lambda raw: raw["nodes"].extend(copy.deepcopy(list(nodes)))
+
+
+def _drop(*names: str) -> Edit:
+    return lambda raw: raw.update(nodes=[n for n in raw["nodes"] if n["name"] not in names])
+
+
+def _ha_node(name: str, role: str, index: int, proxmox_node: str) -> dict[str, Any]:
+    return {"name": name, "role": role, "vmId": 2700 + index, "ip": f"10.27.27.{index}", "cores": 4, "memoryMb": 8192,
+            "diskGb": 40, "proxmoxNode": proxmox_node}
+
+
+# two more servers (an HA server count stays odd: docs/ha.md)
+_CP4_CP5 = (_ha_node("cp4", "server", 14, "pve1"), _ha_node("cp5", "server", 15, "pve2"))
+
+
 def _swap_roles(raw: dict[str, Any]) -> None:
     raw["nodes"][0]["role"], raw["nodes"][1]["role"] = "agent", "server"
 
@@ -63,6 +82,7 @@ class Change:
     base: Edit = _keep  # applied to both runs first
     secrets: tuple[tuple[str, str], ...] = ()  # secret config keys the new run changes
     failed_gate: bool = False  # the last up's gate failed (it left its nonce in the report folder)
+    stack: str = "homelab"  # the example stack both runs start from
 
 
 CHANGES = (
@@ -111,6 +131,14 @@ CHANGES = (
     Change("monitoring-interval", "continuous probe interval (`monitoring.intervalSeconds` 300 → 600)", _section("monitoring", intervalSeconds=600)),
     Change("monitoring-off", "continuous probes on → off", _section("monitoring", enabled=False)),
     Change("monitoring-on", "continuous probes off → on", _section("monitoring", enabled=True), base=_section("monitoring", enabled=False)),
+    # the HA stack (docs/ha.md): 3 servers behind the VIP + 2 agents over 3 Proxmox nodes
+    Change("ha-add-agent", "HA: an agent added", _add_nodes(_ha_node("worker3", "agent", 23, "pve1")), stack="homelab-ha"),
+    Change("ha-remove-agent", "HA: an agent removed", _drop("worker2"), stack="homelab-ha"),
+    Change("ha-add-servers", "HA: two servers added (3 → 5)", _add_nodes(*_CP4_CP5), stack="homelab-ha"),
+    Change("ha-remove-servers", "HA: two servers removed (5 → 3)", _drop("cp4", "cp5"), base=_add_nodes(*_CP4_CP5), stack="homelab-ha"),
+    Change("ha-vip", "HA: the VIP (`k3s.vip`)", _section("k3s", vip="10.27.27.9"), stack="homelab-ha"),
+    Change("ha-move-agent", "HA: an agent moved to another Proxmox node", _node(3, proxmoxNode="pve1"), stack="homelab-ha"),
+    Change("ha-move-server", "HA: a joining server moved to another Proxmox node", _node(2, proxmoxNode="pve1"), stack="homelab-ha"),
 )
 BY_KEY = {c.key: c for c in CHANGES}
 
@@ -129,7 +157,7 @@ class SecondUp:
 
 
 def configs(change: Change) -> tuple[dict[str, Any], dict[str, Any]]:
-    old = copy.deepcopy(_HOMELAB)
+    old = copy.deepcopy(_STACKS[change.stack])
     change.base(old)
     new = copy.deepcopy(old)
     change.edit(new)

@@ -78,6 +78,7 @@ AUTHORIZED_KEYS = re.compile(r"^# netstab authorized keys of \S+$", re.MULTILINE
 WANTED_KEYS = re.compile(r"^printf '%s\\n' (.*) > \"\$work/wanted\"$", re.MULTILINE)
 STAMP_CHECK = re.compile(r'^if \[ "\$\(cat (\S+) 2>/dev/null\)" = (\w+) \]; then$', re.MULTILINE)
 STAMP_KEEP = re.compile(r"printf '%s\\n' (\w+) > (\S+)$", re.MULTILINE)
+KUBE_VIP_ADDRESS = re.compile(r"- name: address\n\s+value: \"?([\d.]+)")
 KUBE_STEP = re.compile(r"^# netstab (drain|ready|remove) node (\S+)$", re.MULTILINE)
 NODES_READY = re.compile(r"^  for node in (.*); do$", re.MULTILINE)
 
@@ -119,6 +120,7 @@ class Guest:
     authorized: set[str] = field(default_factory=set)  # the login user's authorized_keys
     managed: set[str] = field(default_factory=set)  # the keys netstab's keys step installed
     disk_gb: int = 0  # its disk, as Proxmox sized it
+    px_node: str = ""  # the Proxmox node it runs on
     fs_gb: int = 0  # its root filesystem (grown to the disk by cloud-init's growpart at every boot, or the disk step)
 
     @property
@@ -145,6 +147,14 @@ class World:
     stamps: dict[str, str] = field(default_factory=dict)  # files on the Proxmox host: the restart key each node came back with
     drained: list[str] = field(default_factory=list)  # the nodes the last run cordoned and drained
     node_objects: set[tuple[str, str]] = field(default_factory=set)  # (cluster, node): the Node objects the API holds
+    px_nodes: dict[str, str] = field(default_factory=dict)  # every Proxmox node's SSH address -> its name (HA stacks)
+    home: str = ""  # the Proxmox node at the endpoint (proxmox.node)
+    etcd: dict[str, set[str]] = field(default_factory=dict)  # cluster -> its embedded etcd members (node names)
+    vip: dict[str, str] = field(default_factory=dict)  # cluster -> the address kube-vip announces from a live server
+
+    def _vol(self, node: str | None, volume: str) -> str:
+        """A volume id on one Proxmox node (each node has its own `local` datastore); the home node's as before."""
+        return volume if not self.px_nodes or node in (None, "", self.home) else f"{node}|{volume}"
 
     def run(self, steps: Plan | list[Step]) -> World:
         self.errors, self.ran, self.restarts, self.drained = [], [], [], []
@@ -163,7 +173,7 @@ class World:
         inputs = step.res.inputs
         raw = inputs.get("sourceRaw")
         name = raw["fileName"] if raw else inputs["fileName"]
-        volume = f"{inputs['datastoreId']}:{inputs['contentType']}/{name}"
+        volume = self._vol(inputs.get("nodeName"), f"{inputs['datastoreId']}:{inputs['contentType']}/{name}")
         if step.op == "delete":
             self.files.pop(volume, None)
         elif step.op == "create":
@@ -185,10 +195,11 @@ class World:
             if any(g.vm_id == vm_id for g in self.guests.values()):
                 self.errors.append(f"{step}: VM {vm_id} already exists")
                 return
-            init = inputs["initialization"]
-            image = next((d["fileId"] for d in inputs["disks"] if d.get("fileId")), None)
-            guest = Guest(inputs["name"], vm_id, int(inputs["networkDevices"][0]["mtu"]), (init["userDataFileId"], init["networkDataFileId"]), image,
-                          disk_gb=int(inputs["disks"][0]["size"]))
+            init, node = inputs["initialization"], inputs.get("nodeName") or self.home
+            image = next((self._vol(node, d["fileId"]) for d in inputs["disks"] if d.get("fileId")), None)
+            guest = Guest(inputs["name"], vm_id, int(inputs["networkDevices"][0]["mtu"]),
+                          (self._vol(node, init["userDataFileId"]), self._vol(node, init["networkDataFileId"])), image,
+                          disk_gb=int(inputs["disks"][0]["size"]), px_node=node)
             self.guests[step.res.urn] = guest
             if image is not None and image not in self.files:
                 self.errors.append(f"{step}: VM {vm_id} cannot import its disk, {image} is gone")
@@ -232,22 +243,23 @@ class World:
         host = unwrap(inputs["connection"])["host"]
         body = script_of(step.script)
         self.ran.append(f"{step.op} {step.name} on {host}")
-        if host == self.proxmox_host:
+        if host == self.proxmox_host or host in self.px_nodes:
+            on = self.px_nodes.get(host, self.home)
             if PROBE_INSTALL in body or PROBE_REMOVE in body:
                 self.proxmox_probe = yaml.safe_load(heredoc(body, "NETSTAB_FILE_EOF")) if PROBE_INSTALL in body else None
                 return
             kept = STAMP_CHECK.search(body)
-            if kept and self.stamps.get(kept.group(1)) == kept.group(2):
+            if kept and self.stamps.get(self._vol(on, kept.group(1))) == kept.group(2):
                 return  # the node came back with this restart key: nothing to drain
             target = re.search(r"qm guest exec (\d+)", body)
-            if target and "qm status" in body and not any(g.vm_id == int(target.group(1)) for g in self.guests.values()):
+            if target and "qm status" in body and not any(g.vm_id == int(target.group(1)) and g.px_node in ("", on) for g in self.guests.values()):
                 return  # the step says the VM is absent and stops
             if target:
                 errors = len(self.errors)
-                self._in_guest(step, int(target.group(1)), heredoc(body, "NETSTAB_GUEST"))
+                self._in_guest(step, int(target.group(1)), heredoc(body, "NETSTAB_GUEST"), on)
                 keep = STAMP_KEEP.search(body)
                 if keep and len(self.errors) == errors:
-                    self.stamps[keep.group(2)] = keep.group(1)
+                    self.stamps[self._vol(on, keep.group(2))] = keep.group(1)
             return
         if MEASURE_SCHEMA in body:
             return  # the path MTU measured from the gateway: read-only
@@ -267,8 +279,9 @@ class World:
         else:
             self._on_guest(step, guest, body, str(unwrap(inputs.get("stdin", ""))))
 
-    def _in_guest(self, step: Step, vm_id: int, body: str) -> None:
-        guest = next((g for g in self.guests.values() if g.vm_id == vm_id), None)
+    def _in_guest(self, step: Step, vm_id: int, body: str, on: str = "") -> None:
+        # qm guest exec reaches only the VMs of the Proxmox node it runs on
+        guest = next((g for g in self.guests.values() if g.vm_id == vm_id and g.px_node in ("", on or self.home)), None)
         if guest is None or guest.network is None:
             self.errors.append(f"{step}: qm guest exec {vm_id}: no such running VM")
             return
@@ -322,10 +335,28 @@ class World:
             if guest.service == "k3s-agent":
                 self.errors.append(f"{step}: the server script runs on {guest.name} beside its running k3s-agent")
                 return
-            if guest.service != "k3s":
+            conf = yaml.safe_load(heredoc(body, "NETSTAB_CONFIG")) if "NETSTAB_CONFIG" in body else {}
+            if guest.service != "k3s" and conf.get("server"):  # an HA server joins the etcd cluster at `server`
+                leader = self._dial(str(urlparse(conf["server"]).hostname))
+                if leader is None:
+                    self.errors.append(f"{step}: {guest.name} joins {conf['server']}, where no quorate K3s server answers")
+                    return
+                if guest.name in self.etcd[str(leader.cluster)]:
+                    # k3s-io/k3s pkg/etcd/etcd.go `join`: a member of the same node name (the old VM's) refuses the join
+                    self.errors.append(f"{step}: {guest.name} cannot join etcd: a member of node name {guest.name} "
+                                       "(its old VM's) is still there, and K3s refuses a duplicate node name")
+                    return
+                guest.cluster = leader.cluster
+                self.etcd[str(leader.cluster)].add(guest.name)
+            elif guest.service != "k3s":  # a single server, or cluster-init: a new cluster
                 self.clusters += 1
                 guest.cluster = f"cluster {self.clusters}"
+                if conf.get("cluster-init"):
+                    self.etcd[guest.cluster] = {guest.name}
             guest.service = "k3s"
+            announced = KUBE_VIP_ADDRESS.search(heredoc(body, "NETSTAB_KUBE_VIP")) if "NETSTAB_KUBE_VIP" in body else None
+            if announced:
+                self.vip[str(guest.cluster)] = announced.group(1)
         else:
             if guest.service == "k3s":
                 self.errors.append(f"{step}: the agent script runs on the running server {guest.name}: its rejoin check "
@@ -333,7 +364,7 @@ class World:
                 return
             url = K3S_URL.search(body)
             assert url, f"{step}: an agent install without K3S_URL"
-            server = next((g for g in self.guests.values() if g.address == url.group(1) and g.service == "k3s"), None)
+            server = self._dial(url.group(1))
             if server is None:
                 self.errors.append(f"{step}: {guest.name} joins {url.group(1)}, where no K3s server runs")
                 return
@@ -350,13 +381,33 @@ class World:
     def server(self) -> Guest | None:
         return next((g for g in self.guests.values() if g.service == "k3s"), None)
 
+    def quorate(self, cluster: str | None) -> bool:
+        """Embedded etcd answers while more than half its members run (a cluster without etcd: always)."""
+        members = self.etcd.get(str(cluster), set())
+        alive = {g.name for g in self.guests.values() if g.service == "k3s" and g.cluster == cluster}
+        return not members or 2 * len(members & alive) > len(members)
+
+    def _dial(self, host: str) -> Guest | None:
+        """The K3s server that answers at `host`: the guest with that address, or (the VIP) a Ready server
+        of the cluster whose kube-vip announces it (leader election moves it to a live server); none
+        without etcd quorum."""
+        direct = next((g for g in self.guests.values() if g.address == host and g.service == "k3s"), None)
+        if direct is not None:
+            return direct if self.quorate(direct.cluster) else None
+        return next((g for g in self.guests.values() if g.service == "k3s" and g.ready and self.vip.get(str(g.cluster)) == host
+                     and self.quorate(g.cluster)), None)
+
     def _api(self, step: Step) -> bool:
         """Whether the server's API answers; an error for the step when it may not."""
         server = self.server()
         if server is None:
             self.errors.append(f"{step}: needs the Kubernetes API, and no K3s server runs")
             return False
-        if not server.ready:
+        if not self.quorate(server.cluster):
+            self.errors.append(f"{step}: needs the Kubernetes API, and etcd of {server.cluster} has lost quorum "
+                               f"(members {sorted(self.etcd[str(server.cluster)])})")
+            return False
+        if not any(g.ready for g in self.guests.values() if g.service == "k3s" and g.cluster == server.cluster):
             self.errors.append(f"{step}: needs the Kubernetes API while {server.name} restarts (nothing waited for its K3s)")
             return False
         return True
@@ -381,6 +432,8 @@ class World:
         if action == "remove":
             if server.service == "k3s" and self._api(step):
                 self.node_objects.discard((str(server.cluster), name))
+                # K3s removes a server's etcd member when its Node object is deleted (see docs/ha.md)
+                self.etcd.get(str(server.cluster), set()).discard(name)
                 self.node_passwords.pop((str(server.cluster), name), None)
                 if node is None:
                     self.errors.append(f"{step}: {name}'s VM went before its Node object was drained and deleted")
@@ -433,6 +486,10 @@ class World:
                         for g in self.guests.values() if g.fs_gb != g.disk_gb]
         configured = {vm.inputs["name"] for vm in recording.of_type(VM)}
         if server is not None:
+            members = self.etcd.get(str(server.cluster), set())
+            self.errors += [f"etcd of {server.cluster} keeps the member {name}, whose VM is gone" for name in sorted(members - configured)]
+            if not self.quorate(server.cluster):
+                self.errors.append(f"etcd of {server.cluster} has lost quorum")
             self.errors += [f"{name}'s Node object stays NotReady forever (its VM is gone)" for cluster, name in sorted(self.node_objects)
                             if cluster == server.cluster and name not in configured]
         wanted = {r.name for r in recording.resources if r.type.startswith("kubernetes:") and r.custom}
@@ -478,9 +535,18 @@ def proxmox_host(recording: Recording) -> str:
     return str(urlparse(str(unwrap(provider.inputs["endpoint"]))).hostname)
 
 
+def proxmox_nodes(recording: Recording) -> dict[str, str]:
+    """Every Proxmox node's SSH address -> its name, as the provider's ssh block lists them."""
+    provider: Registered = next(r for r in recording.resources if r.type == "pulumi:providers:proxmoxve")
+    ssh = unwrap(provider.inputs.get("ssh")) or {}
+    ssh = yaml.safe_load(ssh) if isinstance(ssh, str) else ssh
+    return {str(n["address"]): str(n["name"]) for n in ssh.get("nodes", [])}
+
+
 def first_up(recording: Recording) -> World:
     """The world after the first `pulumi up` of this recording, from nothing."""
-    world = World(proxmox_host(recording)).run(plan(Recording(), recording, "up")).check(recording)
+    nodes = proxmox_nodes(recording)
+    world = World(proxmox_host(recording), px_nodes=nodes, home=nodes.get(proxmox_host(recording), "")).run(plan(Recording(), recording, "up")).check(recording)
     assert not world.errors, "the first up fails in the model:\n" + "\n".join(world.errors)
     return world
 

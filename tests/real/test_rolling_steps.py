@@ -13,7 +13,7 @@ import pytest
 
 from components.config import parse_config
 from components.render.guest import via_guest_agent
-from components.render.rolling import CORDONED_BY, DRAIN_TIMEOUT_S, drain_script, ready_script, remove_script
+from components.render.rolling import CORDONED_BY, DRAIN_TIMEOUT_S, ETCD_REMOVE, MEMBER_WAIT_S, drain_script, ready_script, remove_script
 
 KUBECTL = r'''
 import json, os, sys
@@ -31,6 +31,7 @@ if args[:2] == ["get", "node"]:
     if not has("node"): sys.exit(1)
     out = args[args.index("-o") + 1] if "-o" in args else ""
     if "unschedulable" in out: print("true" if has("cordoned") else "", end="")
+    elif "removed-node-name" in out: print(read("removed"), end="")
     elif "annotations" in out: print(read("annotation"), end="")
     elif "conditions" in out:
         polls = int(read("ready_polls") or 0); write("ready_polls", str(polls + 1))
@@ -38,12 +39,18 @@ if args[:2] == ["get", "node"]:
     sys.exit(0)
 if args[:2] == ["get", "pods"]:
     print(read("pods"), end=""); sys.exit(0)
+if args[0] == "annotate" and args[-1] == "etcd.k3s.cattle.io/remove=true":
+    # K3s's etcd member controller: removes the member and records its name (unless it is stuck)
+    if not has("stuck"): has("member") and os.remove(path("member")); write("removed", args[-2] + "-etcd")
+    sys.exit(0)
 if args[0] == "annotate":
     key = args[-1]
     if key.endswith("-"): os.path.exists(path("annotation")) and os.remove(path("annotation"))
     else: write("annotation", key.split("=", 1)[1])
     sys.exit(0)
-if args[:2] == ["delete", "node"]: os.remove(path("node")); sys.exit(0)
+if args[:2] == ["delete", "node"]:
+    if has("member") and not has("stuck"): os.remove(path("member"))  # its OnRemove handler
+    os.remove(path("node")); sys.exit(0)
 if args[0] == "cordon": write("cordoned", ""); sys.exit(0)
 if args[0] == "uncordon": has("cordoned") and os.remove(path("cordoned")); sys.exit(0)
 if args[0] == "drain":
@@ -231,3 +238,38 @@ def test_a_removal_a_budget_blocks_deletes_nothing_and_says_which_pods(node, kub
     done = run(remove_script(node), kube)
     assert done.returncode == 1 and "these pods blocked it: apps/web-0." in done.stderr and "nothing was deleted" in done.stderr
     assert (state / "node").exists() and not (state / "cordoned").exists()
+
+
+@pytest.fixture
+def ha_server():
+    """cp2 of the HA example stack (docs/ha.md)."""
+    from components.stack import read_stack_file, stack_file
+    return parse_config(read_stack_file(stack_file("homelab-ha"))[0]).nodes[1]
+
+
+def test_a_removed_ha_server_leaves_etcd_before_its_node_object_is_deleted(ha_server, kube):
+    _, state = kube
+    (state / "member").write_text("")
+    done = run(remove_script(ha_server), kube)
+    assert done.returncode == 0 and "cp2 drained, its etcd member removed and its Node object deleted" in done.stdout, done.stderr
+    assert not (state / "member").exists() and not (state / "node").exists()
+    said = calls(state)
+    drain = said.index(f"drain cp2 --ignore-daemonsets --delete-emptydir-data --timeout={DRAIN_TIMEOUT_S}s")
+    leave = said.index(f"annotate --overwrite node cp2 {ETCD_REMOVE}=true")
+    assert drain < leave < said.index(f"delete node cp2 --timeout={MEMBER_WAIT_S}s"), said
+
+
+def test_an_ha_server_whose_member_k3s_does_not_remove_keeps_its_node_and_fails_within_the_bound(ha_server, kube):
+    _, state = kube
+    (state / "member").write_text("")
+    (state / "stuck").write_text("")
+    done = run(remove_script(ha_server, member_wait_s=1), kube)
+    assert done.returncode == 1 and "K3s did not remove the etcd member of cp2 within 1s" in done.stderr, done.stderr
+    assert (state / "member").exists() and (state / "node").exists(), "nothing deleted: its VM stays too (the step failed)"
+    assert not any(c.startswith("delete node") for c in calls(state))
+
+
+def test_an_agent_leaves_without_touching_etcd(node, kube):
+    _, state = kube
+    assert run(remove_script(node), kube).returncode == 0
+    assert not any(ETCD_REMOVE in c for c in calls(state)), "old behaviour for an agent: no etcd step"

@@ -1,0 +1,118 @@
+"""The HA stack's day 2 in the model (docs/ha.md): 3 servers (embedded etcd) behind the VIP and 2 agents
+over 3 Proxmox nodes. Every change converges with etcd quorate and its members exactly the configured
+servers, or is refused in preview (test_second_up.py's REFUSED)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from tests.conftest import VM
+from tests.lifecycle.scenarios import SecondUp, run_plans, second_up
+from tests.program.harness import Recording
+
+SERVERS = {"cp1", "cp2", "cp3"}
+VIP = "10.27.27.10"
+
+
+def changed(second: SecondUp) -> set[str]:
+    """Every resource the up creates, replaces or deletes, the gate and the cluster-wide checks left out."""
+    return {s.name for s in second.up.steps if s.op in ("create", "delete") and not s.name.startswith("validation-")
+            and s.name not in ("k3s-nodes-ready",)}
+
+
+def members(second: SecondUp) -> set[str]:
+    (cluster,) = {g.cluster for g in second.after.guests.values() if g.service == "k3s"}
+    return second.after.etcd[str(cluster)]
+
+
+def test_the_first_up_of_the_ha_stack_founds_one_cluster_every_server_joins_and_agents_dial_the_vip():
+    before = second_up("ha-add-agent").before
+    assert before.clusters == 1, "one cluster-init, every other server joined it"
+    assert list(before.etcd.values()) == [SERVERS]
+    assert set(before.vip.values()) == {VIP}
+    placed = {g.name: g.px_node for g in before.guests.values()}
+    assert placed == {"cp1": "pve1", "cp2": "pve2", "cp3": "pve3", "worker1": "pve2", "worker2": "pve3", "mirror": "pve1"}
+    assert {g.name for g in before.guests.values() if g.service == "k3s-agent"} == {"worker1", "worker2"}
+
+
+@pytest.mark.parametrize("change", ["ha-add-agent", "ha-remove-agent", "ha-add-servers", "ha-remove-servers", "ha-vip", "ha-move-agent"])
+def test_every_ha_change_converges_with_etcd_quorate_and_its_members_the_configured_servers(change):
+    second = second_up(change)
+    assert not second.preview.refused and second.after.errors == [], "\n".join(second.after.errors)
+    servers = {vm.inputs["name"] for vm in second.new.of_type(VM) if "server" in (vm.inputs.get("tags") or [])}
+    assert members(second) == servers
+    assert second.after.clusters == 1, "no server founded a second cluster"
+
+
+def test_an_added_agent_joins_through_the_vip_and_nothing_else_is_rebuilt():
+    second = second_up("ha-add-agent")
+    assert second.after.guest("worker3").service == "k3s-agent" and second.after.guest("worker3").px_node == "pve1"
+    assert all("worker3" in name for name in changed(second)), changed(second)
+
+
+def test_a_removed_agent_leaves_its_node_object_and_no_etcd_member():
+    second = second_up("ha-remove-agent")
+    assert not any(g.name == "worker2" for g in second.after.guests.values())
+    assert all("worker2" in name for name in changed(second)), changed(second)
+    assert members(second) == SERVERS
+
+
+def test_added_servers_join_etcd_and_are_rolled_like_every_node():
+    second = second_up("ha-add-servers")
+    assert members(second) == SERVERS | {"cp4", "cp5"}
+    # each new server has its ready step and its member step (its removal path): the rolling order holds every server
+    names = {s.name for s in second.up.steps}
+    assert {"k3s-cp4-ready", "k3s-cp5-ready", "k3s-cp4-member", "k3s-cp5-member"} <= names
+
+
+def test_removed_servers_leave_etcd_and_their_node_objects_before_their_vms_go():
+    second = second_up("ha-remove-servers")
+    order = [s.name for s in second.up.steps]
+    for name in ("cp4", "cp5"):
+        assert order.index(f"k3s-{name}-member") < order.index(f"nodes-{name}-vm"), order
+    assert members(second) == SERVERS
+
+
+def without_server_members(recording: Recording) -> Recording:
+    """Before this issue: only the first server was in the rolling order, so no other server had a member step."""
+    return Recording([r for r in recording.resources if not (r.name.startswith("k3s-cp") and r.name.endswith("-member"))],
+                     dict(recording.outputs))
+
+
+def test_without_the_server_member_steps_removed_servers_stay_in_etcd():
+    second = second_up("ha-remove-servers")
+    old_way = run_plans(without_server_members(second.old), without_server_members(second.new))
+    assert "etcd of cluster 1 keeps the member cp4, whose VM is gone" in old_way.after.errors, old_way.after.errors
+    assert "cp5's Node object stays NotReady forever (its VM is gone)" in old_way.after.errors
+
+
+def test_the_vip_change_moves_kube_vip_and_every_agent_to_the_new_address_in_place():
+    second = second_up("ha-vip")
+    assert set(second.after.vip.values()) == {"10.27.27.9"}
+    assert changed(second) == set(), "no VM is rebuilt: the installs update in place"
+    for name in ("worker1", "worker2"):
+        body, _ = second.after.guest(name).k3s  # type: ignore[misc]
+        assert "https://10.27.27.9:6443" in body
+
+
+def test_an_agent_moved_to_another_proxmox_node_previews_as_a_rebuild_of_that_vm_only():
+    second = second_up("ha-move-agent")
+    for p in (second.preview, second.up):
+        vms = {s.name for s in p.steps if s.res.type == VM and s.replacing}
+        assert vms == {"nodes-worker1-vm"}, p.mode
+        assert not any(s.res.type == VM and s.op == "update" for s in p.steps), p.mode
+    assert all("worker1" in name for name in changed(second)), changed(second)
+    assert second.after.guest("worker1").px_node == "pve1" and second.after.guest("worker1").service == "k3s-agent"
+
+
+def test_the_quorum_model_counts_a_majority_of_members():
+    world = copy.deepcopy(second_up("ha-add-agent").before)  # the cached run stays as it was
+    cluster = next(iter(world.etcd))
+    assert world.quorate(cluster)
+    servers = [g for g in world.guests.values() if g.service == "k3s"]
+    servers[0].service = None
+    assert world.quorate(cluster), "2 of 3 members: quorate"
+    servers[1].service = None
+    assert not world.quorate(cluster), "1 of 3 members: not quorate"
