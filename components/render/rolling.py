@@ -128,14 +128,15 @@ def _leave_etcd(node: NodeConfig, wait_s: int) -> str:
 
 
 def remove_script(node: NodeConfig, timeout_s: int = DRAIN_TIMEOUT_S, api_wait_s: int = API_WAIT_S,
-                  member_wait_s: int = MEMBER_WAIT_S) -> str:
+                  member_wait_s: int = MEMBER_WAIT_S, etcd: bool = False) -> str:
     """Inside the server VM, when `node` leaves the config: drain it, (a server) remove its etcd member,
     then delete its Node object, so it does not stay NotReady forever; its VM is deleted after this (it
-    depends on the node's steps)."""
+    depends on the node's steps). `etcd`: the cluster runs embedded etcd (HA); a single server keeps
+    its datastore in SQLite and has no member to remove."""
     name, shown = word(node.name), in_double_quotes(node.name)
     drain = drain_script(node, timeout_s, api_wait_s).replace(f"# netstab drain node {shown}\n", f"# netstab remove node {shown}\n")
     body, tail = drain.rsplit('  echo "netstab: ' + shown + ' cordoned and drained"\n  exit 0\n', 1)
-    if node.role == "server":  # an HA server: its etcd member leaves first (see ETCD_REMOVE), then its Node
+    if node.role == "server" and etcd:  # an HA server: its etcd member leaves first (see ETCD_REMOVE), then its Node
         removed = f"""{_leave_etcd(node, member_wait_s)}  kubectl delete node {name} --timeout={member_wait_s}s >/dev/null
   echo "netstab: {shown} drained, its etcd member removed and its Node object deleted; its VM goes next"
   exit 0
@@ -233,6 +234,6 @@ def rolling_steps(config: StackConfig, node: NodeConfig) -> RollingSteps:
     key = restart_key(node, config.proxmox, servers)
     create, update = drain_step(node, config.proxmox, config.server.vm_id, key)
     member = f"#!/bin/sh\necho \"netstab: {shown} is a member of the cluster; leaving the config drains it and deletes its Node object\"\n"
-    remove = via_guest_agent(config.server.vm_id, remove_script(node), timeout_s=DRAIN_TIMEOUT_S + API_WAIT_S + 60,
+    remove = via_guest_agent(config.server.vm_id, remove_script(node, etcd=config.ha), timeout_s=DRAIN_TIMEOUT_S + API_WAIT_S + 60,
                              absent_ok=f"the server VM {config.server.vm_id} does not exist: no Node object to delete for {shown}")
     return RollingSteps(create, update, ready_step(node, config.server.vm_id, key, config.k3s.ready_timeout_s), member, remove)

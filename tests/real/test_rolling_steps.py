@@ -250,7 +250,7 @@ def ha_server():
 def test_a_removed_ha_server_leaves_etcd_before_its_node_object_is_deleted(ha_server, kube):
     _, state = kube
     (state / "member").write_text("")
-    done = run(remove_script(ha_server), kube)
+    done = run(remove_script(ha_server, etcd=True), kube)
     assert done.returncode == 0 and "cp2 drained, its etcd member removed and its Node object deleted" in done.stdout, done.stderr
     assert not (state / "member").exists() and not (state / "node").exists()
     said = calls(state)
@@ -263,7 +263,7 @@ def test_an_ha_server_whose_member_k3s_does_not_remove_keeps_its_node_and_fails_
     _, state = kube
     (state / "member").write_text("")
     (state / "stuck").write_text("")
-    done = run(remove_script(ha_server, member_wait_s=1), kube)
+    done = run(remove_script(ha_server, member_wait_s=1, etcd=True), kube)
     assert done.returncode == 1 and "K3s did not remove the etcd member of cp2 within 1s" in done.stderr, done.stderr
     assert (state / "member").exists() and (state / "node").exists(), "nothing deleted: its VM stays too (the step failed)"
     assert not any(c.startswith("delete node") for c in calls(state))

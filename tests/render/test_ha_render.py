@@ -201,3 +201,13 @@ def test_make_render_writes_the_ha_stack(tmp_path):
     assert main(["render", "homelab-ha", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "kubernetes" / "kube-vip.yaml").read_text() == kubevip.manifest_text(parse_config(read_stack_file(stack_file("homelab-ha"))[0]))
     assert "cluster-init: true" in (tmp_path / "nodes" / "cp1" / "k3s-install.sh").read_text()
+
+
+def test_a_removed_server_leaves_etcd_only_where_there_is_etcd(ha, homelab):
+    """An HA server's removal step removes its etcd member before its Node; a single server keeps
+    its datastore in SQLite (no cluster-init), so its removal has no member to wait for."""
+    from components.render.rolling import ETCD_REMOVE, rolling_steps
+
+    assert ETCD_REMOVE in rolling_steps(ha, ha.servers[1]).remove
+    assert ETCD_REMOVE not in rolling_steps(ha, ha.agents[0]).remove
+    assert ETCD_REMOVE not in rolling_steps(homelab, homelab.server).remove
