@@ -8,11 +8,16 @@ from components.config import ConfigError, parse_config
 from components.stack import read_stack_file, stack_file
 
 
+def stack_raw(name: str) -> dict:
+    """A shipped stack's netstab: keys, a fresh copy (secrets come from the harness)."""
+    raw, _ = read_stack_file(stack_file(name))
+    return copy.deepcopy(raw)
+
+
 @pytest.fixture
 def homelab_raw():
-    """The homelab stack's netstab: keys, a fresh copy per test (secrets come from the harness)."""
-    raw, _ = read_stack_file(stack_file("homelab"))
-    return copy.deepcopy(raw)
+    """The homelab stack's netstab: keys, a fresh copy per test."""
+    return stack_raw("homelab")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ manifest and RBAC, checked against kube-vip v1.0.1's own env names and against K
 
 from __future__ import annotations
 
-import copy
 import re
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from components.render import k3s, kubevip
 from components.render import secrets as secrets_render
 from components.render.bundle import render_artifacts, render_files
 from components.stack import read_stack_file, stack_file
+from tests.conftest import stack_raw
 
 ENV_NAMES = Path(__file__).parent.parent / "data" / "kube_vip_v1.0.1_envvars.txt"
 KUBE_VERSION = "1.33.0"  # the minor of k3s.version in both example stacks (v1.33.5+k3s1)
@@ -26,8 +26,7 @@ CORE_KINDS = {"Namespace", "Secret", "ServiceAccount", "ClusterRole", "ClusterRo
 
 @pytest.fixture
 def ha_raw():
-    raw, _ = read_stack_file(stack_file("homelab-ha"))
-    return copy.deepcopy(raw)
+    return stack_raw("homelab-ha")
 
 
 @pytest.fixture
