@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_command as command
 
 from components import remote
-from components.config import StackConfig
+from components.config import NodeConfig, StackConfig
 from components.nodes import Rolling
 from components.render.bundle import ClusterArtifacts
 from components.render.k3s import rewrite_kubeconfig
@@ -29,10 +29,18 @@ class K3sClusterArgs:
     # The hook for files that must be on a node before K3s starts (registries.yaml):
     # node name -> resources that must finish before that node's K3s install runs.
     before_install: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
-    # one node at a time: after each install, a step on the Proxmox host (this connection) waits
-    # until the node is Ready again and uncordons it; the next node's drain waits for it
+    # one node at a time: after each install, a step on the Proxmox host waits until the node is
+    # Ready again and uncordons it; the next node's drain waits for it
     rolling: Rolling | None = None
-    proxmox: command.remote.ConnectionArgs | None = None
+    # a server -> SSH to the Proxmox node that runs its VM: the kubectl steps about a node run inside a
+    # server (StackConfig.drained_through, StackConfig.kube_peer) through that node's guest agent
+    proxmox_for: Callable[[NodeConfig], command.remote.ConnectionArgs] | None = None
+
+
+# The founding step is a record of the stack's first up, never compared again: no change of the
+# config, the token or the first server's VM (a rebuild) runs cluster-init a second time; `pulumi
+# destroy` forgets it with the cluster. Input names as pulumi-command's CommandArgs.
+FOUNDED_ONCE = ["connection", "create", "update", "delete", "stdin", "triggers", "logging", "environment", "addPreviousOutputInEnv"]
 
 
 class K3sCluster(pulumi.ComponentResource):
@@ -43,6 +51,7 @@ class K3sCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: K3sClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("netstab:cluster:K3sCluster", name, None, opts)
         cfg, art = args.config, args.artifacts
+        px_user = cfg.proxmox.ssh_user
         installs: dict[str, pulumi.Resource] = {}
         # The first server first; every other server joins it; each agent joins once every server is in
         # (through the VIP in an HA stack). Files a later layer places on a node come before its install.
@@ -52,6 +61,19 @@ class K3sCluster(pulumi.ComponentResource):
                 after.extend(installs[s.name] for s in cfg.servers)
             elif node != cfg.server:
                 after.append(installs[cfg.server.name])
+            forget = art.nodes[node.name].rolling.forget
+            if forget is not None:
+                # an HA server's VM is new (first up, or a rebuild): the member its old VM left goes before it joins
+                assert args.proxmox_for is not None, "the forget step runs on the Proxmox node of another server"
+                after.append(remote.run(
+                    f"{name}-{node.name}-forget", args.proxmox_for(cfg.kube_peer(node)), as_root(forget, px_user),
+                    pulumi.ResourceOptions(parent=self, depends_on=[args.booted[node.name]]),
+                    update=as_root(art.nodes[node.name].rolling.forget_again, px_user), on=args.vms[node.name]))
+            if art.found_cluster is not None and node == cfg.server:
+                after.append(remote.run(
+                    f"{name}-found-cluster", args.connections[node.name], as_root(art.found_cluster),
+                    pulumi.ResourceOptions(parent=self, depends_on=list(after), ignore_changes=FOUNDED_ONCE),
+                    stdin=args.k3s_token, secret_stdin=True))
             installs[node.name] = remote.run(
                 f"{name}-{node.name}-k3s",
                 args.connections[node.name],
@@ -60,31 +82,34 @@ class K3sCluster(pulumi.ComponentResource):
                 stdin=args.k3s_token,
                 secret_stdin=True,
                 on=args.vms[node.name],
-                # a rebuilt server is a new cluster: every agent joins it again
-                follows=[args.vms[cfg.server.name]] if node.role == "agent" else (),
+                # a rebuilt single server is a new cluster: every agent joins it again (an HA server rejoins its cluster)
+                follows=[args.vms[cfg.server.name]] if node.role == "agent" and not cfg.ha else (),
             )
 
         backs: list[pulumi.Resource] = []
         if args.rolling is not None:
-            assert args.proxmox is not None, "the ready steps run on the Proxmox host"
-            px_user = cfg.proxmox.ssh_user
+            assert args.proxmox_for is not None, "the ready steps run on the Proxmox host"
             for node_name in args.rolling.order:
+                node = next(n for n in cfg.nodes if n.name == node_name)
+                peer = cfg.kube_peer(node)
+                steps = art.nodes[node_name].rolling
                 back = remote.run(
-                    f"{name}-{node_name}-ready", args.proxmox, as_root(art.nodes[node_name].rolling.ready, px_user),
+                    f"{name}-{node_name}-ready", args.proxmox_for(cfg.drained_through(node)), as_root(steps.ready, px_user),
                     pulumi.ResourceOptions(parent=self, depends_on=[installs[node_name]]),
-                    update=as_root(art.nodes[node_name].rolling.ready, px_user),
+                    update=as_root(steps.ready, px_user),
                     on=args.vms[node_name],
-                    # a rebuilt server is a new cluster: every node is waited for again
-                    follows=[args.vms[cfg.server.name]] if node_name != cfg.server.name else (),
+                    # a rebuilt single server is a new cluster: every node is waited for again
+                    follows=[args.vms[cfg.server.name]] if node_name != cfg.server.name and not cfg.ha else (),
                 )
                 args.rolling.back(node_name, back)
                 backs.append(back)
-                if node_name != cfg.server.name:
-                    # when the node leaves the config: drained and its Node object deleted before its VM goes
-                    # (deletes run dependents first); not when the server goes too (destroy, a new cluster)
-                    remote.run(f"{name}-{node_name}-member", args.proxmox, as_root(art.nodes[node_name].rolling.member, px_user),
+                if peer != node:
+                    # when the node leaves the config: drained (a server: its etcd member removed) and its Node
+                    # object deleted before its VM goes (deletes run dependents first); not when its peer goes
+                    # too (destroy; a single server: a new cluster)
+                    remote.run(f"{name}-{node_name}-member", args.proxmox_for(peer), as_root(steps.member, px_user),
                                pulumi.ResourceOptions(parent=self, depends_on=[installs[node_name]]),
-                               delete=as_root(art.nodes[node_name].rolling.remove, px_user), on=args.vms[cfg.server.name])
+                               delete=as_root(steps.remove, px_user), on=args.vms[peer.name])
         server_conn = args.connections[cfg.server.name]
         server_vm = args.vms[cfg.server.name]
         # re-check readiness whenever any node is rebuilt or any install changes

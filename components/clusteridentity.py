@@ -11,8 +11,8 @@ Refused (docs/lifecycle.md):
   install would run on the running server (its rejoin check removes /var/lib/rancher/k3s/agent
   under it), the server install beside a running k3s-agent, and the kubeconfig step keeps its id,
   so the secrets layer stays on the old cluster;
-- an HA server moved to another Proxmox node: its VM is rebuilt while its etcd member stays, and
-  K3s refuses a join under a node name etcd still holds (k3s-io/k3s pkg/etcd/etcd.go `join`);
+- one server becoming an HA control plane, or the reverse: the datastore (SQLite or embedded etcd)
+  and the address every node dials would change, and one etcd member has no quorum while it restarts;
 - a vmId that would pass to another node name (a rename that keeps its vmId): the engine creates
   the new VM before it deletes the old one, and Proxmox refuses an id in use.
 """
@@ -34,10 +34,8 @@ WHO = "netstab cluster identity"
 
 
 def identity(config: StackConfig) -> dict[str, dict[str, Any]]:
-    """node name -> its role and vmId (and, for an HA server, its Proxmox node): what the refusals compare."""
-    return {n.name: {"role": n.role, "vmId": n.vm_id,
-                     **({"proxmoxNode": config.proxmox_node_of(n)} if config.ha and n.role == "server" else {})}
-            for n in config.nodes}
+    """node name -> its role and vmId: what the refusals compare."""
+    return {n.name: {"role": n.role, "vmId": n.vm_id} for n in config.nodes}
 
 
 def problems(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -50,14 +48,7 @@ def problems(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
         found.append(f"{said}. A node cannot change its K3s role in place: the agent install would run on the running "
                      "server and the server install beside a running agent, and the secrets layer would stay on the old "
                      "cluster. Instead keep the roles as deployed, or rebuild the cluster (pulumi destroy, then pulumi up).")
-    moved = [(name, old[name]["proxmoxNode"], node["proxmoxNode"]) for name, node in sorted(new.items())
-             if name in old and node.get("role") == old[name]["role"] == "server"
-             and "proxmoxNode" in node and old[name].get("proxmoxNode") not in (None, node["proxmoxNode"])]
-    if moved:
-        said = "; ".join(f"{name} would move from {was} to {now}" for name, was, now in moved)
-        found.append(f"{said}. Moving an HA server rebuilds its VM while its etcd member stays, and K3s refuses the "
-                     "rebuilt server's join (a duplicate node name in etcd). Instead remove the server in one pulumi up "
-                     "(its etcd member and Node go first) and add it under a new name on the other Proxmox node in the next.")
+    found += _control_plane_shape(old, new)
     by_id = {int(node["vmId"]): name for name, node in old.items()}
     for name, node in sorted(new.items()):
         was = by_id.get(int(node["vmId"]))
@@ -69,6 +60,27 @@ def problems(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
             found.append(f"vmId {node['vmId']} would pass from {was} to {name} while {was} stays: Proxmox refuses a "
                          f"vmId in use. Instead give {name} a vmId no other node has.")
     return found
+
+
+def _control_plane_shape(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """A change between one server and an HA control plane: both directions change where the cluster
+    keeps its state and the address every node dials, which no install step converts in place."""
+    was = sorted(name for name, node in old.items() if node["role"] == "server")
+    now = sorted(name for name, node in new.items() if node["role"] == "server")
+    if not was or not now:
+        return []
+    if len(was) > 1 and len(now) == 1:
+        return [f"the control plane would shrink from {len(was)} servers ({', '.join(was)}) to one ({now[0]}). The "
+                f"single-server install neither rewrites nor removes {now[0]}'s /etc/rancher/k3s/config.yaml, which joins "
+                "the VIP, nor the kube-vip manifest, while every node would dial the server itself; and one etcd member has "
+                "no quorum while it restarts. Instead keep an odd number of at least 3 servers (remove two in one pulumi up), "
+                "or rebuild the cluster (pulumi destroy, then pulumi up)."]
+    if len(was) == 1 and len(now) > 1:
+        return [f"the control plane would grow from one server ({was[0]}) to {len(now)}. A single server keeps the "
+                "cluster's state in SQLite, which other servers cannot join (embedded etcd is founded with cluster-init), "
+                "and its agents dial it, not a VIP. Instead rebuild the cluster with its servers (pulumi destroy, then "
+                "pulumi up)."]
+    return []
 
 
 def refusal(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:

@@ -153,8 +153,8 @@ def build(config: StackConfig, secrets: Secrets, artifacts: Artifacts | None = N
         "k3s",
         K3sClusterArgs(config, artifacts.cluster, nodes.connections, secrets.k3s_token, booted=nodes.booted,
                        vms=vms, before_install=before_install, rolling=rolling,
-                       # the ready and member steps run inside the server VM, through its Proxmox node's guest agent
-                       proxmox=proxmox_connection(config.proxmox, secrets.ssh_private_key, config.proxmox_node_of(config.server))),
+                       # the ready, member and forget steps run inside a server VM, through its Proxmox node's guest agent
+                       proxmox_for=lambda server: proxmox_connection(config.proxmox, secrets.ssh_private_key, config.proxmox_node_of(server))),
     )
     secrets_layer = None
     if artifacts.secrets is not None:

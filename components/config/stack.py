@@ -145,8 +145,20 @@ class StackConfig(Section):
 
     @property
     def servers(self) -> tuple[NodeConfig, ...]:
-        """The servers in nodes[] order: the first founds the cluster (cluster-init), the others join it."""
+        """The servers in nodes[] order: the first founds an HA cluster (once: components/cluster.py), every server joins it through the VIP."""
         return tuple(n for n in self.nodes if n.role == "server")
+
+    def drained_through(self, node: NodeConfig) -> NodeConfig:
+        """The server whose K3s (through its guest agent) drains `node` and waits for it to be Ready again:
+        a server its own (its API answers before its drain and once it is back; no other server need
+        exist yet on the first up), an agent the first server."""
+        return node if node.role == "server" else self.server
+
+    def kube_peer(self, node: NodeConfig) -> NodeConfig:
+        """The server whose K3s (through its guest agent) removes `node` from the cluster or forgets the
+        etcd member its old VM left: the first server, or for the first server of an HA cluster the
+        second, so a server never removes itself. A single server is its own peer."""
+        return next((s for s in self.servers if s != node), self.server)
 
     @property
     def ha(self) -> bool:

@@ -55,6 +55,7 @@ class ClusterArtifacts:
     nodes_ready: str
     fetch_kubeconfig: str
     kube_vip: str | None = None  # HA: the kube-vip manifest the first server's install places (inside its k3s_install)
+    found_cluster: str | None = None  # HA: the one-time install with cluster-init on the first server (components/cluster.py)
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,7 @@ def render_cluster(config: StackConfig) -> ClusterArtifacts:
         nodes_ready=k3s.ha_ready_script(config) if config.ha else k3s.nodes_ready_script(config),
         fetch_kubeconfig=k3s.fetch_kubeconfig_script(),
         kube_vip=kubevip.manifest_text(config) if config.ha else None,
+        found_cluster=k3s.found_cluster_script(config) if config.ha else None,
     )
 
 
@@ -266,11 +268,15 @@ def render_files(artifacts: Artifacts) -> dict[str, str]:
         files[f"nodes/{file_name(name)}/member.sh"] = node.rolling.member
         files[f"nodes/{file_name(name)}/grow-root.sh"] = node.grow_root
         files[f"nodes/{file_name(name)}/remove.sh"] = node.rolling.remove
+        if node.rolling.forget is not None:
+            files[f"nodes/{file_name(name)}/forget-old-member.sh"] = node.rolling.forget
     files["k3s/cloud-init-wait.sh"] = cluster.cloud_init_wait
     files["k3s/nodes-ready.sh"] = cluster.nodes_ready
     files["k3s/fetch-kubeconfig.sh"] = cluster.fetch_kubeconfig
     if cluster.kube_vip is not None:
         files["kubernetes/kube-vip.yaml"] = cluster.kube_vip
+    if cluster.found_cluster is not None:
+        files["k3s/found-cluster.sh"] = cluster.found_cluster
     files.update({f"gateway/{action}.sh": script for action, script in artifacts.gateway.scripts.items()})
     if artifacts.gateway.manual is not None:
         files["gateway/MANUAL.md"] = artifacts.gateway.manual

@@ -122,13 +122,22 @@ def server_install_script(config: StackConfig, node: NodeConfig | None = None) -
     return _install(config.k3s, node, "k3s", args, before=SERVER_TOKEN_MATCHES)
 
 
-def server_config(config: StackConfig, node: NodeConfig) -> dict[str, object]:
-    """An HA server's /etc/rancher/k3s/config.yaml, from the one ordered server list (as k3s-ansible's
-    k3s_server role derives it): the first server founds the embedded etcd cluster, every other joins
-    it at the first server's own address (the VIP answers only once kube-vip runs there). `tls-san`
-    carries the VIP once, beside the node's address: clients dial the VIP."""
-    first = config.servers[0]
-    role: dict[str, object] = {"cluster-init": True} if node == first else {"server": f"https://{first.ip}:{API_PORT}"}
+# K3s reads the join keys only while the server's etcd is not initialized (k3s-io/k3s
+# pkg/cluster/bootstrap.go `shouldBootstrapLoad`: "If the database is initialized we skip
+# bootstrapping"; pkg/etcd `IsInitialized` stats the WAL folder below). A change of them alone
+# rewrites config.yaml and restarts nothing.
+JOIN_KEYS = ("cluster-init", "server")
+ETCD_WAL_DIR = "/var/lib/rancher/k3s/server/db/etcd/member/wal"
+
+
+def server_config(config: StackConfig, node: NodeConfig, founding: bool = False) -> dict[str, object]:
+    """An HA server's /etc/rancher/k3s/config.yaml. Every server's steady file joins the cluster
+    through the VIP (`server:`), the first one's included: a rebuilt server, whichever it is, rejoins
+    the running cluster instead of founding a second one (kube-hetzner keeps the same steady shape:
+    every control plane's config names another one, and cluster-init lives only in a one-time
+    bootstrap step). `founding`: that one-time step's file on the first server (`cluster-init`).
+    `tls-san` carries the VIP once, beside the node's address: clients dial the VIP."""
+    role: dict[str, object] = {"cluster-init": True} if founding else {"server": server_url(config)}
     return {**role, "tls-san": [str(config.k3s.vip), str(node.ip)]}
 
 
@@ -141,14 +150,44 @@ fi
 """
 
 
-def _ha_server_install_script(config: StackConfig, node: NodeConfig) -> str:
-    text = yaml.safe_dump(server_config(config, node), sort_keys=False)
+def _ha_server_install_script(config: StackConfig, node: NodeConfig, founding: bool = False) -> str:
+    conf = server_config(config, node, founding)
+    text = yaml.safe_dump(conf, sort_keys=False)
+    # the restart stamp covers what K3s reads at every start, not the join keys (JOIN_KEYS)
+    steady = yaml.safe_dump({k: v for k, v in conf.items() if k not in JOIN_KEYS}, sort_keys=False)
     before = SERVER_TOKEN_MATCHES + _write_file(CONFIG_FILE, text, "config")
+    if founding:
+        before += _refuse_second_cluster(config)
+    else:
+        # a server with no etcd yet joins through the VIP: wait until a server behind it answers
+        before += f"if [ ! -d {ETCD_WAL_DIR} ]; then\n{_indent(_wait_for_api(server_url(config)))}fi\n"
     if node == config.servers[0]:
         # K3s applies what is in its manifests folder once its API is up, and again when the file changes
         before += _write_file(kubevip.MANIFEST_PATH, kubevip.manifest_text(config), "kube-vip")
     args = ["server", *_common_args(node), "--advertise-address", str(node.ip), "--write-kubeconfig-mode", "0600"]
-    return _install(config.k3s, node, "k3s", args, before=before, digest=hashlib.sha256(text.encode()).hexdigest())
+    return _install(config.k3s, node, "k3s", args, before=before, digest=hashlib.sha256(steady.encode()).hexdigest())
+
+
+def found_cluster_script(config: StackConfig) -> str:
+    """The one-time step that founds an HA cluster: K3s on the first server with `cluster-init`. It runs
+    on the stack's first up only (components/cluster.py: nothing of it is compared again); the
+    first server's own install step then rewrites the join key to the VIP, restarting nothing."""
+    return _ha_server_install_script(config, config.servers[0], founding=True)
+
+
+def _refuse_second_cluster(config: StackConfig) -> str:
+    """Shell: found nothing when a cluster already answers at the VIP (a stack whose state was lost
+    while its cluster runs): a second etcd cluster would split the servers between two."""
+    url = server_url(config)
+    return f"""if [ ! -d {ETCD_WAL_DIR} ] && curl -fsSk --max-time 5 {word(url + "/cacerts")} -o /dev/null; then
+  echo "netstab: a K3s cluster already answers at {in_double_quotes(url)}: not founding a second one on {in_double_quotes(config.servers[0].name)}. Rebuild the cluster (pulumi destroy, then pulumi up), or stop what answers at the VIP." >&2
+  exit 1
+fi
+"""
+
+
+def _indent(text: str) -> str:
+    return "".join(f"  {line}" if line.strip() else line for line in text.splitlines(keepends=True))
 
 
 def _wait_for_api(url: str, timeout_s: int = VIP_WAIT_S) -> str:

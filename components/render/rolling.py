@@ -109,7 +109,7 @@ ETCD_REMOVED = "etcd.k3s.cattle.io/removed-node-name"
 MEMBER_WAIT_S = 120
 
 
-def _leave_etcd(node: NodeConfig, wait_s: int) -> str:
+def _leave_etcd(node: NodeConfig, wait_s: int, stays: str = "its Node and VM stay; nothing was deleted") -> str:
     """Shell (inside the drain's success branch): ask K3s to remove the server's etcd member and wait,
     bounded, until it says it did; on a timeout nothing more is deleted (the VM stays)."""
     name, shown = word(node.name), in_double_quotes(node.name)
@@ -118,13 +118,54 @@ def _leave_etcd(node: NodeConfig, wait_s: int) -> str:
   deadline=$(( $(date +%s) + {wait_s} ))
   until [ -n "$(kubectl get node {name} -o jsonpath='{{.metadata.annotations.{removed}}}' 2>/dev/null)" ]; do
     if [ "$(date +%s)" -ge "$deadline" ]; then
-      echo "netstab: K3s did not remove the etcd member of {shown} within {wait_s}s: its Node and VM stay; nothing was deleted" >&2
+      echo "netstab: K3s did not remove the etcd member of {shown} within {wait_s}s: {stays}" >&2
       exit 1
     fi
     sleep {POLL_S}
   done
   echo "netstab: the etcd member of {shown} removed"
 """
+
+
+ETCD_MEMBER = "etcd.k3s.cattle.io/node-name"  # on a server's Node while it is an etcd member (pkg/etcd NodeNameAnnotation)
+
+
+def forget_script(node: NodeConfig, member_wait_s: int = MEMBER_WAIT_S, api_wait_s: int = API_WAIT_S) -> str:
+    """Inside another server, before a rebuilt HA server joins: remove the etcd member its old VM left.
+    K3s refuses a join while a member of the same node name is in etcd (pkg/etcd/etcd.go `join`:
+    "duplicate node name found"), and the member would count against quorum while it never answers.
+    It runs when the server's VM is created; the old VM is gone by then (VMs are replaced delete-first),
+    so the member is stale. A Node that is still Ready is not touched: that member is live."""
+    name, shown = word(node.name), in_double_quotes(node.name)
+    member = ETCD_MEMBER.replace(".", "\\.")
+    return f"""#!/bin/sh
+# netstab forget node {shown}
+set -u
+{_kubectl_api(api_wait_s)}if ! command -v k3s >/dev/null 2>&1; then
+  echo "netstab: no K3s on this server yet: no cluster holds a member of {shown}"
+  exit 0
+fi
+if ! api_up; then
+  echo "netstab: the Kubernetes API did not answer within {api_wait_s}s: the old etcd member of {shown} (if any) is not removed, and {shown} does not join" >&2
+  exit 1
+fi
+if ! kubectl get node {name} >/dev/null 2>&1; then
+  echo "netstab: {shown} is not in the cluster: no old etcd member to remove"
+  exit 0
+fi
+if [ -z "$(kubectl get node {name} -o jsonpath='{{.metadata.annotations.{member}}}')" ]; then
+  echo "netstab: {shown} holds no etcd member: nothing to remove"
+  exit 0
+fi
+deadline=$(( $(date +%s) + {member_wait_s} ))
+while [ "$(kubectl get node {name} -o jsonpath='{{.status.conditions[?(@.type=="Ready")].status}}')" = "True" ]; do
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    echo "netstab: {shown} is still Ready after {member_wait_s}s: its etcd member is live and is not removed; {shown} does not join" >&2
+    exit 1
+  fi
+  sleep {POLL_S}
+done
+{_leave_etcd(node, member_wait_s, stays=f"{shown} does not join (K3s refuses a duplicate node name)")}"""
 
 
 def remove_script(node: NodeConfig, timeout_s: int = DRAIN_TIMEOUT_S, api_wait_s: int = API_WAIT_S,
@@ -212,13 +253,16 @@ def ready_step(node: NodeConfig, server_vm_id: int, key: str, timeout_s: int) ->
 
 @dataclass(frozen=True)
 class RollingSteps:
-    """A node's two steps around a restart, as command texts for the Proxmox host."""
+    """A node's steps around a restart, as command texts for the Proxmox host that runs the server whose
+    kubectl they use: drain and ready StackConfig.drained_through, member removal and forget StackConfig.kube_peer."""
 
     drain_create: str
     drain_update: str
     ready: str
     member: str  # on create: nothing; its delete (the node left the config): drain, delete the Node object
     remove: str
+    forget: str | None = None  # an HA server: its old etcd member removed before its (re)built VM joins
+    forget_again: str = ""  # the forget step's update: it never removes a member of a running VM
 
 
 def rolling_order(config: StackConfig) -> tuple[str, ...]:
@@ -228,12 +272,21 @@ def rolling_order(config: StackConfig) -> tuple[str, ...]:
     return (*(n.name for n in config.servers), *(n.name for n in config.agents))
 
 
+FORGET_NOTHING = "#!/bin/sh\necho \"netstab: this server's old etcd member is removed only before its VM joins (when the VM is created)\"\n"
+
+
 def rolling_steps(config: StackConfig, node: NodeConfig) -> RollingSteps:
     shown = in_double_quotes(node.name)
     servers = sum(n.role == "server" for n in config.nodes)
     key = restart_key(node, config.proxmox, servers)
-    create, update = drain_step(node, config.proxmox, config.server.vm_id, key)
+    through = config.drained_through(node).vm_id
+    peer = config.kube_peer(node).vm_id  # another server's K3s: a server never removes itself
+    create, update = drain_step(node, config.proxmox, through, key)
     member = f"#!/bin/sh\necho \"netstab: {shown} is a member of the cluster; leaving the config drains it and deletes its Node object\"\n"
-    remove = via_guest_agent(config.server.vm_id, remove_script(node, etcd=config.ha), timeout_s=DRAIN_TIMEOUT_S + API_WAIT_S + 60,
-                             absent_ok=f"the server VM {config.server.vm_id} does not exist: no Node object to delete for {shown}")
-    return RollingSteps(create, update, ready_step(node, config.server.vm_id, key, config.k3s.ready_timeout_s), member, remove)
+    remove = via_guest_agent(peer, remove_script(node, etcd=config.ha), timeout_s=DRAIN_TIMEOUT_S + API_WAIT_S + 60,
+                             absent_ok=f"the server VM {peer} does not exist: no Node object to delete for {shown}")
+    forget = None
+    if config.ha and node.role == "server":
+        forget = via_guest_agent(peer, forget_script(node), timeout_s=2 * MEMBER_WAIT_S + API_WAIT_S + 60,
+                                 absent_ok=f"the server VM {peer} does not exist yet: no cluster holds a member of {shown}")
+    return RollingSteps(create, update, ready_step(node, through, key, config.k3s.ready_timeout_s), member, remove, forget, FORGET_NOTHING)

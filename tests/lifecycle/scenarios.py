@@ -70,6 +70,17 @@ def _ha_node(name: str, role: str, index: int, proxmox_node: str) -> dict[str, A
 _CP4_CP5 = (_ha_node("cp4", "server", 14, "pve1"), _ha_node("cp5", "server", 15, "pve2"))
 
 
+def _to_one_server(raw: dict[str, Any]) -> None:
+    _drop("cp2", "cp3")(raw)
+    raw["k3s"] = {k: v for k, v in raw["k3s"].items() if k not in ("vip", "vipInterface")}
+
+
+def _to_three_servers(raw: dict[str, Any]) -> None:
+    raw["k3s"]["vip"] = "10.27.27.10"
+    raw["nodes"][1:1] = [{**raw["nodes"][0], "name": "cp2", "vmId": 2712, "ip": "10.27.27.12"},
+                         {**raw["nodes"][0], "name": "cp3", "vmId": 2713, "ip": "10.27.27.13"}]
+
+
 def _swap_roles(raw: dict[str, Any]) -> None:
     raw["nodes"][0]["role"], raw["nodes"][1]["role"] = "agent", "server"
 
@@ -138,7 +149,12 @@ CHANGES = (
     Change("ha-remove-servers", "HA: two servers removed (5 → 3)", _drop("cp4", "cp5"), base=_add_nodes(*_CP4_CP5), stack="homelab-ha"),
     Change("ha-vip", "HA: the VIP (`k3s.vip`)", _section("k3s", vip="10.27.27.9"), stack="homelab-ha"),
     Change("ha-move-agent", "HA: an agent moved to another Proxmox node", _node(3, proxmoxNode="pve1"), stack="homelab-ha"),
-    Change("ha-move-server", "HA: a joining server moved to another Proxmox node", _node(2, proxmoxNode="pve1"), stack="homelab-ha"),
+    Change("ha-move-server", "HA: a server moved to another Proxmox node", _node(2, proxmoxNode="pve1"), stack="homelab-ha"),
+    Change("ha-rebuild-first-server", "HA: the first server rebuilt (its `vmId`)", _node(0, vmId=2719), stack="homelab-ha"),
+    Change("ha-rebuild-server", "HA: a joining server rebuilt (its `vmId`)", _node(1, vmId=2718), stack="homelab-ha"),
+    Change("ha-image-new-name", "HA: image URL, new file name (every VM rebuilt)", _section("image", url=NEW_IMAGE), stack="homelab-ha"),
+    Change("ha-to-single", "HA: down to one server (3 → 1)", _to_one_server, stack="homelab-ha"),
+    Change("single-to-ha", "one server made three (1 → 3, `k3s.vip`)", _to_three_servers),
 )
 BY_KEY = {c.key: c for c in CHANGES}
 

@@ -32,6 +32,8 @@ ROLES = (
     (r"-ssh-keys$", "authorized keys"),
     (r"^nodes-.*-disk$", "root filesystem grown"),
     (r"^registries-", "registries.yaml"),
+    (r"-forget$", "old etcd member removed"),
+    (r"^k3s-found-cluster$", "cluster founded"),
     (r"-k3s$", "K3s install"),
     (r"^k3s-nodes-ready$", "nodes Ready"),
     (r"-ready$", "Ready again"),

@@ -9,7 +9,7 @@ import copy
 import pytest
 
 from tests.conftest import VM
-from tests.lifecycle.scenarios import SecondUp, run_plans, second_up
+from tests.lifecycle.scenarios import SecondUp, rewired, run_plans, second_up
 from tests.program.harness import Recording
 
 SERVERS = {"cp1", "cp2", "cp3"}
@@ -37,7 +37,11 @@ def test_the_first_up_of_the_ha_stack_founds_one_cluster_every_server_joins_and_
     assert {g.name for g in before.guests.values() if g.service == "k3s-agent"} == {"worker1", "worker2"}
 
 
-@pytest.mark.parametrize("change", ["ha-add-agent", "ha-remove-agent", "ha-add-servers", "ha-remove-servers", "ha-vip", "ha-move-agent"])
+CONVERGING = ["ha-add-agent", "ha-remove-agent", "ha-add-servers", "ha-remove-servers", "ha-vip", "ha-move-agent", "ha-move-server",
+              "ha-rebuild-first-server", "ha-rebuild-server", "ha-image-new-name"]
+
+
+@pytest.mark.parametrize("change", CONVERGING)
 def test_every_ha_change_converges_with_etcd_quorate_and_its_members_the_configured_servers(change):
     second = second_up(change)
     assert not second.preview.refused and second.after.errors == [], "\n".join(second.after.errors)
@@ -116,3 +120,64 @@ def test_the_quorum_model_counts_a_majority_of_members():
     assert world.quorate(cluster), "2 of 3 members: quorate"
     servers[1].service = None
     assert not world.quorate(cluster), "1 of 3 members: not quorate"
+
+
+# ---------------------------------------------------------------- a rebuilt server rejoins its cluster
+
+def test_the_cluster_is_founded_once_on_the_first_up_and_no_later_change_touches_the_founding_step():
+    founding = [s for s in second_up("ha-add-agent").old.resources if s.name == "k3s-found-cluster"]
+    assert len(founding) == 1
+    assert "cluster-init: true" in founding[0].inputs["create"]
+    installs = [r for r in second_up("ha-add-agent").old.resources if r.name.endswith("-k3s")]
+    assert installs and not any("cluster-init" in str(r.inputs["create"]) for r in installs), "every install joins through the VIP"
+    for change in CONVERGING:
+        assert second_up(change).up.ops("k3s-found-cluster") == [], change
+
+
+@pytest.mark.parametrize("change", ["ha-rebuild-first-server", "ha-rebuild-server", "ha-move-server"])
+def test_a_rebuilt_server_rejoins_the_running_cluster_and_only_its_vm_is_rebuilt(change):
+    second = second_up(change)
+    name = {"ha-rebuild-first-server": "cp1", "ha-rebuild-server": "cp2", "ha-move-server": "cp3"}[change]
+    vms = {s.name for s in second.up.steps if s.res.type == VM and s.replacing}
+    assert vms == {f"nodes-{name}-vm"}
+    assert second.after.clusters == 1 and members(second) == SERVERS
+    assert second.after.guest(name).cluster == second.before.guest(name).cluster
+    agents = [s.name for s in second.up.steps if s.name in ("k3s-worker1-k3s", "k3s-worker2-k3s")]
+    assert agents == [], "the agents stay joined: their cluster did not change"
+
+
+def with_cluster_init_in_the_first_install(recording: Recording) -> Recording:
+    """Before this issue: the first server's own install carried cluster-init (k3s-ansible's shape)."""
+    founding = next((r for r in recording.resources if r.name == "k3s-found-cluster"), None)
+    assert founding is not None
+    return rewired(Recording([r for r in recording.resources if r.name != "k3s-found-cluster"], dict(recording.outputs)),
+                   lambda name: name == "k3s-cp1-k3s", inputs=lambda r: {**r.inputs, "create": founding.inputs["create"]})
+
+
+def test_with_cluster_init_in_the_first_servers_install_its_rebuild_founds_a_second_cluster():
+    second = second_up("ha-rebuild-first-server")
+    old_way = run_plans(with_cluster_init_in_the_first_install(second.old), with_cluster_init_in_the_first_install(second.new))
+    assert old_way.after.clusters == 2, old_way.after.errors
+    assert "cp1 is not in the cluster of the server" in old_way.after.errors, old_way.after.errors
+    assert any("cp2 never becomes Ready in the cluster of cp1" in e for e in old_way.after.errors)
+
+
+def without_forget_steps(recording: Recording) -> Recording:
+    return Recording([r for r in recording.resources if not r.name.endswith("-forget")], dict(recording.outputs))
+
+
+@pytest.mark.parametrize("change", ["ha-rebuild-first-server", "ha-rebuild-server", "ha-move-server"])
+def test_without_the_forget_step_a_rebuilt_server_cannot_rejoin(change):
+    second = second_up(change)
+    old_way = run_plans(without_forget_steps(second.old), without_forget_steps(second.new))
+    assert any("K3s refuses a duplicate node name" in e for e in old_way.after.errors), old_way.after.errors
+
+
+def test_a_new_image_rebuilds_every_server_one_at_a_time_and_the_cluster_survives():
+    second = second_up("ha-image-new-name")
+    vms = {s.name for s in second.up.steps if s.res.type == VM and s.replacing and s.op == "create"}
+    assert {f"nodes-{n}-vm" for n in SERVERS} <= vms
+    assert second.after.clusters == 1 and members(second) == SERVERS and second.after.errors == []
+    order = [s.name for s in second.up.steps]
+    # each server's new VM waits for the previous server back: never two members down at once
+    assert order.index("k3s-cp1-ready") < order.index("nodes-cp2-vm") and order.index("k3s-cp2-ready") < order.index("nodes-cp3-vm")

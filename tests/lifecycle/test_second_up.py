@@ -70,7 +70,10 @@ REFUSED = {
     "rename-same-vm-id": ("worker2 would be renamed worker3 keeping vmId 2722", "create nodes-worker3-vm: VM 2722 already exists"),
     "server-swap": ("cp1 was the K3s server and would become an agent; worker1 was the K3s agent and would become the server",
                     "the agent script runs on the running server cp1"),
-    "ha-move-server": ("cp3 would move from pve3 to pve1", "cp3 cannot join etcd: a member of node name cp3 (its old VM's) is still there"),
+    "ha-to-single": ("the control plane would shrink from 3 servers (cp1, cp2, cp3) to one (cp1)",
+                     "cp1 still reads a config.yaml that joins 10.27.27.10"),
+    "single-to-ha": ("the control plane would grow from one server (cp1) to 3",
+                     "cp2 joins cluster 1 at https://10.27.27.10:6443, which keeps its state in SQLite"),
 }
 
 

@@ -79,7 +79,7 @@ WANTED_KEYS = re.compile(r"^printf '%s\\n' (.*) > \"\$work/wanted\"$", re.MULTIL
 STAMP_CHECK = re.compile(r'^if \[ "\$\(cat (\S+) 2>/dev/null\)" = (\w+) \]; then$', re.MULTILINE)
 STAMP_KEEP = re.compile(r"printf '%s\\n' (\w+) > (\S+)$", re.MULTILINE)
 KUBE_VIP_ADDRESS = re.compile(r"- name: address\n\s+value: \"?([\d.]+)")
-KUBE_STEP = re.compile(r"^# netstab (drain|ready|remove) node (\S+)$", re.MULTILINE)
+KUBE_STEP = re.compile(r"^# netstab (drain|ready|remove|forget) node (\S+)$", re.MULTILINE)
 NODES_READY = re.compile(r"^  for node in (.*); do$", re.MULTILINE)
 
 
@@ -121,6 +121,7 @@ class Guest:
     managed: set[str] = field(default_factory=set)  # the keys netstab's keys step installed
     disk_gb: int = 0  # its disk, as Proxmox sized it
     px_node: str = ""  # the Proxmox node it runs on
+    k3s_config: dict[str, Any] | None = None  # /etc/rancher/k3s/config.yaml, as an HA server install last wrote it
     fs_gb: int = 0  # its root filesystem (grown to the disk by cloud-init's growpart at every boot, or the disk step)
 
     @property
@@ -336,10 +337,16 @@ class World:
                 self.errors.append(f"{step}: the server script runs on {guest.name} beside its running k3s-agent")
                 return
             conf = yaml.safe_load(heredoc(body, "NETSTAB_CONFIG")) if "NETSTAB_CONFIG" in body else {}
+            if conf:  # /etc/rancher/k3s/config.yaml stays until a script writes it again (nothing removes it)
+                guest.k3s_config = conf
             if guest.service != "k3s" and conf.get("server"):  # an HA server joins the etcd cluster at `server`
                 leader = self._dial(str(urlparse(conf["server"]).hostname))
                 if leader is None:
                     self.errors.append(f"{step}: {guest.name} joins {conf['server']}, where no quorate K3s server answers")
+                    return
+                if str(leader.cluster) not in self.etcd:
+                    self.errors.append(f"{step}: {guest.name} joins {leader.cluster} at {conf['server']}, which keeps its state in "
+                                       "SQLite (a single server, no embedded etcd): there is no etcd cluster to join")
                     return
                 if guest.name in self.etcd[str(leader.cluster)]:
                     # k3s-io/k3s pkg/etcd/etcd.go `join`: a member of the same node name (the old VM's) refuses the join
@@ -429,6 +436,14 @@ class World:
     def _kube_step(self, step: Step, server: Guest, action: str, name: str) -> None:
         """A step that runs kubectl on the server through the guest agent: drain a node, or wait for it and uncordon."""
         node = next((g for g in self.guests.values() if g.name == name), None)
+        if action == "forget":  # before a new VM of an HA server joins: the etcd member its old VM left goes
+            if server.service != "k3s" or (str(server.cluster), name) not in self.node_objects or not self._api(step):
+                return  # no cluster here yet, or it never held the node
+            if node is not None and node.service == "k3s" and node.cluster == server.cluster:
+                self.errors.append(f"{step}: would remove the live etcd member of {name}")
+                return
+            self.etcd.get(str(server.cluster), set()).discard(name)
+            return
         if action == "remove":
             if server.service == "k3s" and self._api(step):
                 self.node_objects.discard((str(server.cluster), name))
@@ -481,6 +496,13 @@ class World:
                 self.errors.append(f"{name} should run {want}, runs {guest.service if guest else 'nothing'}")
             elif server is None or guest.cluster != server.cluster:
                 self.errors.append(f"{name} is not in the cluster of the server")
+        api = recording.outputs.get("apiAddress")  # (value, secret)
+        api = api[0] if isinstance(api, tuple) else api
+        for g in self.guests.values():
+            joins = urlparse(str((g.k3s_config or {}).get("server", ""))).hostname
+            if g.service == "k3s" and joins and api and joins != api:
+                self.errors.append(f"{g.name} still reads a config.yaml that joins {joins} (K3s reads it at every start), "
+                                   f"while every client of the stack dials {api}")
         self.errors += [f"{g.name} is left cordoned" for g in self.guests.values() if g.cordoned]
         self.errors += [f"{g.name}'s root filesystem is {g.fs_gb} GB on its {g.disk_gb} GB disk until its next boot"
                         for g in self.guests.values() if g.fs_gb != g.disk_gb]

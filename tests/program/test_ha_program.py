@@ -49,14 +49,34 @@ def _config_yaml(script: str) -> dict:
     return yaml.safe_load(body.group(1)) if body else {}
 
 
-def test_one_server_founds_the_cluster_and_the_others_join_the_first(ha_run):
+def test_one_step_founds_the_cluster_once_and_every_server_joins_through_the_vip(ha_run):
+    founding = ha_run.named("k3s-found-cluster")
+    assert _config_yaml(_script(unwrap(founding.inputs["create"]))) == {"cluster-init": True, "tls-san": ["10.27.27.10", "10.27.27.11"]}
+    assert unwrap(founding.inputs["connection"])["host"] == "10.27.27.11"
+    # a record of the first up: no input is compared again, so nothing replaces or re-runs it
+    assert {"connection", "create", "stdin", "triggers"} <= set(founding.ignore_changes)
+    assert not founding.replace_with and not founding.deleted_with
     configs = {n: _config_yaml(_install(ha_run, n)) for n in ("cp1", "cp2", "cp3")}
-    assert [n for n, c in configs.items() if c.get("cluster-init")] == ["cp1"]
-    assert {n: c.get("server") for n, c in configs.items() if n != "cp1"} == {"cp2": "https://10.27.27.11:6443", "cp3": "https://10.27.27.11:6443"}
+    assert {n: c.get("server") for n, c in configs.items()} == dict.fromkeys(("cp1", "cp2", "cp3"), "https://10.27.27.10:6443")
+    assert not any(c.get("cluster-init") for c in configs.values())
     first = ha_run.named("k3s-cp1-k3s")
+    assert ha_run.depends_on(first, founding)
     for joining in ("cp2", "cp3"):
         assert ha_run.depends_on(ha_run.named(f"k3s-{joining}-k3s"), first)
     assert not ha_run.depends_on(first, ha_run.named("k3s-cp2-k3s"))
+
+
+def test_before_a_server_joins_another_server_forgets_the_member_its_old_vm_left(ha_run):
+    peers = {"cp1": ("cp2", "pve2.lan", 2712), "cp2": ("cp1", "pve1.lan", 2711), "cp3": ("cp1", "pve1.lan", 2711)}
+    for name, (_peer, pve, peer_vm) in peers.items():
+        forget = ha_run.named(f"k3s-{name}-forget")
+        assert unwrap(forget.inputs["connection"])["host"] == pve
+        create = _script(unwrap(forget.inputs["create"]))
+        assert f"qm guest exec {peer_vm} " in create and f"# netstab forget node {name}" in create
+        assert "kubectl annotate" not in _script(unwrap(forget.inputs["update"])), "a changed step never removes a member"
+        assert ha_run.depends_on(ha_run.named(f"k3s-{name}-k3s"), forget)
+        assert ha_run.named(f"nodes-{name}-vm").urn in forget.replace_with, "created again with every new VM of the server"
+    assert not any(r.name in ("k3s-worker1-forget", "k3s-worker2-forget") for r in ha_run.resources)
 
 
 def test_agents_join_through_the_vip_after_every_server(ha_run):

@@ -13,7 +13,7 @@ import pytest
 from components.config import parse_config
 from components.render import k3s, kubevip
 from components.stack import read_stack_file, stack_file
-from tests.real.test_remote_steps import _install_runs
+from tests.real.test_remote_steps import _install_runs, _run_install
 
 # The stand-in answers `k3s kubectl get node NAME -o jsonpath=...` from $STATE/nodes/NAME (absent: the
 # node is unknown; the Ready status alone, or with both role labels, as the jsonpath asks), and `k3s kubectl --server URL get --raw /readyz` from $STATE/readyz, recording the URL.
@@ -93,33 +93,70 @@ def test_the_single_server_check_would_call_a_cluster_without_etcd_members_or_vi
     assert _run_ready(tmp_path / "ha", k3s.ha_ready_script(ha), broken, None).returncode == 1
 
 
-def _ha_server_script(tmp_path: Path, config, node) -> str:
-    script = k3s.server_install_script(config, node)
+def _on_stand_ins(tmp_path: Path, script: str) -> str:
+    """A server script with its K3s paths under tmp_path/state (etcd initialized: state/etcd-wal exists)."""
     return (script.replace(k3s.CONFIG_FILE, str(tmp_path / "state" / "config.yaml"))
-                  .replace(kubevip.MANIFEST_PATH, str(tmp_path / "state" / "manifests" / "kube-vip.yaml")))
+                  .replace(kubevip.MANIFEST_PATH, str(tmp_path / "state" / "manifests" / "kube-vip.yaml"))
+                  .replace(k3s.ETCD_WAL_DIR, str(tmp_path / "state" / "etcd-wal")))
 
 
-def test_an_ha_server_install_writes_its_config_private_before_the_installer_and_reapplies_on_change(tmp_path, ha):
+def _ha_server_script(tmp_path: Path, config, node) -> str:
+    return _on_stand_ins(tmp_path, k3s.server_install_script(config, node))
+
+
+def _fast(script: str) -> str:
+    """The VIP wait in one round: its deadline passed after the first try."""
+    fast = script.replace(f"deadline=$(( $(date +%s) + {k3s.VIP_WAIT_S} ))", "deadline=0").replace("sleep 5", "sleep 0")
+    assert fast != script
+    return fast
+
+
+def test_the_founding_step_installs_with_cluster_init_and_the_steady_install_rewrites_the_join_restarting_nothing(tmp_path, ha):
     (tmp_path / "state").mkdir()
-    first = _ha_server_script(tmp_path, ha, ha.servers[0])
-    installs = _install_runs(tmp_path, first, "token-one")
+    founding = _on_stand_ins(tmp_path, k3s.found_cluster_script(ha))
+    installs = _install_runs(tmp_path, founding, "token-one")
     assert len(installs) == 1 and "--cluster-init" not in installs[0] and "--tls-san" not in installs[0]
     written = tmp_path / "state" / "config.yaml"
     assert written.read_text() == "cluster-init: true\ntls-san:\n- 10.27.27.10\n- 10.27.27.11\n"
     assert stat.S_IMODE(written.stat().st_mode) == 0o600
     manifest = tmp_path / "state" / "manifests" / "kube-vip.yaml"
     assert manifest.read_text() == kubevip.manifest_text(ha) and "token-one" not in written.read_text()
-    assert len(_install_runs(tmp_path, first, "token-one")) == 1, "the same config is not applied again"
+    (tmp_path / "state" / "etcd-wal").mkdir()  # K3s initialized its etcd
+    steady = _ha_server_script(tmp_path, ha, ha.servers[0])
+    assert len(_install_runs(tmp_path, steady, "token-one")) == 1, "only the join key changed: nothing restarts"
+    assert written.read_text() == "server: https://10.27.27.10:6443\ntls-san:\n- 10.27.27.10\n- 10.27.27.11\n"
+    assert len(_install_runs(tmp_path, steady, "token-one")) == 1
     moved = parse_config({**_raw(ha), "k3s": {**_raw(ha)["k3s"], "vip": "10.27.27.9"}})
     assert len(_install_runs(tmp_path, _ha_server_script(tmp_path, moved, moved.servers[0]), "token-one")) == 2
     assert "10.27.27.9" in written.read_text()
 
 
-def test_a_joining_server_writes_the_first_servers_address_and_no_manifest(tmp_path, ha):
+def test_the_founding_step_founds_nothing_where_a_cluster_already_answers_at_the_vip(tmp_path, ha):
     (tmp_path / "state").mkdir()
-    _install_runs(tmp_path, _ha_server_script(tmp_path, ha, ha.servers[1]), "token-one")
-    assert (tmp_path / "state" / "config.yaml").read_text() == "server: https://10.27.27.11:6443\ntls-san:\n- 10.27.27.10\n- 10.27.27.12\n"
+    (tmp_path / "state" / "served-ca").write_text("a running cluster's CA\n")
+    done = _run_install(tmp_path, _on_stand_ins(tmp_path, k3s.found_cluster_script(ha)), "token-one")
+    assert done.returncode == 1 and "a K3s cluster already answers at https://10.27.27.10:6443: not founding a second one" in done.stderr
+    assert not (tmp_path / "state" / "installs").exists()
+
+
+def test_a_server_without_etcd_joins_through_the_vip_once_it_answers_and_not_before(tmp_path, ha):
+    (tmp_path / "state").mkdir()
+    script = _fast(_ha_server_script(tmp_path, ha, ha.servers[1]))
+    done = _run_install(tmp_path, script, "token-one")
+    assert done.returncode == 1 and "did not answer within 300s" in done.stderr
+    assert not (tmp_path / "state" / "installs").exists(), "nothing installed while no server answers at the VIP"
+    (tmp_path / "state" / "served-ca").write_text("the cluster's CA\n")
+    assert len(_install_runs(tmp_path, script, "token-one")) == 1
+    assert (tmp_path / "state" / "config.yaml").read_text() == "server: https://10.27.27.10:6443\ntls-san:\n- 10.27.27.10\n- 10.27.27.12\n"
     assert not (tmp_path / "state" / "manifests").exists()
+
+
+def test_a_server_with_etcd_re_applies_without_the_vip(tmp_path, ha):
+    """A cold start of every server: the VIP answers only once a server runs, and an initialized
+    server does not need it (K3s skips the join): its install does not wait for it."""
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "etcd-wal").mkdir()
+    assert len(_install_runs(tmp_path, _fast(_ha_server_script(tmp_path, ha, ha.servers[1])), "token-one")) == 1
 
 
 def _raw(config) -> dict:

@@ -184,7 +184,7 @@ INSTALLER_STAND_INS = {
     # /cacerts answers with $STATE/served-ca; the download hands over a stand-in installer that records how it was invoked
     "curl": """for arg in "$@"; do case "$arg" in http*) url=$arg;; esac; done
 while [ $# -gt 1 ]; do [ "$1" = -o ] && out=$2; shift; done
-case "$url" in */cacerts) cat "$STATE/served-ca" > "$out"; exit 0;; esac
+case "$url" in */cacerts) [ -f "$STATE/served-ca" ] || exit 7; cat "$STATE/served-ca" > "$out"; exit 0;; esac
 cat > "$out" <<'INSTALLER'
 printf '%s token=%s url=%s args=%s\\n' "$INSTALL_K3S_VERSION" "$K3S_TOKEN" "${K3S_URL:-}" "$*" >> "$STATE/installs"
 touch "$STATE/active"

@@ -13,7 +13,7 @@ import pytest
 
 from components.config import parse_config
 from components.render.guest import via_guest_agent
-from components.render.rolling import CORDONED_BY, DRAIN_TIMEOUT_S, ETCD_REMOVE, MEMBER_WAIT_S, drain_script, ready_script, remove_script
+from components.render.rolling import CORDONED_BY, DRAIN_TIMEOUT_S, ETCD_REMOVE, MEMBER_WAIT_S, drain_script, forget_script, ready_script, remove_script
 
 KUBECTL = r'''
 import json, os, sys
@@ -32,6 +32,7 @@ if args[:2] == ["get", "node"]:
     out = args[args.index("-o") + 1] if "-o" in args else ""
     if "unschedulable" in out: print("true" if has("cordoned") else "", end="")
     elif "removed-node-name" in out: print(read("removed"), end="")
+    elif "node-name" in out: print(args[2] + "-1a2b3c4d" if has("member") else "", end="")  # the etcd member annotation
     elif "annotations" in out: print(read("annotation"), end="")
     elif "conditions" in out:
         polls = int(read("ready_polls") or 0); write("ready_polls", str(polls + 1))
@@ -273,3 +274,48 @@ def test_an_agent_leaves_without_touching_etcd(node, kube):
     _, state = kube
     assert run(remove_script(node), kube).returncode == 0
     assert not any(ETCD_REMOVE in c for c in calls(state)), "old behaviour for an agent: no etcd step"
+
+
+# ---------------------------------------------------------------- a rebuilt HA server's old etcd member
+
+def test_a_rebuilt_servers_old_member_is_removed_once_its_node_is_not_ready(ha_server, kube):
+    _, state = kube
+    (state / "member").write_text("")
+    (state / "not_ready_for").write_text(str(10**9))  # the old VM is gone: its Node never reports Ready
+    done = run(forget_script(ha_server), kube)
+    assert done.returncode == 0 and "the etcd member of cp2 removed" in done.stdout, done.stderr
+    assert not (state / "member").exists() and (state / "node").exists(), "the Node stays: the rebuilt server registers as it again"
+    assert f"annotate --overwrite node cp2 {ETCD_REMOVE}=true" in calls(state)
+
+
+def test_a_ready_node_keeps_its_live_member_and_the_join_waits(ha_server, kube):
+    _, state = kube
+    (state / "member").write_text("")
+    done = run(forget_script(ha_server, member_wait_s=1), kube)
+    assert done.returncode == 1 and "cp2 is still Ready after 1s: its etcd member is live and is not removed" in done.stderr, done.stderr
+    assert (state / "member").exists() and not any(ETCD_REMOVE in c for c in calls(state))
+
+
+@pytest.mark.parametrize("setup,said", [
+    (lambda state: (state / "node").unlink(), "cp2 is not in the cluster: no old etcd member to remove"),
+    (lambda state: None, "cp2 holds no etcd member: nothing to remove"),
+])
+def test_a_first_build_has_no_member_to_forget(ha_server, kube, setup, said):
+    _, state = kube
+    setup(state)
+    done = run(forget_script(ha_server), kube)
+    assert done.returncode == 0 and said in done.stdout, done.stderr
+    assert not any(c.startswith("annotate") for c in calls(state))
+
+
+def test_no_k3s_on_the_peer_yet_means_no_cluster_holds_the_member(ha_server, kube):
+    done = run(forget_script(ha_server), kube, with_k3s=False)
+    assert done.returncode == 0 and "no cluster holds a member of cp2" in done.stdout
+
+
+def test_a_member_k3s_does_not_remove_stops_the_join_within_the_bound(ha_server, kube):
+    _, state = kube
+    for name, text in (("member", ""), ("stuck", ""), ("not_ready_for", str(10**9))):
+        (state / name).write_text(text)
+    done = run(forget_script(ha_server, member_wait_s=1), kube)
+    assert done.returncode == 1 and "cp2 does not join (K3s refuses a duplicate node name)" in done.stderr, done.stderr

@@ -40,28 +40,39 @@ def _config_yaml(script: str) -> dict:
     return yaml.safe_load(body.group(1))
 
 
-def test_the_first_server_founds_the_cluster_and_the_others_join_its_address(ha):
+def test_every_servers_steady_config_joins_through_the_vip_and_only_the_founding_step_has_cluster_init(ha):
     configs = {n.name: _config_yaml(k3s.server_install_script(ha, n)) for n in ha.servers}
     assert configs == {
-        "cp1": {"cluster-init": True, "tls-san": ["10.27.27.10", "10.27.27.11"]},
-        "cp2": {"server": "https://10.27.27.11:6443", "tls-san": ["10.27.27.10", "10.27.27.12"]},
-        "cp3": {"server": "https://10.27.27.11:6443", "tls-san": ["10.27.27.10", "10.27.27.13"]},
+        "cp1": {"server": "https://10.27.27.10:6443", "tls-san": ["10.27.27.10", "10.27.27.11"]},
+        "cp2": {"server": "https://10.27.27.10:6443", "tls-san": ["10.27.27.10", "10.27.27.12"]},
+        "cp3": {"server": "https://10.27.27.10:6443", "tls-san": ["10.27.27.10", "10.27.27.13"]},
     }
+    founding = k3s.found_cluster_script(ha)
+    assert _config_yaml(founding) == {"cluster-init": True, "tls-san": ["10.27.27.10", "10.27.27.11"]}
+    assert "--node-name cp1 " in founding
 
 
 def test_the_order_of_nodes_decides_who_founds(ha_raw):
     ha_raw["nodes"][0], ha_raw["nodes"][2] = ha_raw["nodes"][2], ha_raw["nodes"][0]
     config = parse_config(ha_raw)
-    assert _config_yaml(k3s.server_install_script(config, config.servers[0])) == {"cluster-init": True, "tls-san": ["10.27.27.10", "10.27.27.13"]}
-    assert _config_yaml(k3s.server_install_script(config, config.servers[1]))["server"] == "https://10.27.27.13:6443"
+    assert _config_yaml(k3s.found_cluster_script(config)) == {"cluster-init": True, "tls-san": ["10.27.27.10", "10.27.27.13"]}
+    assert "--node-name cp3 " in k3s.found_cluster_script(config)
+
+
+def test_the_join_keys_change_nothing_a_running_server_restarts_for(ha):
+    """K3s reads `server`/`cluster-init` only while its etcd is not initialized, so the founding
+    step's file and the first server's steady file carry the same restart stamp: when the steady
+    install follows the founding one, it rewrites config.yaml and restarts nothing."""
+    want = re.compile(r"want=\$\(printf '%s %s' ('[^']*')")
+    steady = want.search(k3s.server_install_script(ha, ha.servers[0])).group(1)  # type: ignore[union-attr]
+    founding = want.search(k3s.found_cluster_script(ha)).group(1)  # type: ignore[union-attr]
+    assert steady == founding
+    assert _config_yaml(k3s.server_install_script(ha, ha.servers[0])) != _config_yaml(k3s.found_cluster_script(ha))
 
 
 def test_the_vip_is_in_every_servers_certificate_names_exactly_once_and_not_on_the_command_line(ha):
-    for node in ha.servers:
-        script = k3s.server_install_script(ha, node)
+    for script in (*(k3s.server_install_script(ha, n) for n in ha.servers), k3s.found_cluster_script(ha)):
         assert _config_yaml(script)["tls-san"].count("10.27.27.10") == 1
-        outside_manifest = re.sub(r"<<'NETSTAB_KUBE_VIP'\n.*?NETSTAB_KUBE_VIP\n", "", script, flags=re.S)
-        assert outside_manifest.count("10.27.27.10") == 1, "tls-san lists the VIP once; it is in no flag"
         assert "--tls-san" not in script and "--cluster-init" not in script, "HA settings live in config.yaml, not in flags beside it"
 
 
@@ -199,7 +210,9 @@ def test_make_render_writes_the_ha_stack(tmp_path):
 
     assert main(["render", "homelab-ha", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "kubernetes" / "kube-vip.yaml").read_text() == kubevip.manifest_text(parse_config(read_stack_file(stack_file("homelab-ha"))[0]))
-    assert "cluster-init: true" in (tmp_path / "nodes" / "cp1" / "k3s-install.sh").read_text()
+    assert "cluster-init: true" in (tmp_path / "k3s" / "found-cluster.sh").read_text()
+    assert "cluster-init" not in (tmp_path / "nodes" / "cp1" / "k3s-install.sh").read_text()
+    assert (tmp_path / "nodes" / "cp2" / "forget-old-member.sh").is_file() and not (tmp_path / "nodes" / "worker1" / "forget-old-member.sh").exists()
 
 
 def test_a_removed_server_leaves_etcd_only_where_there_is_etcd(ha, homelab):
