@@ -13,7 +13,16 @@ import pytest
 
 from components.config import parse_config
 from components.render.guest import via_guest_agent
-from components.render.rolling import CORDONED_BY, DRAIN_TIMEOUT_S, ETCD_REMOVE, MEMBER_WAIT_S, drain_script, forget_script, ready_script, remove_script
+from components.render.rolling import (
+    CORDONED_BY,
+    DRAIN_TIMEOUT_S,
+    ETCD_REMOVE,
+    MEMBER_WAIT_S,
+    drain_script,
+    forget_script,
+    ready_script,
+    remove_script,
+)
 
 KUBECTL = r'''
 import json, os, sys
