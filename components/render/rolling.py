@@ -58,25 +58,34 @@ api_up() {{
 """
 
 
-def drain_script(node: NodeConfig, timeout_s: int = DRAIN_TIMEOUT_S, api_wait_s: int = API_WAIT_S) -> str:
-    """Inside the server VM: cordon and drain `node`, or fail naming the pods that blocked it."""
-    name, shown = word(node.name), in_double_quotes(node.name)
+def _kube_step_head(step: str, node: NodeConfig, api_wait_s: int, *, no_k3s: str, api_down: str, absent: str) -> str:
+    """How every kubectl step about `node` starts: its header line (what the lifecycle world reads), the
+    API helpers, and its three early exits: no K3s on this server yet, the API not answering (a
+    failure), the node not in the cluster."""
     return f"""#!/bin/sh
-# netstab drain node {shown}
+# netstab {step} node {in_double_quotes(node.name)}
 set -u
 {_kubectl_api(api_wait_s)}if ! command -v k3s >/dev/null 2>&1; then
-  echo "netstab: no K3s on the server yet: nothing to drain on {shown}"
+  echo "netstab: {no_k3s}"
   exit 0
 fi
 if ! api_up; then
-  echo "netstab: the Kubernetes API did not answer within {api_wait_s}s: {shown} is not drained and nothing is restarted" >&2
+  echo "netstab: the Kubernetes API did not answer within {api_wait_s}s: {api_down}" >&2
   exit 1
 fi
-if ! kubectl get node {name} >/dev/null 2>&1; then
-  echo "netstab: {shown} is not in the cluster: nothing to drain"
+if ! kubectl get node {word(node.name)} >/dev/null 2>&1; then
+  echo "netstab: {absent}"
   exit 0
 fi
-if [ "$(kubectl get node {name} -o jsonpath='{{.spec.unschedulable}}')" != "true" ]; then
+"""
+
+
+def drain_script(node: NodeConfig, timeout_s: int = DRAIN_TIMEOUT_S, api_wait_s: int = API_WAIT_S) -> str:
+    """Inside the server VM: cordon and drain `node`, or fail naming the pods that blocked it."""
+    name, shown = word(node.name), in_double_quotes(node.name)
+    return _kube_step_head("drain", node, api_wait_s, no_k3s=f"no K3s on the server yet: nothing to drain on {shown}",
+                           api_down=f"{shown} is not drained and nothing is restarted",
+                           absent=f"{shown} is not in the cluster: nothing to drain") + f"""if [ "$(kubectl get node {name} -o jsonpath='{{.spec.unschedulable}}')" != "true" ]; then
   kubectl annotate --overwrite node {name} {CORDONED_BY}=netstab >/dev/null
 fi
 kubectl cordon {name} >/dev/null
@@ -138,22 +147,9 @@ def forget_script(node: NodeConfig, member_wait_s: int = MEMBER_WAIT_S, api_wait
     so the member is stale. A Node that is still Ready is not touched: that member is live."""
     name, shown = word(node.name), in_double_quotes(node.name)
     member = ETCD_MEMBER.replace(".", "\\.")
-    return f"""#!/bin/sh
-# netstab forget node {shown}
-set -u
-{_kubectl_api(api_wait_s)}if ! command -v k3s >/dev/null 2>&1; then
-  echo "netstab: no K3s on this server yet: no cluster holds a member of {shown}"
-  exit 0
-fi
-if ! api_up; then
-  echo "netstab: the Kubernetes API did not answer within {api_wait_s}s: the old etcd member of {shown} (if any) is not removed, and {shown} does not join" >&2
-  exit 1
-fi
-if ! kubectl get node {name} >/dev/null 2>&1; then
-  echo "netstab: {shown} is not in the cluster: no old etcd member to remove"
-  exit 0
-fi
-if [ -z "$(kubectl get node {name} -o jsonpath='{{.metadata.annotations.{member}}}')" ]; then
+    return _kube_step_head("forget", node, api_wait_s, no_k3s=f"no K3s on this server yet: no cluster holds a member of {shown}",
+                           api_down=f"the old etcd member of {shown} (if any) is not removed, and {shown} does not join",
+                           absent=f"{shown} is not in the cluster: no old etcd member to remove") + f"""if [ -z "$(kubectl get node {name} -o jsonpath='{{.metadata.annotations.{member}}}')" ]; then
   echo "netstab: {shown} holds no etcd member: nothing to remove"
   exit 0
 fi

@@ -26,7 +26,7 @@ ROLES = (
     (r"-user-data$", "user-data snippet"),
     (r"-drain$", "drain"),
     (r"-vm$", "node VM"),
-    (r"^cloud-image$", "image"),
+    (r"^cloud-image(-[a-z0-9-]+)?$", "image"),
     (r"-cloud-init$", "cloud-init wait"),
     (r"-network$", "node guest network"),
     (r"-ssh-keys$", "authorized keys"),
