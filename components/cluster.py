@@ -53,14 +53,21 @@ class K3sCluster(pulumi.ComponentResource):
         cfg, art = args.config, args.artifacts
         px_user = cfg.proxmox.ssh_user
         installs: dict[str, pulumi.Resource] = {}
-        # The first server first; every other server joins it; each agent joins once every server is in
-        # (through the VIP in an HA stack). Files a later layer places on a node come before its install.
-        for node in (*cfg.servers, *cfg.agents):
+        backs: dict[str, pulumi.Resource] = {}  # node name -> its ready step (with rolling)
+        order = (*cfg.servers, *cfg.agents)
+        assert args.rolling is None or args.rolling.order == tuple(n.name for n in order), "one order: servers first, then agents"
+        # The first server first; then each other server, one at a time: in an HA stack a server's install
+        # waits for the previous server back and Ready, so a change that restarts K3s on every server (a
+        # version, the VIP) never has two etcd members down at once, and joins go one at a time (etcd
+        # takes one learner at a time). Each agent joins once every server is in (through the VIP in an
+        # HA stack). Files a later layer places on a node come before its install.
+        for index, node in enumerate(order):
             after = [args.booted[node.name], *args.before_install.get(node.name, ())]
             if node.role == "agent":
                 after.extend(installs[s.name] for s in cfg.servers)
             elif node != cfg.server:
-                after.append(installs[cfg.server.name])
+                previous = cfg.servers[index - 1].name
+                after.append(backs.get(previous, installs[previous]) if cfg.ha else installs[cfg.server.name])
             forget = art.nodes[node.name].rolling.forget
             if forget is not None:
                 # an HA server's VM is new (first up, or a rebuild): the member its old VM left goes before it joins
@@ -85,36 +92,32 @@ class K3sCluster(pulumi.ComponentResource):
                 # a rebuilt single server is a new cluster: every agent joins it again (an HA server rejoins its cluster)
                 follows=[args.vms[cfg.server.name]] if node.role == "agent" and not cfg.ha else (),
             )
-
-        backs: list[pulumi.Resource] = []
-        if args.rolling is not None:
+            if args.rolling is None:
+                continue
             assert args.proxmox_for is not None, "the ready steps run on the Proxmox host"
-            for node_name in args.rolling.order:
-                node = next(n for n in cfg.nodes if n.name == node_name)
-                peer = cfg.kube_peer(node)
-                steps = art.nodes[node_name].rolling
-                back = remote.run(
-                    f"{name}-{node_name}-ready", args.proxmox_for(cfg.drained_through(node)), as_root(steps.ready, px_user),
-                    pulumi.ResourceOptions(parent=self, depends_on=[installs[node_name]]),
-                    update=as_root(steps.ready, px_user),
-                    on=args.vms[node_name],
-                    # a rebuilt single server is a new cluster: every node is waited for again
-                    follows=[args.vms[cfg.server.name]] if node_name != cfg.server.name and not cfg.ha else (),
-                )
-                args.rolling.back(node_name, back)
-                backs.append(back)
-                if peer != node:
-                    # when the node leaves the config: drained (a server: its etcd member removed) and its Node
-                    # object deleted before its VM goes (deletes run dependents first); not when its peer goes
-                    # too (destroy; a single server: a new cluster)
-                    remote.run(f"{name}-{node_name}-member", args.proxmox_for(peer), as_root(steps.member, px_user),
-                               pulumi.ResourceOptions(parent=self, depends_on=[installs[node_name]]),
-                               delete=as_root(steps.remove, px_user), on=args.vms[peer.name])
+            peer = cfg.kube_peer(node)
+            steps = art.nodes[node.name].rolling
+            backs[node.name] = remote.run(
+                f"{name}-{node.name}-ready", args.proxmox_for(cfg.drained_through(node)), as_root(steps.ready, px_user),
+                pulumi.ResourceOptions(parent=self, depends_on=[installs[node.name]]),
+                update=as_root(steps.ready, px_user),
+                on=args.vms[node.name],
+                # a rebuilt single server is a new cluster: every node is waited for again
+                follows=[args.vms[cfg.server.name]] if node != cfg.server and not cfg.ha else (),
+            )
+            args.rolling.back(node.name, backs[node.name])
+            if peer != node:
+                # when the node leaves the config: drained (a server: its etcd member removed) and its Node
+                # object deleted before its VM goes (deletes run dependents first); not when its peer goes
+                # too (destroy; a single server: a new cluster)
+                remote.run(f"{name}-{node.name}-member", args.proxmox_for(peer), as_root(steps.member, px_user),
+                           pulumi.ResourceOptions(parent=self, depends_on=[installs[node.name]]),
+                           delete=as_root(steps.remove, px_user), on=args.vms[peer.name])
         server_conn = args.connections[cfg.server.name]
         server_vm = args.vms[cfg.server.name]
         # re-check readiness whenever any node is rebuilt or any install changes
         ready = remote.run(
-            f"{name}-nodes-ready", server_conn, as_root(art.nodes_ready), pulumi.ResourceOptions(parent=self, depends_on=[*installs.values(), *backs]),
+            f"{name}-nodes-ready", server_conn, as_root(art.nodes_ready), pulumi.ResourceOptions(parent=self, depends_on=[*installs.values(), *backs.values()]),
             on=server_vm, follows=[vm for n, vm in args.vms.items() if n != cfg.server.name],
             replace_on=[remote.script_hash("".join(art.nodes[n].k3s_install for n in sorted(art.nodes)))],
         )

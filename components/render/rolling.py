@@ -24,6 +24,7 @@ import hashlib
 from dataclasses import dataclass
 
 from components.config import NodeConfig, ProxmoxConfig, StackConfig
+from components.render import k3s
 from components.render.guest import via_guest_agent
 from components.render.quote import in_double_quotes, word
 from components.render.shell import STATE_DIR
@@ -240,10 +241,14 @@ fi
     return create, key + unchanged + inner
 
 
-def ready_step(node: NodeConfig, server_vm_id: int, key: str, timeout_s: int) -> str:
-    """On the Proxmox host: the wait and uncordon inside the server VM, then the restart key kept."""
+def ready_step(node: NodeConfig, server_vm_id: int, key: str, timeout_s: int, install: str = "") -> str:
+    """On the Proxmox host: the wait and uncordon inside the server VM, then the restart key kept.
+    `install`: an HA server's K3s install script, whose hash the step carries, so every change of the
+    install (one that restarts K3s) is waited for too, before the next server's install goes."""
     stamp, want = _stamp(node, key)
     keep = f"mkdir -p {STATE_DIR} && printf '%s\\n' {want} > {stamp}\n"
+    if install:
+        key += f"# netstab waits for {in_double_quotes(node.name)} after its K3s install {hashlib.sha256(install.encode()).hexdigest()[:16]}\n"
     return key + via_guest_agent(server_vm_id, ready_script(node, timeout_s), timeout_s=timeout_s + API_WAIT_S + 60, then=keep)
 
 
@@ -285,4 +290,6 @@ def rolling_steps(config: StackConfig, node: NodeConfig) -> RollingSteps:
     if config.ha and node.role == "server":
         forget = via_guest_agent(peer, forget_script(node), timeout_s=2 * MEMBER_WAIT_S + API_WAIT_S + 60,
                                  absent_ok=f"the server VM {peer} does not exist yet: no cluster holds a member of {shown}")
-    return RollingSteps(create, update, ready_step(node, through, key, config.k3s.ready_timeout_s), member, remove, forget, FORGET_NOTHING)
+    install = k3s.install_script(config, node) if config.ha and node.role == "server" else ""
+    ready = ready_step(node, through, key, config.k3s.ready_timeout_s, install)
+    return RollingSteps(create, update, ready, member, remove, forget, FORGET_NOTHING)

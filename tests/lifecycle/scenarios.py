@@ -152,6 +152,7 @@ CHANGES = (
     Change("ha-move-server", "HA: a server moved to another Proxmox node", _node(2, proxmoxNode="pve1"), stack="homelab-ha"),
     Change("ha-rebuild-first-server", "HA: the first server rebuilt (its `vmId`)", _node(0, vmId=2719), stack="homelab-ha"),
     Change("ha-rebuild-server", "HA: a joining server rebuilt (its `vmId`)", _node(1, vmId=2718), stack="homelab-ha"),
+    Change("ha-k3s-version", "HA: K3s version (`k3s.version`)", _section("k3s", version="v1.34.1+k3s1"), stack="homelab-ha"),
     Change("ha-image-new-name", "HA: image URL, new file name (every VM rebuilt)", _section("image", url=NEW_IMAGE), stack="homelab-ha"),
     Change("ha-to-single", "HA: down to one server (3 → 1)", _to_one_server, stack="homelab-ha"),
     Change("single-to-ha", "one server made three (1 → 3, `k3s.vip`)", _to_three_servers),

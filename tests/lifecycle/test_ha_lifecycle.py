@@ -5,11 +5,13 @@ servers, or is refused in preview (test_second_up.py's REFUSED)."""
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
 from tests.conftest import VM
 from tests.lifecycle.scenarios import SecondUp, rewired, run_plans, second_up
+from tests.lifecycle.world import restarted_at_once
 from tests.program.harness import Recording
 
 SERVERS = {"cp1", "cp2", "cp3"}
@@ -38,7 +40,8 @@ def test_the_first_up_of_the_ha_stack_founds_one_cluster_every_server_joins_and_
 
 
 CONVERGING = ["ha-add-agent", "ha-remove-agent", "ha-add-servers", "ha-remove-servers", "ha-vip", "ha-move-agent", "ha-move-server",
-              "ha-rebuild-first-server", "ha-rebuild-server", "ha-image-new-name"]
+              "ha-rebuild-first-server", "ha-rebuild-server", "ha-image-new-name",
+              "ha-k3s-version"]
 
 
 @pytest.mark.parametrize("change", CONVERGING)
@@ -181,3 +184,28 @@ def test_a_new_image_rebuilds_every_server_one_at_a_time_and_the_cluster_survive
     order = [s.name for s in second.up.steps]
     # each server's new VM waits for the previous server back: never two members down at once
     assert order.index("k3s-cp1-ready") < order.index("nodes-cp2-vm") and order.index("k3s-cp2-ready") < order.index("nodes-cp3-vm")
+
+
+# ---------------------------------------------------------------- K3s restarts, one server at a time
+
+INSTALL_WAIT = re.compile(r"# netstab waits for \S+ after its K3s install \w+\n")
+
+
+def without_install_wait(recording: Recording) -> Recording:
+    """Before this round: a server's ready step ran again only when its restart key changed, not when its
+    K3s install did, so nothing waited for a server whose K3s restarted before the next one's went."""
+    def strip(r):
+        return {k: INSTALL_WAIT.sub("", v) if k in ("create", "update") and isinstance(v, str) else v for k, v in r.inputs.items()}
+
+    return rewired(recording, lambda name: name.startswith("k3s-cp") and name.endswith("-ready"), inputs=strip)
+
+
+@pytest.mark.parametrize("change", ["ha-k3s-version", "ha-vip"])
+def test_a_change_that_restarts_k3s_on_every_server_restarts_one_server_at_a_time(change):
+    second = second_up(change)
+    restarted = {r.node for r in second.after.restarts}
+    assert restarted == SERVERS, "each server's K3s restarts with its new invocation"
+    assert restarted_at_once(second.after, second.new) == 1
+    assert all(INSTALL_WAIT.search(r.inputs["create"]) for r in second.new.resources if r.name in ("k3s-cp1-ready", "k3s-cp2-ready"))
+    old_way = run_plans(without_install_wait(second.old), without_install_wait(second.new))
+    assert restarted_at_once(old_way.after, without_install_wait(second.new)) == 3, "nothing waited: every etcd member may be down at once"

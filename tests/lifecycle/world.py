@@ -91,7 +91,7 @@ def restarts(path: tuple[str, ...]) -> bool:
 @dataclass
 class Restart:
     node: str
-    vm: str  # its VM's URN
+    vm: str  # the URN of what took it down: its VM (a reboot, a rebuild) or its K3s install (an HA server's K3s restart)
     down: str  # the step that restarted or rebuilt it
     back: str | None = None  # the first later step that waited until it was Ready again
 
@@ -360,6 +360,10 @@ class World:
                 guest.cluster = f"cluster {self.clusters}"
                 if conf.get("cluster-init"):
                     self.etcd[guest.cluster] = {guest.name}
+            elif str(guest.cluster) in self.etcd and guest.k3s is not None and _invocation(guest.k3s[0]) != _invocation(body):
+                # the install restarts K3s with its new invocation: this etcd member is down until a step sees it back
+                guest.ready = False
+                self.restarts.append(Restart(guest.name, step.res.urn, step.name))
             guest.service = "k3s"
             announced = KUBE_VIP_ADDRESS.search(heredoc(body, "NETSTAB_KUBE_VIP")) if "NETSTAB_KUBE_VIP" in body else None
             if announced:
@@ -538,6 +542,12 @@ class World:
         matches = [g for g in self.guests.values() if g.name == name]
         assert len(matches) == 1, f"expected one VM named {name}, found {len(matches)}"
         return matches[0]
+
+
+def _invocation(body: str) -> str | None:
+    """What a K3s install's restart stamp hashes (its `want=` line, the token hashed on the node)."""
+    found = re.search(r"^want=\$\(printf '%s %s' ('[^']*')", body, re.MULTILINE)
+    return found.group(1) if found else None
 
 
 def script_of(command: str) -> str:

@@ -5,6 +5,8 @@ to its own Proxmox node."""
 
 from __future__ import annotations
 
+import hashlib
+
 import copy
 import json
 import re
@@ -64,6 +66,13 @@ def test_one_step_founds_the_cluster_once_and_every_server_joins_through_the_vip
     for joining in ("cp2", "cp3"):
         assert ha_run.depends_on(ha_run.named(f"k3s-{joining}-k3s"), first)
     assert not ha_run.depends_on(first, ha_run.named("k3s-cp2-k3s"))
+    # one server at a time: each waits for the previous server back and Ready (joins, and every K3s restart)
+    assert ha_run.depends_on(ha_run.named("k3s-cp2-k3s"), ha_run.named("k3s-cp1-ready"))
+    assert ha_run.depends_on(ha_run.named("k3s-cp3-k3s"), ha_run.named("k3s-cp2-ready"))
+    for server in ("cp1", "cp2", "cp3"):
+        install = _install(ha_run, server)
+        ready = _script(unwrap(ha_run.named(f"k3s-{server}-ready").inputs["create"]))
+        assert f"after its K3s install {hashlib.sha256(install.encode()).hexdigest()[:16]}" in ready
 
 
 def test_before_a_server_joins_another_server_forgets_the_member_its_old_vm_left(ha_run):
