@@ -5,9 +5,8 @@ to its own Proxmox node."""
 
 from __future__ import annotations
 
-import hashlib
-
 import copy
+import hashlib
 import json
 import re
 import shlex
