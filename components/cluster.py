@@ -33,7 +33,7 @@ class K3sClusterArgs:
     # Ready again and uncordons it; the next node's drain waits for it
     rolling: Rolling | None = None
     # a server -> SSH to the Proxmox node that runs its VM: the kubectl steps about a node run inside a
-    # server (StackConfig.drained_through, StackConfig.kube_peer) through that node's guest agent
+    # server (StackConfig.kube_peer) through that node's guest agent
     proxmox_for: Callable[[NodeConfig], command.remote.ConnectionArgs] | None = None
 
 
@@ -98,21 +98,27 @@ class K3sCluster(pulumi.ComponentResource):
             peer = cfg.kube_peer(node)
             steps = art.nodes[node.name].rolling
             backs[node.name] = remote.run(
-                f"{name}-{node.name}-ready", args.proxmox_for(cfg.drained_through(node)), as_root(steps.ready, px_user),
+                f"{name}-{node.name}-ready", args.proxmox_for(cfg.kube_peer(node)), as_root(steps.ready, px_user),
                 pulumi.ResourceOptions(parent=self, depends_on=[installs[node.name]]),
                 update=as_root(steps.ready, px_user),
                 on=args.vms[node.name],
                 # a rebuilt single server is a new cluster: every node is waited for again
                 follows=[args.vms[cfg.server.name]] if node != cfg.server and not cfg.ha else (),
+                # an HA server's K3s restarts with a new token too (its stamp hashes it): waited for then as well
+                replace_on=[args.k3s_token] if cfg.ha and node.role == "server" else (),
             )
             args.rolling.back(node.name, backs[node.name])
             if peer != node:
                 # when the node leaves the config: drained (a server: its etcd member removed) and its Node
                 # object deleted before its VM goes (deletes run dependents first); not when its peer goes
                 # too (destroy; a single server: a new cluster)
+                # In an HA stack it is never replaced with its peer's VM: before Pulumi CLI 3.260 a replaced
+                # step's delete runs even when its deleted_with target is replaced too (pulumi#23818), which
+                # would remove this running node when its peer is rebuilt.
                 remote.run(f"{name}-{node.name}-member", args.proxmox_for(peer), as_root(steps.member, px_user),
                            pulumi.ResourceOptions(parent=self, depends_on=[installs[node.name]]),
-                           delete=as_root(steps.remove, px_user), on=args.vms[peer.name])
+                           delete=as_root(steps.remove, px_user), on=None if cfg.ha else args.vms[peer.name],
+                           deleted_with=args.vms[peer.name] if cfg.ha else None)
         server_conn = args.connections[cfg.server.name]
         server_vm = args.vms[cfg.server.name]
         # re-check readiness whenever any node is rebuilt or any install changes

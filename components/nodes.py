@@ -127,7 +127,7 @@ class ClusterNodes(pulumi.ComponentResource):
                 # before the VM changes in a way that restarts it: cordon and drain it (its restart key changed),
                 # inside a server VM (its own, or the first server's for an agent), through the guest agent of the Proxmox node that runs it
                 after.append(remote.run(
-                    f"{name}-{node.name}-drain", proxmox_connection(cfg.proxmox, args.ssh_private_key, cfg.proxmox_node_of(cfg.drained_through(node))),
+                    f"{name}-{node.name}-drain", proxmox_connection(cfg.proxmox, args.ssh_private_key, cfg.proxmox_node_of(cfg.kube_peer(node))),
                     as_root(texts.rolling.drain_create, cfg.proxmox.ssh_user),
                     pulumi.ResourceOptions(parent=self, depends_on=args.rolling.after(node.name)),
                     update=as_root(texts.rolling.drain_update, cfg.proxmox.ssh_user),

@@ -57,13 +57,16 @@ def run(
     on: pulumi.Resource | None = None,
     follows: Sequence[pulumi.Resource] = (),
     replace_on: Sequence[pulumi.Input[str]] = (),
+    deleted_with: pulumi.Resource | None = None,
 ) -> command.remote.Command:
     """A remote command that re-runs in place when its text (or stdin) changes.
 
     `update`: what runs on a change, when it differs from `create` (a check first, a converge later).
     `on`: the VM the command configures. `follows`: other resources whose replacement must re-run it
     (an agent's join follows its server). `replace_on`: values whose change must replace the command
-    (a new host to apply to, a script it checks). With a secret on stdin (`secret_stdin`) or in stdout,
+    (a new host to apply to, a script it checks). `deleted_with` (without `on`): a resource whose
+    deletion in the same run means this command's delete is not run, while its replacement neither
+    replaces this command nor runs its delete (on any CLI). With a secret on stdin (`secret_stdin`) or in stdout,
     logging is off, so nothing a script prints about it reaches the engine's log. `data_stdout`: the
     stdout is data for another resource (evidence, a measurement): only stderr is logged.
     """
@@ -73,7 +76,7 @@ def run(
         additional_secret_outputs=["stdout"] if secret_stdout else None,
         delete_before_replace=True if delete is not None else None,
         replace_with=[*([on] if on is not None else []), *follows] or None,
-        deleted_with=on,
+        deleted_with=on or deleted_with,
         depends_on=[on] if on is not None else None,
     )
     return command.remote.Command(

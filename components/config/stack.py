@@ -148,16 +148,12 @@ class StackConfig(Section):
         """The servers in nodes[] order: the first founds an HA cluster (once: components/cluster.py), every server joins it through the VIP."""
         return tuple(n for n in self.nodes if n.role == "server")
 
-    def drained_through(self, node: NodeConfig) -> NodeConfig:
-        """The server whose K3s (through its guest agent) drains `node` and waits for it to be Ready again:
-        a server its own (its API answers before its drain and once it is back; no other server need
-        exist yet on the first up), an agent the first server."""
-        return node if node.role == "server" else self.server
-
     def kube_peer(self, node: NodeConfig) -> NodeConfig:
-        """The server whose K3s (through its guest agent) removes `node` from the cluster or forgets the
-        etcd member its old VM left: the first server, or for the first server of an HA cluster the
-        second, so a server never removes itself. A single server is its own peer."""
+        """The server whose K3s (through its guest agent) runs every kubectl step about `node` (drain, ready,
+        removal, an old etcd member forgotten): the first server, or for the first server of an HA cluster
+        the second. So a server never drains or removes itself, and its drain reaches it at its old VM
+        (the peer's VM id and Proxmox node do not change when `node` is rebuilt or moved). A single
+        server is its own peer."""
         return next((s for s in self.servers if s != node), self.server)
 
     @property

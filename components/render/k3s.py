@@ -155,10 +155,8 @@ def _ha_server_install_script(config: StackConfig, node: NodeConfig, founding: b
     text = yaml.safe_dump(conf, sort_keys=False)
     # the restart stamp covers what K3s reads at every start, not the join keys (JOIN_KEYS)
     steady = yaml.safe_dump({k: v for k, v in conf.items() if k not in JOIN_KEYS}, sort_keys=False)
-    before = SERVER_TOKEN_MATCHES + _write_file(CONFIG_FILE, text, "config")
-    if founding:
-        before += _refuse_second_cluster(config)
-    else:
+    before = SERVER_TOKEN_MATCHES + (_found_only_once(config) if founding else "") + _write_file(CONFIG_FILE, text, "config")
+    if not founding:
         # a server with no etcd yet joins through the VIP: wait until a server behind it answers
         before += f"if [ ! -d {ETCD_WAL_DIR} ]; then\n{_indent(_wait_for_api(server_url(config)))}fi\n"
     if node == config.servers[0]:
@@ -175,12 +173,18 @@ def found_cluster_script(config: StackConfig) -> str:
     return _ha_server_install_script(config, config.servers[0], founding=True)
 
 
-def _refuse_second_cluster(config: StackConfig) -> str:
-    """Shell: found nothing when a cluster already answers at the VIP (a stack whose state was lost
-    while its cluster runs): a second etcd cluster would split the servers between two."""
-    url = server_url(config)
-    return f"""if [ ! -d {ETCD_WAL_DIR} ] && curl -fsSk --max-time 5 {word(url + "/cacerts")} -o /dev/null; then
-  echo "netstab: a K3s cluster already answers at {in_double_quotes(url)}: not founding a second one on {in_double_quotes(config.servers[0].name)}. Rebuild the cluster (pulumi destroy, then pulumi up), or stop what answers at the VIP." >&2
+def _found_only_once(config: StackConfig) -> str:
+    """Shell: found nothing on a server whose etcd is initialized (a stack deployed before this step
+    existed: its first server's own install takes over, one server at a time), and nothing when a
+    cluster already answers at the VIP (a stack whose state was lost while its cluster runs): a second
+    etcd cluster would split the servers between two."""
+    url, first = server_url(config), in_double_quotes(config.servers[0].name)
+    return f"""if [ -d {ETCD_WAL_DIR} ]; then
+  echo "netstab: {first} already runs an etcd member: there is no cluster to found"
+  exit 0
+fi
+if curl -fsSk --max-time 5 {word(url + "/cacerts")} -o /dev/null; then
+  echo "netstab: a K3s cluster already answers at {in_double_quotes(url)}: not founding a second one on {first}. Rebuild the cluster (pulumi destroy, then pulumi up), or stop what answers at the VIP." >&2
   exit 1
 fi
 """

@@ -13,7 +13,7 @@ restarted):
   then uncordon it if (and only if) netstab cordoned it.
 
 Both carry the node's restart key (what bpg reboots or powers the VM off for: cores, memory, the VM
-datastore; and its vmId, whose change rebuilds it): a change of the key updates both steps, so the
+datastore; and its vmId and Proxmox node, whose change rebuilds it): a change of the key updates both steps, so the
 drain runs before the VM changes and the wait after. The next node's drain waits for this node's
 ready step, servers first, then agents.
 """
@@ -43,8 +43,11 @@ def restart_key(node: NodeConfig, px: ProxmoxConfig, servers: int) -> str:
     gap = ""
     if node.role == "server" and servers == 1:
         gap = "; with one server the Kubernetes API is down while it restarts (workloads on agents keep running)"
+    # a node placed explicitly moves with its Proxmox node (a rebuild); left out when unset, so the key of a
+    # stack that places nothing stays as it was
+    where = f" proxmoxNode={node.proxmox_node}" if node.proxmox_node else ""
     return (f"# netstab restart key of {shown}: cores={node.cores} memory={node.memory_mb} datastore={px.vm_datastore} "
-            f"vmId={node.vm_id}\n# a change of it restarts {shown} alone, servers first, each back and Ready before the next{gap}\n")
+            f"vmId={node.vm_id}{where}\n# a change of it restarts {shown} alone, servers first, each back and Ready before the next{gap}\n")
 
 
 def _kubectl_api(wait_s: int) -> str:
@@ -59,10 +62,10 @@ api_up() {{
 """
 
 
-def _kube_step_head(step: str, node: NodeConfig, api_wait_s: int, *, no_k3s: str, api_down: str, absent: str) -> str:
+def _kube_step_head(step: str, node: NodeConfig, api_wait_s: int, *, no_k3s: str, api_down: str, absent: str | None = None) -> str:
     """How every kubectl step about `node` starts: its header line (what the lifecycle world reads), the
-    API helpers, and its three early exits: no K3s on this server yet, the API not answering (a
-    failure), the node not in the cluster."""
+    API helpers, and its early exits: no K3s on this server yet, the API not answering (a failure),
+    and (with `absent`) the node not in the cluster."""
     return f"""#!/bin/sh
 # netstab {step} node {in_double_quotes(node.name)}
 set -u
@@ -74,11 +77,11 @@ if ! api_up; then
   echo "netstab: the Kubernetes API did not answer within {api_wait_s}s: {api_down}" >&2
   exit 1
 fi
-if ! kubectl get node {word(node.name)} >/dev/null 2>&1; then
+""" + (f"""if ! kubectl get node {word(node.name)} >/dev/null 2>&1; then
   echo "netstab: {absent}"
   exit 0
 fi
-"""
+""" if absent is not None else "")
 
 
 def drain_script(node: NodeConfig, timeout_s: int = DRAIN_TIMEOUT_S, api_wait_s: int = API_WAIT_S) -> str:
@@ -140,28 +143,45 @@ def _leave_etcd(node: NodeConfig, wait_s: int, stays: str = "its Node and VM sta
 ETCD_MEMBER = "etcd.k3s.cattle.io/node-name"  # on a server's Node while it is an etcd member (pkg/etcd NodeNameAnnotation)
 
 
+# The kubelet renews its node Lease every 10 s; the node controller marks the Node NotReady after 40 s
+# without one (kube-controller-manager --node-monitor-grace-period). Fresher than this: a kubelet runs.
+LEASE_FRESH_S = 40
+
+
 def forget_script(node: NodeConfig, member_wait_s: int = MEMBER_WAIT_S, api_wait_s: int = API_WAIT_S) -> str:
-    """Inside another server, before a rebuilt HA server joins: remove the etcd member its old VM left.
-    K3s refuses a join while a member of the same node name is in etcd (pkg/etcd/etcd.go `join`:
-    "duplicate node name found"), and the member would count against quorum while it never answers.
-    It runs when the server's VM is created; the old VM is gone by then (VMs are replaced delete-first),
-    so the member is stale. A Node that is still Ready is not touched: that member is live."""
+    """Inside another server, before a new VM of an HA server joins: remove the etcd member its old VM
+    left. K3s refuses a join while a member of the same node name is in etcd (pkg/etcd/etcd.go `join`:
+    "duplicate node name found"), and the member counts against quorum while it never answers.
+    It runs when the server's VM is created: the old VM is gone by then (VMs are replaced delete-first).
+    A member whose Node is Ready or whose kubelet renewed its Lease lately is live (a server that was
+    never rebuilt, such as a stack deployed before this step existed): it is left alone. Every read
+    that fails, other than a Node that does not exist, fails the step: nothing is guessed."""
     name, shown = word(node.name), in_double_quotes(node.name)
     member = ETCD_MEMBER.replace(".", "\\.")
+    fields = f"{{.metadata.annotations.{member}}} {{.status.conditions[?(@.type==\"Ready\")].status}}"
     return _kube_step_head("forget", node, api_wait_s, no_k3s=f"no K3s on this server yet: no cluster holds a member of {shown}",
-                           api_down=f"the old etcd member of {shown} (if any) is not removed, and {shown} does not join",
-                           absent=f"{shown} is not in the cluster: no old etcd member to remove") + f"""if [ -z "$(kubectl get node {name} -o jsonpath='{{.metadata.annotations.{member}}}')" ]; then
+                           api_down=f"the old etcd member of {shown} (if any) is not removed, and {shown} does not join") + f"""if ! answer=$(kubectl get node {name} -o jsonpath='{fields}' 2>&1); then
+  case "$answer" in
+    *NotFound*) echo "netstab: {shown} is not in the cluster: no old etcd member to remove"; exit 0 ;;
+  esac
+  echo "netstab: could not read the Node {shown} ($answer): its old etcd member (if any) is not removed, and {shown} does not join" >&2
+  exit 1
+fi
+member=${{answer% *}}
+ready=${{answer##* }}
+if [ -z "$member" ]; then
   echo "netstab: {shown} holds no etcd member: nothing to remove"
   exit 0
 fi
-deadline=$(( $(date +%s) + {member_wait_s} ))
-while [ "$(kubectl get node {name} -o jsonpath='{{.status.conditions[?(@.type=="Ready")].status}}')" = "True" ]; do
-  if [ "$(date +%s)" -ge "$deadline" ]; then
-    echo "netstab: {shown} is still Ready after {member_wait_s}s: its etcd member is live and is not removed; {shown} does not join" >&2
-    exit 1
-  fi
-  sleep {POLL_S}
-done
+renewed=$(kubectl -n kube-node-lease get lease {name} -o jsonpath='{{.spec.renewTime}}' 2>/dev/null || true)
+age=unknown
+if [ -n "$renewed" ] && since=$(date -d "$renewed" +%s 2>/dev/null); then
+  age=$(( $(date +%s) - since ))
+fi
+if [ "$ready" = True ] || {{ [ "$age" != unknown ] && [ "$age" -lt {LEASE_FRESH_S} ]; }}; then
+  echo "netstab: {shown} runs (Ready: ${{ready:-none}}, its kubelet's lease renewed ${{age}}s ago): its etcd member $member is live; nothing to forget"
+  exit 0
+fi
 {_leave_etcd(node, member_wait_s, stays=f"{shown} does not join (K3s refuses a duplicate node name)")}"""
 
 
@@ -241,7 +261,7 @@ fi
     return create, key + unchanged + inner
 
 
-def ready_step(node: NodeConfig, server_vm_id: int, key: str, timeout_s: int, install: str = "") -> str:
+def ready_step(node: NodeConfig, server_vm_id: int, key: str, timeout_s: int, install: str = "", absent_ok: str = "") -> str:
     """On the Proxmox host: the wait and uncordon inside the server VM, then the restart key kept.
     `install`: an HA server's K3s install script, whose hash the step carries, so every change of the
     install (one that restarts K3s) is waited for too, before the next server's install goes."""
@@ -249,13 +269,14 @@ def ready_step(node: NodeConfig, server_vm_id: int, key: str, timeout_s: int, in
     keep = f"mkdir -p {STATE_DIR} && printf '%s\\n' {want} > {stamp}\n"
     if install:
         key += f"# netstab waits for {in_double_quotes(node.name)} after its K3s install {hashlib.sha256(install.encode()).hexdigest()[:16]}\n"
-    return key + via_guest_agent(server_vm_id, ready_script(node, timeout_s), timeout_s=timeout_s + API_WAIT_S + 60, then=keep)
+    return key + via_guest_agent(server_vm_id, ready_script(node, timeout_s), timeout_s=timeout_s + API_WAIT_S + 60, then=keep,
+                                 absent_ok=absent_ok)
 
 
 @dataclass(frozen=True)
 class RollingSteps:
     """A node's steps around a restart, as command texts for the Proxmox host that runs the server whose
-    kubectl they use: drain and ready StackConfig.drained_through, member removal and forget StackConfig.kube_peer."""
+    kubectl they use (StackConfig.kube_peer)."""
 
     drain_create: str
     drain_update: str
@@ -280,16 +301,18 @@ def rolling_steps(config: StackConfig, node: NodeConfig) -> RollingSteps:
     shown = in_double_quotes(node.name)
     servers = sum(n.role == "server" for n in config.nodes)
     key = restart_key(node, config.proxmox, servers)
-    through = config.drained_through(node).vm_id
-    peer = config.kube_peer(node).vm_id  # another server's K3s: a server never removes itself
-    create, update = drain_step(node, config.proxmox, through, key)
+    peer = config.kube_peer(node).vm_id  # another server's K3s, where there is one
+    create, update = drain_step(node, config.proxmox, peer, key)
     member = f"#!/bin/sh\necho \"netstab: {shown} is a member of the cluster; leaving the config drains it and deletes its Node object\"\n"
     remove = via_guest_agent(peer, remove_script(node, etcd=config.ha), timeout_s=DRAIN_TIMEOUT_S + API_WAIT_S + 60,
                              absent_ok=f"the server VM {peer} does not exist: no Node object to delete for {shown}")
-    forget = None
+    forget, install, absent = None, "", ""
     if config.ha and node.role == "server":
-        forget = via_guest_agent(peer, forget_script(node), timeout_s=2 * MEMBER_WAIT_S + API_WAIT_S + 60,
+        forget = via_guest_agent(peer, forget_script(node), timeout_s=MEMBER_WAIT_S + API_WAIT_S + 60,
                                  absent_ok=f"the server VM {peer} does not exist yet: no cluster holds a member of {shown}")
-    install = k3s.install_script(config, node) if config.ha and node.role == "server" else ""
-    ready = ready_step(node, through, key, config.k3s.ready_timeout_s, install)
+        install = k3s.install_script(config, node)
+        # the first up: the first server's peer is created after it (its drain waits for this step); the
+        # nodes-Ready check and the next server's wait for the VIP see it up instead
+        absent = f"the server VM {peer} does not exist yet: {shown} is waited for by the cluster's Ready check"
+    ready = ready_step(node, peer, key, config.k3s.ready_timeout_s, install, absent)
     return RollingSteps(create, update, ready, member, remove, forget, FORGET_NOTHING)

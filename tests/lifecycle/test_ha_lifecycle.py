@@ -10,8 +10,9 @@ import re
 import pytest
 
 from tests.conftest import VM
+from tests.lifecycle.engine import plan
 from tests.lifecycle.scenarios import SecondUp, rewired, run_plans, second_up
-from tests.lifecycle.world import restarted_at_once
+from tests.lifecycle.world import first_up, restarted_at_once
 from tests.program.harness import Recording
 
 SERVERS = {"cp1", "cp2", "cp3"}
@@ -145,6 +146,7 @@ def test_a_rebuilt_server_rejoins_the_running_cluster_and_only_its_vm_is_rebuilt
     assert vms == {f"nodes-{name}-vm"}
     assert second.after.clusters == 1 and members(second) == SERVERS
     assert second.after.guest(name).cluster == second.before.guest(name).cluster
+    assert second.after.drained == [name], "drained through its peer while its old VM still runs"
     agents = [s.name for s in second.up.steps if s.name in ("k3s-worker1-k3s", "k3s-worker2-k3s")]
     assert agents == [], "the agents stay joined: their cluster did not change"
 
@@ -209,3 +211,26 @@ def test_a_change_that_restarts_k3s_on_every_server_restarts_one_server_at_a_tim
     assert all(INSTALL_WAIT.search(r.inputs["create"]) for r in second.new.resources if r.name in ("k3s-cp1-ready", "k3s-cp2-ready"))
     old_way = run_plans(without_install_wait(second.old), without_install_wait(second.new))
     assert restarted_at_once(old_way.after, without_install_wait(second.new)) == 3, "nothing waited: every etcd member may be down at once"
+
+
+@pytest.mark.parametrize("change", ["ha-rebuild-first-server", "ha-rebuild-server", "ha-move-server", "ha-image-new-name"])
+def test_on_a_cli_before_3_260_a_server_rebuild_removes_no_running_member(change):
+    """Before Pulumi CLI 3.260 a replaced step's delete runs even when its deleted_with target is replaced
+    too (pulumi#23818): a member step replaced with its peer's VM would remove that running node. The HA
+    member steps are deleted with their peer's VM but never replaced with it."""
+    second = second_up(change)
+    older = plan(second.old, second.new, "up", deleted_with_replaces=False)
+    world = first_up(second.old).run(older)
+    assert world.errors == [] and members(SecondUp(second.old, second.new, older, older, second.before, world)) == SERVERS
+    assert not [s for s in older.steps if s.name.endswith("-member") and s.op == "delete"]
+
+
+def test_with_the_member_steps_replaced_with_their_peer_an_older_cli_removes_running_servers():
+    second = second_up("ha-rebuild-server")
+
+    def on_the_peer(recording: Recording) -> Recording:
+        return rewired(recording, lambda name: name.endswith("-member"), replace_with=lambda r: [r.deleted_with])
+
+    older = plan(on_the_peer(second.old), on_the_peer(second.new), "up", deleted_with_replaces=False)
+    world = first_up(on_the_peer(second.old)).run(older)
+    assert any("lost quorum" in e for e in world.check(second.new).errors), world.errors

@@ -80,6 +80,7 @@ STAMP_CHECK = re.compile(r'^if \[ "\$\(cat (\S+) 2>/dev/null\)" = (\w+) \]; then
 STAMP_KEEP = re.compile(r"printf '%s\\n' (\w+) > (\S+)$", re.MULTILINE)
 KUBE_VIP_ADDRESS = re.compile(r"- name: address\n\s+value: \"?([\d.]+)")
 KUBE_STEP = re.compile(r"^# netstab (drain|ready|remove|forget) node (\S+)$", re.MULTILINE)
+VIP_WAIT = "/cacerts -o /dev/null; do"  # an install that waits, bounded, until the API address answers (render/k3s.py)
 NODES_READY = re.compile(r"^  for node in (.*); do$", re.MULTILINE)
 
 
@@ -340,7 +341,7 @@ class World:
             if conf:  # /etc/rancher/k3s/config.yaml stays until a script writes it again (nothing removes it)
                 guest.k3s_config = conf
             if guest.service != "k3s" and conf.get("server"):  # an HA server joins the etcd cluster at `server`
-                leader = self._dial(str(urlparse(conf["server"]).hostname))
+                leader = self._dial(str(urlparse(conf["server"]).hostname), waits=VIP_WAIT in body)
                 if leader is None:
                     self.errors.append(f"{step}: {guest.name} joins {conf['server']}, where no quorate K3s server answers")
                     return
@@ -360,7 +361,7 @@ class World:
                 guest.cluster = f"cluster {self.clusters}"
                 if conf.get("cluster-init"):
                     self.etcd[guest.cluster] = {guest.name}
-            elif str(guest.cluster) in self.etcd and guest.k3s is not None and _invocation(guest.k3s[0]) != _invocation(body):
+            elif str(guest.cluster) in self.etcd and guest.k3s is not None and (_invocation(guest.k3s[0]), guest.k3s[1]) != (_invocation(body), stdin):
                 # the install restarts K3s with its new invocation: this etcd member is down until a step sees it back
                 guest.ready = False
                 self.restarts.append(Restart(guest.name, step.res.urn, step.name))
@@ -375,7 +376,7 @@ class World:
                 return
             url = K3S_URL.search(body)
             assert url, f"{step}: an agent install without K3S_URL"
-            server = self._dial(url.group(1))
+            server = self._dial(url.group(1), waits=VIP_WAIT in body)
             if server is None:
                 self.errors.append(f"{step}: {guest.name} joins {url.group(1)}, where no K3s server runs")
                 return
@@ -398,14 +399,15 @@ class World:
         alive = {g.name for g in self.guests.values() if g.service == "k3s" and g.cluster == cluster}
         return not members or 2 * len(members & alive) > len(members)
 
-    def _dial(self, host: str) -> Guest | None:
-        """The K3s server that answers at `host`: the guest with that address, or (the VIP) a Ready server
-        of the cluster whose kube-vip announces it (leader election moves it to a live server); none
+    def _dial(self, host: str, waits: bool = False) -> Guest | None:
+        """The K3s server that answers at `host`: the guest with that address, or (the VIP) a server of the
+        cluster whose kube-vip announces it (leader election moves it to a live server) that a step saw
+        Ready, or any running one when the dialing script itself waits for the VIP to answer; none
         without etcd quorum."""
         direct = next((g for g in self.guests.values() if g.address == host and g.service == "k3s"), None)
         if direct is not None:
             return direct if self.quorate(direct.cluster) else None
-        return next((g for g in self.guests.values() if g.service == "k3s" and g.ready and self.vip.get(str(g.cluster)) == host
+        return next((g for g in self.guests.values() if g.service == "k3s" and (g.ready or waits) and self.vip.get(str(g.cluster)) == host
                      and self.quorate(g.cluster)), None)
 
     def _api(self, step: Step) -> bool:
@@ -444,8 +446,7 @@ class World:
             if server.service != "k3s" or (str(server.cluster), name) not in self.node_objects or not self._api(step):
                 return  # no cluster here yet, or it never held the node
             if node is not None and node.service == "k3s" and node.cluster == server.cluster:
-                self.errors.append(f"{step}: would remove the live etcd member of {name}")
-                return
+                return  # a running server (its Node Ready, its lease fresh): the step leaves its live member alone
             self.etcd.get(str(server.cluster), set()).discard(name)
             return
         if action == "remove":
@@ -545,7 +546,7 @@ class World:
 
 
 def _invocation(body: str) -> str | None:
-    """What a K3s install's restart stamp hashes (its `want=` line, the token hashed on the node)."""
+    """The invocation a K3s install's restart stamp hashes (its `want=` line; the token, on stdin, is hashed beside it)."""
     found = re.search(r"^want=\$\(printf '%s %s' ('[^']*')", body, re.MULTILINE)
     return found.group(1) if found else None
 

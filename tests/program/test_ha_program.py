@@ -17,7 +17,7 @@ import yaml
 from components.sdkvalues import unwrap
 from components.stack import read_stack_file, stack_file
 from tests.conftest import COMMAND, SNIPPET, VM
-from tests.program.harness import run_program
+from tests.program.harness import SECRET_SIG, run_program
 
 DOWNLOAD = "proxmoxve:download/file:File"
 PLACED = {"cp1": "pve1", "cp2": "pve2", "cp3": "pve3", "worker1": "pve2", "worker2": "pve3", "mirror": "pve1"}
@@ -143,3 +143,25 @@ def test_the_single_server_stack_keeps_one_node_one_image_and_its_endpoint(homel
     assert unwrap(homelab_run.named("nodes-cp1-network").inputs["connection"])["host"] == "pve.lan"
     assert "apiAddress" in homelab_run.outputs and homelab_run.outputs["apiAddress"][0] == "10.27.27.11"
     assert len(homelab_run.of_type(COMMAND)) > 0
+
+
+def test_an_ha_member_step_is_deleted_with_its_peer_and_never_replaced_with_it(ha_run):
+    """Before Pulumi CLI 3.260 a replaced step's delete runs even when its deleted_with target goes too
+    (tests/lifecycle/test_ha_lifecycle.py shows the removed running servers): no replace_with here."""
+    peers = {"cp1": "cp2", "cp2": "cp1", "cp3": "cp1", "worker1": "cp1", "worker2": "cp1"}
+    for name, peer in peers.items():
+        member = ha_run.named(f"k3s-{name}-member")
+        assert member.deleted_with == ha_run.named(f"nodes-{peer}-vm").urn
+        assert member.replace_with == []
+
+
+def test_every_kubectl_step_about_a_server_runs_in_its_peer(ha_run):
+    for name, vm_id in (("cp1", 2712), ("cp2", 2711), ("cp3", 2711)):
+        for step in ("drain", "ready"):
+            res = ha_run.named(f"nodes-{name}-drain" if step == "drain" else f"k3s-{name}-ready")
+            text = _script(unwrap(res.inputs["update"]))
+            assert f"qm guest exec {vm_id} " in text, (name, step)
+    first_ready = _script(unwrap(ha_run.named("k3s-cp1-ready").inputs["create"]))
+    assert "qm status 2712" in first_ready, "on the first up cp1's peer does not exist yet: nothing to wait in"
+    # a new token restarts every server's K3s: its ready step is replaced (runs again) then
+    assert SECRET_SIG in str(ha_run.named("k3s-cp2-ready").inputs["triggers"])

@@ -139,6 +139,17 @@ def test_the_founding_step_founds_nothing_where_a_cluster_already_answers_at_the
     assert not (tmp_path / "state" / "installs").exists()
 
 
+def test_the_founding_step_founds_nothing_on_a_server_that_already_runs_etcd(tmp_path, ha):
+    """A stack deployed before the step existed gets it on its next up: the first server's own install,
+    in the one-at-a-time chain, applies what changed; the founding step touches nothing."""
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "etcd-wal").mkdir()
+    (tmp_path / "state" / "served-ca").write_text("the running cluster's CA\n")
+    done = _run_install(tmp_path, _on_stand_ins(tmp_path, k3s.found_cluster_script(ha)), "token-one")
+    assert done.returncode == 0 and "cp1 already runs an etcd member: there is no cluster to found" in done.stdout, done.stderr
+    assert not (tmp_path / "state" / "installs").exists() and not (tmp_path / "state" / "config.yaml").exists()
+
+
 def test_a_server_without_etcd_joins_through_the_vip_once_it_answers_and_not_before(tmp_path, ha):
     (tmp_path / "state").mkdir()
     script = _fast(_ha_server_script(tmp_path, ha, ha.servers[1]))

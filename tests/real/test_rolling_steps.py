@@ -5,6 +5,7 @@ only netstab's own cordon."""
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from components.render.rolling import (
     CORDONED_BY,
     DRAIN_TIMEOUT_S,
     ETCD_REMOVE,
+    LEASE_FRESH_S,
     MEMBER_WAIT_S,
     drain_script,
     forget_script,
@@ -36,12 +38,20 @@ with open(path("calls"), "a") as log: log.write(" ".join(args) + "\n")
 if args[:2] == ["get", "--raw"]:
     polls = int(read("api_polls") or 0); write("api_polls", str(polls + 1))
     sys.exit(0 if polls >= int(read("api_down_for") or 0) else 1)
+if args[:4] == ["-n", "kube-node-lease", "get", "lease"]:
+    print(read("lease"), end=""); sys.exit(0)  # the kubelet's last renewal (RFC 3339), empty without a lease
 if args[:2] == ["get", "node"]:
-    if not has("node"): sys.exit(1)
+    if has("get_fails"): sys.exit("The connection to the server 127.0.0.1:6443 was refused")
+    if not has("node"): sys.exit(f'Error from server (NotFound): nodes "{args[2]}" not found')
     out = args[args.index("-o") + 1] if "-o" in args else ""
+    def ready():
+        polls = int(read("ready_polls") or 0); write("ready_polls", str(polls + 1))
+        return "True" if polls >= int(read("not_ready_for") or 0) else "False"
+    member = args[2] + "-1a2b3c4d" if has("member") else ""  # the etcd member annotation
     if "unschedulable" in out: print("true" if has("cordoned") else "", end="")
     elif "removed-node-name" in out: print(read("removed"), end="")
-    elif "node-name" in out: print(args[2] + "-1a2b3c4d" if has("member") else "", end="")  # the etcd member annotation
+    elif "node-name" in out and "conditions" in out: print(f"{member} {ready()}", end="")
+    elif "node-name" in out: print(member, end="")
     elif "annotations" in out: print(read("annotation"), end="")
     elif "conditions" in out:
         polls = int(read("ready_polls") or 0); write("ready_polls", str(polls + 1))
@@ -287,22 +297,53 @@ def test_an_agent_leaves_without_touching_etcd(node, kube):
 
 # ---------------------------------------------------------------- a rebuilt HA server's old etcd member
 
-def test_a_rebuilt_servers_old_member_is_removed_once_its_node_is_not_ready(ha_server, kube):
+def _lease(seconds_ago: int) -> str:
+    return (datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_a_rebuilt_servers_old_member_is_removed_when_its_node_is_not_ready_and_its_lease_stale(ha_server, kube):
     _, state = kube
     (state / "member").write_text("")
     (state / "not_ready_for").write_text(str(10**9))  # the old VM is gone: its Node never reports Ready
+    (state / "lease").write_text(_lease(LEASE_FRESH_S + 200))
     done = run(forget_script(ha_server), kube)
     assert done.returncode == 0 and "the etcd member of cp2 removed" in done.stdout, done.stderr
     assert not (state / "member").exists() and (state / "node").exists(), "the Node stays: the rebuilt server registers as it again"
     assert f"annotate --overwrite node cp2 {ETCD_REMOVE}=true" in calls(state)
 
 
-def test_a_ready_node_keeps_its_live_member_and_the_join_waits(ha_server, kube):
+@pytest.mark.parametrize("ready_for,lease_age,said", [
+    (0, None, "Ready: True"),  # Ready: a running server (a stack deployed before the step existed)
+    (10**9, 5, "lease renewed"),  # NotReady (a blip), but its kubelet renewed its lease 5 s ago
+    (10**9, LEASE_FRESH_S - 3, "lease renewed"),  # just inside the grace period (3 s of margin for the run itself)
+])
+def test_a_running_servers_live_member_is_left_alone(ha_server, kube, ready_for, lease_age, said):
     _, state = kube
     (state / "member").write_text("")
-    done = run(forget_script(ha_server, member_wait_s=1), kube)
-    assert done.returncode == 1 and "cp2 is still Ready after 1s: its etcd member is live and is not removed" in done.stderr, done.stderr
-    assert (state / "member").exists() and not any(ETCD_REMOVE in c for c in calls(state))
+    (state / "not_ready_for").write_text(str(ready_for))
+    if lease_age is not None:
+        (state / "lease").write_text(_lease(lease_age))
+    done = run(forget_script(ha_server), kube)
+    assert done.returncode == 0 and "its etcd member cp2-1a2b3c4d is live; nothing to forget" in done.stdout and said in done.stdout, done.stdout
+    assert (state / "member").exists() and not any(c.startswith("annotate") for c in calls(state))
+
+
+def test_a_lease_just_past_the_grace_period_is_stale(ha_server, kube):
+    _, state = kube
+    for name, text in (("member", ""), ("not_ready_for", str(10**9)), ("lease", _lease(LEASE_FRESH_S + 1))):
+        (state / name).write_text(text)
+    assert run(forget_script(ha_server), kube).returncode == 0
+    assert not (state / "member").exists()
+
+
+def test_a_node_read_that_fails_for_another_reason_fails_the_step_and_removes_nothing(ha_server, kube):
+    _, state = kube
+    (state / "member").write_text("")
+    (state / "not_ready_for").write_text(str(10**9))
+    (state / "get_fails").write_text("")
+    done = run(forget_script(ha_server), kube)
+    assert done.returncode == 1 and "could not read the Node cp2 (The connection to the server 127.0.0.1:6443 was refused)" in done.stderr
+    assert (state / "member").exists() and not any(c.startswith("annotate") for c in calls(state))
 
 
 @pytest.mark.parametrize("setup,said", [
@@ -324,7 +365,7 @@ def test_no_k3s_on_the_peer_yet_means_no_cluster_holds_the_member(ha_server, kub
 
 def test_a_member_k3s_does_not_remove_stops_the_join_within_the_bound(ha_server, kube):
     _, state = kube
-    for name, text in (("member", ""), ("stuck", ""), ("not_ready_for", str(10**9))):
+    for name, text in (("member", ""), ("stuck", ""), ("not_ready_for", str(10**9)), ("lease", _lease(600))):
         (state / name).write_text(text)
     done = run(forget_script(ha_server, member_wait_s=1), kube)
     assert done.returncode == 1 and "cp2 does not join (K3s refuses a duplicate node name)" in done.stderr, done.stderr
