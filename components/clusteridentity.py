@@ -11,6 +11,8 @@ Refused (docs/lifecycle.md):
   install would run on the running server (its rejoin check removes /var/lib/rancher/k3s/agent
   under it), the server install beside a running k3s-agent, and the kubeconfig step keeps its id,
   so the secrets layer stays on the old cluster;
+- an HA node restarted or rebuilt in the same up as its peer (the server its drain, wait and old-member
+  removal go through) is rebuilt;
 - one server becoming an HA control plane, or the reverse: the datastore (SQLite or embedded etcd)
   and the address every node dials would change, and one etcd member has no quorum while it restarts;
 - a vmId that would pass to another node name (a rename that keeps its vmId): the engine creates
@@ -34,8 +36,13 @@ WHO = "netstab cluster identity"
 
 
 def identity(config: StackConfig) -> dict[str, dict[str, Any]]:
-    """node name -> its role and vmId: what the refusals compare."""
-    return {n.name: {"role": n.role, "vmId": n.vm_id} for n in config.nodes}
+    """node name -> its role and vmId (HA: also its Proxmox node, what restarts it, and its peer): what the refusals compare."""
+    if not config.ha:
+        return {n.name: {"role": n.role, "vmId": n.vm_id} for n in config.nodes}
+    # HA: what restarts or rebuilds each node, and the server its kubectl steps go through
+    return {n.name: {"role": n.role, "vmId": n.vm_id, "proxmoxNode": config.proxmox_node_of(n), "cores": n.cores,
+                     "memoryMb": n.memory_mb, "datastore": config.proxmox.vm_datastore, "peer": config.kube_peer(n).name}
+            for n in config.nodes}
 
 
 def problems(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -49,6 +56,7 @@ def problems(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
                      "server and the server install beside a running agent, and the secrets layer would stay on the old "
                      "cluster. Instead keep the roles as deployed, or rebuild the cluster (pulumi destroy, then pulumi up).")
     found += _control_plane_shape(old, new)
+    found += _peer_rebuilt_alongside(old, new)
     by_id = {int(node["vmId"]): name for name, node in old.items()}
     for name, node in sorted(new.items()):
         was = by_id.get(int(node["vmId"]))
@@ -81,6 +89,29 @@ def _control_plane_shape(old: Mapping[str, Any], new: Mapping[str, Any]) -> list
                 "and its agents dial it, not a VIP. Instead rebuild the cluster with its servers (pulumi destroy, then "
                 "pulumi up)."]
     return []
+
+
+REBUILDS = ("vmId", "proxmoxNode")
+RESTARTS = ("cores", "memoryMb", "datastore", *REBUILDS)
+
+
+def _peer_rebuilt_alongside(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """An HA node that restarts or is rebuilt in the same up as its peer is rebuilt: its drain, its wait
+    and its old member's removal go through the peer at the peer's new VM id and Proxmox node, which do
+    not exist yet when they run (the peer's VM waits for them), so the node would restart undrained,
+    and a rebuilt server could not rejoin (its old etcd member stays)."""
+    found = []
+    for name, node in sorted(new.items()):
+        peer = node.get("peer")
+        if not peer or peer == name or name not in old or peer not in old or peer not in new:
+            continue
+        rebuilt = [k for k in REBUILDS if k in old[peer] and old[peer][k] != new[peer].get(k)]
+        restarted = [k for k in RESTARTS if k in old[name] and old[name][k] != node.get(k)]
+        if rebuilt and restarted:
+            found.append(f"{name} would restart ({', '.join(restarted)}) in the same pulumi up as {peer}, the server its drain and "
+                         f"readiness steps go through, is rebuilt ({', '.join(rebuilt)}): those steps would find no {peer} to run in. "
+                         f"Instead change {peer} in one pulumi up and {name} in the next.")
+    return found
 
 
 def refusal(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:

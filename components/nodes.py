@@ -125,7 +125,7 @@ class ClusterNodes(pulumi.ComponentResource):
             after = list(args.after)
             if args.rolling is not None:
                 # before the VM changes in a way that restarts it: cordon and drain it (its restart key changed),
-                # inside a server VM (its own, or the first server's for an agent), through the guest agent of the Proxmox node that runs it
+                # inside its peer server's VM (StackConfig.kube_peer), through the guest agent of the Proxmox node that runs it
                 after.append(remote.run(
                     f"{name}-{node.name}-drain", proxmox_connection(cfg.proxmox, args.ssh_private_key, cfg.proxmox_node_of(cfg.kube_peer(node))),
                     as_root(texts.rolling.drain_create, cfg.proxmox.ssh_user),

@@ -65,8 +65,9 @@ def run(
     `on`: the VM the command configures. `follows`: other resources whose replacement must re-run it
     (an agent's join follows its server). `replace_on`: values whose change must replace the command
     (a new host to apply to, a script it checks). `deleted_with` (without `on`): a resource whose
-    deletion in the same run means this command's delete is not run, while its replacement neither
-    replaces this command nor runs its delete (on any CLI). With a secret on stdin (`secret_stdin`) or in stdout,
+    deletion in the same run means this command's delete is not run. Its replacement never runs this
+    command's delete: before CLI 3.260 it leaves the command alone, from 3.260 it replaces the
+    command and skips the delete (pulumi#23818). With a secret on stdin (`secret_stdin`) or in stdout,
     logging is off, so nothing a script prints about it reaches the engine's log. `data_stdout`: the
     stdout is data for another resource (evidence, a measurement): only stderr is logged.
     """

@@ -115,14 +115,15 @@ fi
 """
 
 
-def via_guest_agent(vm_id: int, guest_script: str, timeout_s: int = GUEST_EXEC_TIMEOUT_S, absent_ok: str = "", then: str = "") -> str:
+def via_guest_agent(vm_id: int, guest_script: str, timeout_s: int = GUEST_EXEC_TIMEOUT_S, absent_ok: str = "", then: str = "",
+                    then_when_absent: bool = False) -> str:
     """Run on the Proxmox host: `guest_script` inside VM `vm_id` through the guest agent, its output
     and exit status passed through (qm(1): `qm guest exec --pass-stdin` feeds it as the shell's stdin).
     `absent_ok`: a VM that does not exist is no error; this is said instead. `then`: shell run on the
-    Proxmox host after the guest script succeeded."""
+    Proxmox host after the guest script succeeded (and, `then_when_absent`, after an absent VM too)."""
     absent = f"""if ! qm status {vm_id} >/dev/null 2>&1; then
   echo {word("netstab: " + absent_ok)}
-  exit 0
+{then if then_when_absent else ""}  exit 0
 fi
 """ if absent_ok else ""
     return f"""#!/bin/sh

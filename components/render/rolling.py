@@ -143,45 +143,59 @@ def _leave_etcd(node: NodeConfig, wait_s: int, stays: str = "its Node and VM sta
 ETCD_MEMBER = "etcd.k3s.cattle.io/node-name"  # on a server's Node while it is an etcd member (pkg/etcd NodeNameAnnotation)
 
 
-# The kubelet renews its node Lease every 10 s; the node controller marks the Node NotReady after 40 s
-# without one (kube-controller-manager --node-monitor-grace-period). Fresher than this: a kubelet runs.
-LEASE_FRESH_S = 40
+# A running kubelet renews its node Lease every 10 s (a quarter of its 40 s duration). A Lease that does
+# not move for this long has no kubelet behind it; the watch outlasts the node controller's grace
+# period too, so a Node still shown Ready right after its VM went is not taken for a live one.
+LEASE_WATCH_S = 60
 
 
-def forget_script(node: NodeConfig, member_wait_s: int = MEMBER_WAIT_S, api_wait_s: int = API_WAIT_S) -> str:
+def forget_script(node: NodeConfig, member_wait_s: int = MEMBER_WAIT_S, api_wait_s: int = API_WAIT_S,
+                  lease_watch_s: int = LEASE_WATCH_S) -> str:
     """Inside another server, before a new VM of an HA server joins: remove the etcd member its old VM
     left. K3s refuses a join while a member of the same node name is in etcd (pkg/etcd/etcd.go `join`:
     "duplicate node name found"), and the member counts against quorum while it never answers.
-    It runs when the server's VM is created: the old VM is gone by then (VMs are replaced delete-first).
-    A member whose Node is Ready or whose kubelet renewed its Lease lately is live (a server that was
-    never rebuilt, such as a stack deployed before this step existed): it is left alone. Every read
-    that fails, other than a Node that does not exist, fails the step: nothing is guessed."""
+    It runs when the server's VM is created; the old VM is gone by then (VMs are replaced delete-first).
+    The member is removed only when the node's kubelet did not renew its Lease for `lease_watch_s`:
+    a renewal means a live server (one deployed before this step existed), which is left alone.
+    Every read that fails, other than a Node or Lease that does not exist, fails the step."""
     name, shown = word(node.name), in_double_quotes(node.name)
     member = ETCD_MEMBER.replace(".", "\\.")
-    fields = f"{{.metadata.annotations.{member}}} {{.status.conditions[?(@.type==\"Ready\")].status}}"
     return _kube_step_head("forget", node, api_wait_s, no_k3s=f"no K3s on this server yet: no cluster holds a member of {shown}",
-                           api_down=f"the old etcd member of {shown} (if any) is not removed, and {shown} does not join") + f"""if ! answer=$(kubectl get node {name} -o jsonpath='{fields}' 2>&1); then
-  case "$answer" in
-    *NotFound*) echo "netstab: {shown} is not in the cluster: no old etcd member to remove"; exit 0 ;;
-  esac
-  echo "netstab: could not read the Node {shown} ($answer): its old etcd member (if any) is not removed, and {shown} does not join" >&2
+                           api_down=f"the old etcd member of {shown} (if any) is not removed, and {shown} does not join") + f"""work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+if ! member=$(kubectl get node {name} -o jsonpath='{{.metadata.annotations.{member}}}' 2>"$work/err"); then
+  if grep -q NotFound "$work/err"; then
+    echo "netstab: {shown} is not in the cluster: no old etcd member to remove"
+    exit 0
+  fi
+  echo "netstab: could not read the Node {shown} ($(cat "$work/err")): its old etcd member (if any) is not removed, and {shown} does not join" >&2
   exit 1
 fi
-member=${{answer% *}}
-ready=${{answer##* }}
 if [ -z "$member" ]; then
   echo "netstab: {shown} holds no etcd member: nothing to remove"
   exit 0
 fi
-renewed=$(kubectl -n kube-node-lease get lease {name} -o jsonpath='{{.spec.renewTime}}' 2>/dev/null || true)
-age=unknown
-if [ -n "$renewed" ] && since=$(date -d "$renewed" +%s 2>/dev/null); then
-  age=$(( $(date +%s) - since ))
+renewal() {{
+  kubectl -n kube-node-lease get lease {name} -o jsonpath='{{.spec.renewTime}}' 2>"$work/err" && return 0
+  grep -q NotFound "$work/err"  # no Lease: nothing renews it
+}}
+if ! first=$(renewal); then
+  echo "netstab: could not read the Lease of {shown} ($(cat "$work/err")): its etcd member $member is not removed, and {shown} does not join" >&2
+  exit 1
 fi
-if [ "$ready" = True ] || {{ [ "$age" != unknown ] && [ "$age" -lt {LEASE_FRESH_S} ]; }}; then
-  echo "netstab: {shown} runs (Ready: ${{ready:-none}}, its kubelet's lease renewed ${{age}}s ago): its etcd member $member is live; nothing to forget"
-  exit 0
-fi
+deadline=$(( $(date +%s) + {lease_watch_s} ))
+while [ "$(date +%s)" -lt "$deadline" ]; do
+  sleep {POLL_S}
+  if ! now=$(renewal); then
+    echo "netstab: could not read the Lease of {shown} ($(cat "$work/err")): its etcd member $member is not removed, and {shown} does not join" >&2
+    exit 1
+  fi
+  if [ "$now" != "$first" ]; then
+    echo "netstab: {shown} runs (its kubelet renewed its lease): its etcd member $member is live; nothing to forget"
+    exit 0
+  fi
+done
+echo "netstab: no kubelet renewed the lease of {shown} for {lease_watch_s}s (last ${{first:-never}}): its etcd member $member is stale"
 {_leave_etcd(node, member_wait_s, stays=f"{shown} does not join (K3s refuses a duplicate node name)")}"""
 
 
@@ -269,8 +283,9 @@ def ready_step(node: NodeConfig, server_vm_id: int, key: str, timeout_s: int, in
     keep = f"mkdir -p {STATE_DIR} && printf '%s\\n' {want} > {stamp}\n"
     if install:
         key += f"# netstab waits for {in_double_quotes(node.name)} after its K3s install {hashlib.sha256(install.encode()).hexdigest()[:16]}\n"
+    # with the peer absent (the first up), the key is kept too: the node was created in this run with it
     return key + via_guest_agent(server_vm_id, ready_script(node, timeout_s), timeout_s=timeout_s + API_WAIT_S + 60, then=keep,
-                                 absent_ok=absent_ok)
+                                 absent_ok=absent_ok, then_when_absent=bool(absent_ok))
 
 
 @dataclass(frozen=True)
@@ -308,7 +323,7 @@ def rolling_steps(config: StackConfig, node: NodeConfig) -> RollingSteps:
                              absent_ok=f"the server VM {peer} does not exist: no Node object to delete for {shown}")
     forget, install, absent = None, "", ""
     if config.ha and node.role == "server":
-        forget = via_guest_agent(peer, forget_script(node), timeout_s=MEMBER_WAIT_S + API_WAIT_S + 60,
+        forget = via_guest_agent(peer, forget_script(node), timeout_s=LEASE_WATCH_S + MEMBER_WAIT_S + API_WAIT_S + 60,
                                  absent_ok=f"the server VM {peer} does not exist yet: no cluster holds a member of {shown}")
         install = k3s.install_script(config, node)
         # the first up: the first server's peer is created after it (its drain waits for this step); the

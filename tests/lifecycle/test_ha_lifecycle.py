@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import VM
 from tests.lifecycle.engine import plan
 from tests.lifecycle.scenarios import SecondUp, rewired, run_plans, second_up
+from tests.lifecycle.test_second_up import without_identity
 from tests.lifecycle.world import first_up, restarted_at_once
 from tests.program.harness import Recording
 
@@ -42,7 +43,7 @@ def test_the_first_up_of_the_ha_stack_founds_one_cluster_every_server_joins_and_
 
 CONVERGING = ["ha-add-agent", "ha-remove-agent", "ha-add-servers", "ha-remove-servers", "ha-vip", "ha-move-agent", "ha-move-server",
               "ha-rebuild-first-server", "ha-rebuild-server", "ha-image-new-name",
-              "ha-k3s-version"]
+              "ha-k3s-version", "ha-ssh-key"]
 
 
 @pytest.mark.parametrize("change", CONVERGING)
@@ -234,3 +235,33 @@ def test_with_the_member_steps_replaced_with_their_peer_an_older_cli_removes_run
     older = plan(on_the_peer(second.old), on_the_peer(second.new), "up", deleted_with_replaces=False)
     world = first_up(on_the_peer(second.old)).run(older)
     assert any("lost quorum" in e for e in world.check(second.new).errors), world.errors
+
+
+def test_a_change_of_only_the_ssh_key_drains_no_node():
+    """Every drain step updates (its connection changed) and finds the key each node came back with:
+    the first server's too, although its peer did not exist when its ready step first ran."""
+    second = second_up("ha-ssh-key")
+    assert {s.name for s in second.up.steps if s.name.endswith("-drain")} == {f"nodes-{n}-drain" for n in (*SERVERS, "worker1", "worker2")}
+    assert second.after.drained == []
+
+
+def test_without_the_key_kept_when_the_peer_is_absent_the_first_server_is_drained_for_nothing():
+    second = second_up("ha-ssh-key")
+    keep = re.compile(r"(exist yet: cp1 is waited for[^\n]*\n)mkdir -p [^\n]*restart-key-2711\n")
+
+    def forgetful(recording: Recording) -> Recording:
+        return rewired(recording, lambda name: name == "k3s-cp1-ready",
+                       inputs=lambda r: {**r.inputs, "create": keep.sub(r"\1", r.inputs["create"]), "update": keep.sub(r"\1", r.inputs["update"])})
+
+    assert keep.search(second.old.named("k3s-cp1-ready").inputs["create"])
+    old_way = run_plans(forgetful(second.old), forgetful(second.new))
+    assert old_way.after.drained == ["cp1"]
+
+
+def test_a_server_resized_while_its_peer_moves_is_refused_and_would_restart_undrained():
+    second = second_up("ha-move-peer-and-resize-first")
+    assert second.preview.refused and "cp1 would restart (cores) in the same pulumi up as cp2" in second.preview.refused
+    assert second.up.steps == []
+    old_way = run_plans(without_identity(second.old), without_identity(second.new))
+    assert {r.node for r in old_way.after.restarts} == {"cp1", "cp2"}
+    assert old_way.after.drained == ["cp2"], "cp1's drain looked for cp2 at its new place, found nothing and drained nothing"

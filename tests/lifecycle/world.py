@@ -255,6 +255,10 @@ class World:
                 return  # the node came back with this restart key: nothing to drain
             target = re.search(r"qm guest exec (\d+)", body)
             if target and "qm status" in body and not any(g.vm_id == int(target.group(1)) and g.px_node in ("", on) for g in self.guests.values()):
+                start = body.index("if ! qm status")
+                kept_anyway = STAMP_KEEP.search(body[start:body.index("\nfi\n", start)])
+                if kept_anyway:  # a ready step whose peer does not exist yet keeps the key it was created with
+                    self.stamps[self._vol(on, kept_anyway.group(2))] = kept_anyway.group(1)
                 return  # the step says the VM is absent and stops
             if target:
                 errors = len(self.errors)

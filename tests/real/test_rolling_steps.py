@@ -5,7 +5,6 @@ only netstab's own cordon."""
 
 from __future__ import annotations
 
-import datetime
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,6 @@ from components.render.rolling import (
     CORDONED_BY,
     DRAIN_TIMEOUT_S,
     ETCD_REMOVE,
-    LEASE_FRESH_S,
     MEMBER_WAIT_S,
     drain_script,
     forget_script,
@@ -39,19 +37,18 @@ if args[:2] == ["get", "--raw"]:
     polls = int(read("api_polls") or 0); write("api_polls", str(polls + 1))
     sys.exit(0 if polls >= int(read("api_down_for") or 0) else 1)
 if args[:4] == ["-n", "kube-node-lease", "get", "lease"]:
-    print(read("lease"), end=""); sys.exit(0)  # the kubelet's last renewal (RFC 3339), empty without a lease
+    if has("lease_fails"): sys.exit("error: the server was unable to return a response in the time allotted")
+    if not has("lease"): sys.exit(f'Error from server (NotFound): leases.coordination.k8s.io "{args[4]}" not found')
+    reads = int(read("lease_reads") or 0) + 1; write("lease_reads", str(reads))
+    # the kubelet's last renewal (RFC 3339); a running kubelet ("renewing") moves it between reads
+    print(read("lease") + (f".{reads:06d}Z" if has("renewing") else ""), end=""); sys.exit(0)
 if args[:2] == ["get", "node"]:
     if has("get_fails"): sys.exit("The connection to the server 127.0.0.1:6443 was refused")
     if not has("node"): sys.exit(f'Error from server (NotFound): nodes "{args[2]}" not found')
     out = args[args.index("-o") + 1] if "-o" in args else ""
-    def ready():
-        polls = int(read("ready_polls") or 0); write("ready_polls", str(polls + 1))
-        return "True" if polls >= int(read("not_ready_for") or 0) else "False"
-    member = args[2] + "-1a2b3c4d" if has("member") else ""  # the etcd member annotation
     if "unschedulable" in out: print("true" if has("cordoned") else "", end="")
     elif "removed-node-name" in out: print(read("removed"), end="")
-    elif "node-name" in out and "conditions" in out: print(f"{member} {ready()}", end="")
-    elif "node-name" in out: print(member, end="")
+    elif "node-name" in out: print(args[2] + "-1a2b3c4d" if has("member") else "", end="")  # the etcd member annotation
     elif "annotations" in out: print(read("annotation"), end="")
     elif "conditions" in out:
         polls = int(read("ready_polls") or 0); write("ready_polls", str(polls + 1))
@@ -297,52 +294,52 @@ def test_an_agent_leaves_without_touching_etcd(node, kube):
 
 # ---------------------------------------------------------------- a rebuilt HA server's old etcd member
 
-def _lease(seconds_ago: int) -> str:
-    return (datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def forget(node, **kw):
+    """The forget script with a 1 s lease watch (the sleep stand-in returns at once)."""
+    return forget_script(node, lease_watch_s=1, **kw)
 
 
-def test_a_rebuilt_servers_old_member_is_removed_when_its_node_is_not_ready_and_its_lease_stale(ha_server, kube):
+def test_a_rebuilt_servers_old_member_is_removed_when_no_kubelet_renews_its_lease(ha_server, kube):
     _, state = kube
     (state / "member").write_text("")
-    (state / "not_ready_for").write_text(str(10**9))  # the old VM is gone: its Node never reports Ready
-    (state / "lease").write_text(_lease(LEASE_FRESH_S + 200))
-    done = run(forget_script(ha_server), kube)
-    assert done.returncode == 0 and "the etcd member of cp2 removed" in done.stdout, done.stderr
+    (state / "lease").write_text("2026-12-06T09:00:00.000000Z")  # the old VM's last renewal, before it went
+    done = run(forget(ha_server), kube)
+    assert done.returncode == 0 and "no kubelet renewed the lease of cp2 for 1s (last 2026-12-06T09:00:00.000000Z)" in done.stdout, done.stderr
+    assert "the etcd member of cp2 removed" in done.stdout
     assert not (state / "member").exists() and (state / "node").exists(), "the Node stays: the rebuilt server registers as it again"
     assert f"annotate --overwrite node cp2 {ETCD_REMOVE}=true" in calls(state)
+    assert int((state / "lease_reads").read_text()) >= 2, "watched, not read once"
 
 
-@pytest.mark.parametrize("ready_for,lease_age,said", [
-    (0, None, "Ready: True"),  # Ready: a running server (a stack deployed before the step existed)
-    (10**9, 5, "lease renewed"),  # NotReady (a blip), but its kubelet renewed its lease 5 s ago
-    (10**9, LEASE_FRESH_S - 3, "lease renewed"),  # just inside the grace period (3 s of margin for the run itself)
-])
-def test_a_running_servers_live_member_is_left_alone(ha_server, kube, ready_for, lease_age, said):
+def test_a_node_without_a_lease_has_no_kubelet_and_its_member_goes(ha_server, kube):
     _, state = kube
     (state / "member").write_text("")
-    (state / "not_ready_for").write_text(str(ready_for))
-    if lease_age is not None:
-        (state / "lease").write_text(_lease(lease_age))
-    done = run(forget_script(ha_server), kube)
-    assert done.returncode == 0 and "its etcd member cp2-1a2b3c4d is live; nothing to forget" in done.stdout and said in done.stdout, done.stdout
-    assert (state / "member").exists() and not any(c.startswith("annotate") for c in calls(state))
-
-
-def test_a_lease_just_past_the_grace_period_is_stale(ha_server, kube):
-    _, state = kube
-    for name, text in (("member", ""), ("not_ready_for", str(10**9)), ("lease", _lease(LEASE_FRESH_S + 1))):
-        (state / name).write_text(text)
-    assert run(forget_script(ha_server), kube).returncode == 0
+    assert run(forget(ha_server), kube).returncode == 0
     assert not (state / "member").exists()
 
 
-def test_a_node_read_that_fails_for_another_reason_fails_the_step_and_removes_nothing(ha_server, kube):
+def test_a_running_servers_live_member_is_left_alone(ha_server, kube):
+    """A server deployed before the step existed gets the step on the next up: its kubelet renews."""
     _, state = kube
-    (state / "member").write_text("")
-    (state / "not_ready_for").write_text(str(10**9))
-    (state / "get_fails").write_text("")
-    done = run(forget_script(ha_server), kube)
-    assert done.returncode == 1 and "could not read the Node cp2 (The connection to the server 127.0.0.1:6443 was refused)" in done.stderr
+    for name in ("member", "renewing"):
+        (state / name).write_text("")
+    (state / "lease").write_text("2026-12-06T09:00:00")
+    done = run(forget(ha_server), kube)
+    assert done.returncode == 0 and "cp2 runs (its kubelet renewed its lease): its etcd member cp2-1a2b3c4d is live" in done.stdout
+    assert (state / "member").exists() and not any(c.startswith("annotate") for c in calls(state))
+
+
+@pytest.mark.parametrize("failing,said", [
+    ("get_fails", "could not read the Node cp2 (The connection to the server 127.0.0.1:6443 was refused)"),
+    ("lease_fails", "could not read the Lease of cp2 (error: the server was unable to return a response in the time allotted)"),
+])
+def test_a_read_that_fails_for_another_reason_fails_the_step_and_removes_nothing(ha_server, kube, failing, said):
+    _, state = kube
+    for name in ("member", failing):
+        (state / name).write_text("")
+    (state / "lease").write_text("2026-12-06T09:00:00.000000Z")
+    done = run(forget(ha_server), kube)
+    assert done.returncode == 1 and said in done.stderr, done.stderr
     assert (state / "member").exists() and not any(c.startswith("annotate") for c in calls(state))
 
 
@@ -353,19 +350,19 @@ def test_a_node_read_that_fails_for_another_reason_fails_the_step_and_removes_no
 def test_a_first_build_has_no_member_to_forget(ha_server, kube, setup, said):
     _, state = kube
     setup(state)
-    done = run(forget_script(ha_server), kube)
+    done = run(forget(ha_server), kube)
     assert done.returncode == 0 and said in done.stdout, done.stderr
     assert not any(c.startswith("annotate") for c in calls(state))
 
 
 def test_no_k3s_on_the_peer_yet_means_no_cluster_holds_the_member(ha_server, kube):
-    done = run(forget_script(ha_server), kube, with_k3s=False)
+    done = run(forget(ha_server), kube, with_k3s=False)
     assert done.returncode == 0 and "no cluster holds a member of cp2" in done.stdout
 
 
 def test_a_member_k3s_does_not_remove_stops_the_join_within_the_bound(ha_server, kube):
     _, state = kube
-    for name, text in (("member", ""), ("stuck", ""), ("not_ready_for", str(10**9)), ("lease", _lease(600))):
+    for name, text in (("member", ""), ("stuck", ""), ("lease", "2026-12-06T09:00:00.000000Z")):
         (state / name).write_text(text)
-    done = run(forget_script(ha_server, member_wait_s=1), kube)
+    done = run(forget(ha_server, member_wait_s=1), kube)
     assert done.returncode == 1 and "cp2 does not join (K3s refuses a duplicate node name)" in done.stderr, done.stderr
