@@ -280,32 +280,38 @@ echo "netstab: cloud-init finished on $(hostname)"
 """
 
 
-def nodes_ready_script(config: StackConfig) -> str:
-    """Run on the server: wait until every configured node reports Ready, bounded by the config timeout."""
-    names = " ".join(word(n.name) for n in config.nodes)
-    timeout = config.k3s.ready_timeout_s
+def _poll_until_ready(timeout: int, checks: str, ready: str, not_ready: str) -> str:
+    """Shell: run `checks` (which add what is not there yet to $waiting) every 5 s until nothing is
+    waited for, then say `ready`; after `timeout` seconds, fail saying `not_ready` and what is missing."""
     return f"""#!/bin/sh
 set -u
 deadline=$(( $(date +%s) + {timeout} ))
 while :; do
   waiting=""
-  for node in {names}; do
-    status=$(k3s kubectl get node "$node" -o jsonpath='{{.status.conditions[?(@.type=="Ready")].status}}' 2>/dev/null || true)
-    [ "$status" = "True" ] || waiting="$waiting $node"
-  done
-  if [ -z "$waiting" ]; then
-    echo "netstab: all {len(config.nodes)} nodes Ready"
+{checks}  if [ -z "$waiting" ]; then
+    echo "netstab: {ready}"
     k3s kubectl get nodes -o wide
     exit 0
   fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
-    echo "netstab: not Ready after {timeout}s:$waiting" >&2
+    echo "netstab: {not_ready} after {timeout}s:$waiting" >&2
     k3s kubectl get nodes -o wide >&2 || true
     exit 1
   fi
   sleep 5
 done
 """
+
+
+def nodes_ready_script(config: StackConfig) -> str:
+    """Run on the server: wait until every configured node reports Ready, bounded by the config timeout."""
+    names = " ".join(word(n.name) for n in config.nodes)
+    checks = f"""  for node in {names}; do
+    status=$(k3s kubectl get node "$node" -o jsonpath='{{.status.conditions[?(@.type=="Ready")].status}}' 2>/dev/null || true)
+    [ "$status" = "True" ] || waiting="$waiting $node"
+  done
+"""
+    return _poll_until_ready(config.k3s.ready_timeout_s, checks, f"all {len(config.nodes)} nodes Ready", "not Ready")
 
 
 # One jsonpath per node: its Ready status, then the role labels K3s sets on a server that runs the
@@ -320,14 +326,8 @@ def ha_ready_script(config: StackConfig) -> str:
     carry the VIP), and every agent is Ready; polled until k3s.readyTimeoutSeconds."""
     servers = " ".join(word(n.name) for n in config.servers)
     agents = " ".join(word(n.name) for n in config.agents)
-    timeout = config.k3s.ready_timeout_s
     vip_url = server_url(config)
-    return f"""#!/bin/sh
-set -u
-deadline=$(( $(date +%s) + {timeout} ))
-while :; do
-  waiting=""
-  for node in {servers}; do
+    checks = f"""  for node in {servers}; do
     state=$(k3s kubectl get node "$node" -o jsonpath={word(_NODE_STATE)} 2>/dev/null || true)
     [ "$state" = "True true true" ] || waiting="$waiting $node(server: ${{state:-absent}})"
   done
@@ -337,19 +337,10 @@ while :; do
   done
   readyz=$(k3s kubectl --server {word(vip_url)} get --raw /readyz 2>/dev/null || true)
   [ "$readyz" = "ok" ] || waiting="$waiting VIP {in_double_quotes(vip_url)}(/readyz: ${{readyz:-no answer}})"
-  if [ -z "$waiting" ]; then
-    echo "netstab: HA Ready: {len(config.servers)} servers Ready as control-plane and etcd members, {len(config.agents)} agents Ready, the VIP {in_double_quotes(vip_url)} answers /readyz"
-    k3s kubectl get nodes -o wide
-    exit 0
-  fi
-  if [ "$(date +%s)" -ge "$deadline" ]; then
-    echo "netstab: not HA Ready after {timeout}s:$waiting" >&2
-    k3s kubectl get nodes -o wide >&2 || true
-    exit 1
-  fi
-  sleep 5
-done
 """
+    ready = (f"HA Ready: {len(config.servers)} servers Ready as control-plane and etcd members, {len(config.agents)} agents Ready, "
+             f"the VIP {in_double_quotes(vip_url)} answers /readyz")
+    return _poll_until_ready(config.k3s.ready_timeout_s, checks, ready, "not HA Ready")
 
 
 def fetch_kubeconfig_script() -> str:
